@@ -1,0 +1,179 @@
+//! The validated configuration.
+//!
+//! Configuration is read in two stages (STYLE.md): `config/raw.rs` mirrors the
+//! TOML file with serde and rejects unknown keys; this module turns it into a
+//! [`Config`] of real types and enforces every rule of SPEC §2, collecting
+//! *all* errors with their positions so `sessiongate check` can print them at
+//! once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, Uri};
+use ipnet::IpNet;
+use regex::Regex;
+
+mod error;
+mod raw;
+
+pub use error::{ConfigError, ConfigErrors};
+
+/// A fully validated configuration. Every field has the type it is used as.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub admin: AdminConfig,
+    pub log: LogConfig,
+    pub store: StoreConfig,
+    pub session: SessionConfig,
+    pub login: LoginConfig,
+    pub upstream: UpstreamConfig,
+    /// In file order; the first match wins.
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub header_read_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub access_log: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `memory://`, `redis://…`, `rediss://…`, `redis+unix://…`,
+    /// `redis+sentinel://…`, `redis+cluster://…` (validated scheme).
+    pub url: String,
+    pub key_prefix: String,
+    pub op_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Managed,
+    External,
+    Observe,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Managed => "managed",
+            Mode::External => "external",
+            Mode::Observe => "observe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSecure {
+    Always,
+    Never,
+    /// Secure when the request came over TLS, or https from a trusted proxy.
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub mode: Mode,
+    pub cookie_name: String,
+    pub cookie_path: String,
+    /// `None`: host-only cookie.
+    pub cookie_domain: Option<String>,
+    pub cookie_secure: CookieSecure,
+    pub cookie_http_only: bool,
+    pub cookie_same_site: SameSite,
+    /// Never zero.
+    pub idle_timeout: Duration,
+    pub sliding: bool,
+    /// `None` when the file says `"0s"`.
+    pub absolute_timeout: Option<Duration>,
+    pub browser_session: bool,
+    /// Zero: refresh on every request. Always `< idle_timeout`.
+    pub touch_interval: Duration,
+    /// External mode only; contains `{id}`.
+    pub key_template: Option<String>,
+    /// External mode: a regex with a named group `id`.
+    pub id_pattern: Option<Regex>,
+    /// Observe mode: the application's own session cookie.
+    pub learn_cookie: Option<String>,
+    pub identity_header: HeaderName,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginConfig {
+    /// A path (`/login`) or an absolute URL.
+    pub url: String,
+    /// `None` when the file says `""`.
+    pub next_param: Option<String>,
+    pub logout_path: String,
+    /// Where logout sends the browser; defaults to `url`.
+    pub after_logout: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// `http://` or `https://` with an authority.
+    pub url: Uri,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub preserve_host: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnauthenticated {
+    Auto,
+    Redirect,
+    Unauthorized,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Metrics label; defaults to `path`. Unique across routes.
+    pub name: String,
+    /// Path prefix, matched against the normalised request path.
+    pub path: String,
+    /// Exact host match (without port), when set.
+    pub host: Option<String>,
+    pub public: bool,
+    /// `None`: the default upstream.
+    pub upstream: Option<Uri>,
+    pub on_unauthenticated: OnUnauthenticated,
+    /// Stricter idle limit for this route.
+    pub idle_timeout: Option<Duration>,
+    pub extends_session: bool,
+}

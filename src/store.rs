@@ -1,0 +1,142 @@
+//! Session storage: one small trait in front of the outside dependency.
+//!
+//! [`SessionStore`] has two implementations that pass one shared conformance
+//! suite (`tests/it/store_conformance.rs`): [`memory::MemoryStore`] (the
+//! embedded default, `memory://`) and [`redis::RedisStore`]. Expiry always
+//! lives in the store as a millisecond TTL: nothing sweeps.
+//!
+//! The hot path makes exactly one store round trip per protected request:
+//! [`SessionStore::touch`] reads the record and slides its TTL together.
+//!
+//! Keys contain session ids: no implementation may log a key or a value.
+
+use std::future::Future;
+use std::time::Duration;
+
+pub mod memory;
+pub mod redis;
+
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+/// One session as the gateway keeps it (managed and observe modes).
+///
+/// In Redis this is a hash with the fields `user`, `started`, `idle`,
+/// `deadline`, `browser`, `touched` (see the README's "Stored record").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The authenticated user (managed mode); `None` in observe mode.
+    pub user: Option<String>,
+    /// When the session began, Unix milliseconds (gateway clock).
+    pub started_ms: u64,
+    /// This session's idle timeout (the config's, or `max-age` from login).
+    pub idle: Duration,
+    /// The absolute cap, Unix milliseconds; `None` = no cap.
+    pub deadline_ms: Option<u64>,
+    /// The cookie carries no Max-Age/Expires.
+    pub browser: bool,
+    /// When the TTL was last extended (or the session created), Unix ms.
+    pub touched_ms: u64,
+}
+
+/// What [`SessionStore::touch`] does besides reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Touch {
+    /// Now, Unix milliseconds (gateway clock).
+    pub now_ms: u64,
+    /// Extend the TTL (sliding is on and the route extends sessions).
+    pub extend: bool,
+    /// Skip the write when the TTL would grow by less than this
+    /// (`touch_interval`; zero = always write when it grows).
+    pub min_step: Duration,
+    /// A route's stricter idle limit: when `now - touched` exceeds it, the
+    /// TTL is not extended (the request will be refused for that route).
+    pub max_idle: Option<Duration>,
+}
+
+/// A live session found by [`SessionStore::touch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The record as it was *before* this call (so `touched_ms` is the
+    /// previous activity).
+    pub record: Record,
+    /// Remaining TTL before this call.
+    pub ttl_before: Duration,
+    /// Remaining TTL after this call (equal to `ttl_before` unless extended).
+    pub ttl: Duration,
+    /// Whether this call extended the TTL.
+    pub extended: bool,
+}
+
+/// A foreign key found by [`SessionStore::touch_foreign`] (external mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForeignFound {
+    /// Remaining TTL before; `None` when the key has no expiry.
+    pub ttl_before: Option<Duration>,
+    /// Remaining TTL after; `None` when the key has no expiry.
+    pub ttl: Option<Duration>,
+    pub extended: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store operation timed out")]
+    Timeout,
+    #[error("store unavailable")]
+    Redis(#[source] ::redis::RedisError),
+    #[error("stored session record is malformed: {0}")]
+    Corrupt(&'static str),
+    #[error("operation not supported by the {0} store")]
+    Unsupported(&'static str),
+}
+
+/// The session store. Implementations bound every operation by the
+/// configured `op_timeout` and never log keys or values.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new session with the given TTL (replacing any old value).
+    fn create(
+        &self,
+        key: &str,
+        record: &Record,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads a session and, per `touch`, slides its TTL: in one round trip.
+    ///
+    /// Extension rules (identical in every store): when `touch.extend` and
+    /// not (`max_idle` is set and `now_ms - touched_ms > max_idle`), the
+    /// target TTL is `record.idle`, capped by `deadline_ms - now_ms`; the
+    /// TTL is set to it, and `touched` to `now_ms`, only when the target
+    /// exceeds the current TTL by at least `min_step` (and by more than 0).
+    /// A missing or expired key is `Ok(None)`: nothing is ever resurrected.
+    fn touch(
+        &self,
+        key: &str,
+        touch: &Touch,
+    ) -> impl Future<Output = Result<Option<Found>, StoreError>> + Send;
+
+    /// External mode: a key the application owns. Never reads or rewrites
+    /// the value. When `extend`, sets the TTL to `idle` only when that
+    /// lengthens it by at least `min_step` (never shortens; a key without
+    /// expiry is left alone). Missing key = `Ok(None)`.
+    fn touch_foreign(
+        &self,
+        key: &str,
+        idle: Duration,
+        extend: bool,
+        min_step: Duration,
+    ) -> impl Future<Output = Result<Option<ForeignFound>, StoreError>> + Send;
+
+    /// Deletes a key; `true` when it existed.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Whether the store answers (for `/readyz`).
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The configured store: enum dispatch, no boxing on the hot path.
+#[derive(Clone)]
+pub enum Store {
+    Memory(MemoryStore),
+    Redis(RedisStore),
+}

@@ -1,0 +1,3 @@
+//! The embedded store.
+#[derive(Clone)]
+pub struct MemoryStore;

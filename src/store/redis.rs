@@ -1,0 +1,3 @@
+//! The Redis store.
+#[derive(Clone)]
+pub struct RedisStore;
