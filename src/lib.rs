@@ -21,9 +21,13 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod decide;
+pub mod login;
 pub mod gateway;
+pub mod metrics;
 pub mod respond;
 pub mod route;
+pub mod session;
 pub mod server;
 pub mod store;
 pub mod tls;

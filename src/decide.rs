@@ -1,0 +1,259 @@
+//! The pure heart of the gateway: given what the request and the store say,
+//! what happens to the request. No I/O here, so every row of SPEC §5 is a
+//! unit test.
+
+use std::time::Duration;
+
+use http::{HeaderMap, Method};
+
+use crate::config::{OnUnauthenticated, Route, SessionConfig};
+use crate::metrics::Reason;
+use crate::respond::wants_json;
+use crate::store::{Found, Touch};
+
+/// What the store told us about the request's session.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The request carried no session cookie.
+    NoCookie,
+    /// The cookie's value is not a valid session id.
+    Malformed,
+    /// The store has no such session (never existed, expired, ended).
+    Unknown,
+    /// A live session.
+    Live(Found),
+    /// The store failed or timed out: nobody is logged out by an outage.
+    StoreFailed,
+}
+
+/// How to tell a client that it must log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `302` to the login URL.
+    Redirect,
+    /// `401` with a JSON body.
+    Unauthorized,
+}
+
+/// What to do with a protected request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Forward upstream. `reissue` is the cookie's new Max-Age when the TTL
+    /// was slid, so the browser cookie never expires before the session.
+    Forward { reissue: Option<Duration> },
+    /// Send to login. `clear_cookie` deletes the stale cookie.
+    Refuse {
+        reason: Reason,
+        refusal: Refusal,
+        clear_cookie: bool,
+    },
+    /// `503` with `Retry-After`: never a redirect, never a cleared cookie.
+    Unavailable,
+}
+
+/// What the store lookup of a protected request should do besides reading.
+pub fn touch_for(session: &SessionConfig, route: &Route, now_ms: u64) -> Touch {
+    Touch {
+        now_ms,
+        extend: session.sliding && route.extends_session,
+        min_step: session.touch_interval,
+        max_idle: route.idle_timeout,
+    }
+}
+
+/// Decides a protected request's fate.
+pub fn decide(lookup: Lookup, route: &Route, refusal: Refusal, now_ms: u64) -> Decision {
+    let refuse = |reason, clear_cookie| Decision::Refuse {
+        reason,
+        refusal,
+        clear_cookie,
+    };
+    match lookup {
+        Lookup::NoCookie => refuse(Reason::Missing, false),
+        Lookup::Malformed => refuse(Reason::Invalid, true),
+        Lookup::Unknown => refuse(Reason::Expired, true),
+        Lookup::StoreFailed => Decision::Unavailable,
+        Lookup::Live(found) => {
+            // A route's stricter idle limit refuses this route only: the
+            // session lives on elsewhere, so its cookie stays.
+            let idle_for = now_ms.saturating_sub(found.record.touched_ms);
+            if let Some(limit) = route.idle_timeout
+                && u128::from(idle_for) > limit.as_millis()
+            {
+                return refuse(Reason::Expired, false);
+            }
+            let reissue = (found.extended && !found.record.browser).then_some(found.ttl);
+            Decision::Forward { reissue }
+        }
+    }
+}
+
+/// How this request is refused, by the route's `on_unauthenticated` and,
+/// for `auto`, the request itself: API requests get `401`, browsers `302`.
+pub fn refusal_for(on_unauthenticated: OnUnauthenticated, method: &Method, headers: &HeaderMap) -> Refusal {
+    match on_unauthenticated {
+        OnUnauthenticated::Redirect => Refusal::Redirect,
+        OnUnauthenticated::Unauthorized => Refusal::Unauthorized,
+        OnUnauthenticated::Auto => {
+            // A redirect would drop a POST body: only GET/HEAD are redirected.
+            let safe_method = method == Method::GET || method == Method::HEAD;
+            if safe_method && !wants_json(headers) {
+                Refusal::Redirect
+            } else {
+                Refusal::Unauthorized
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Record;
+    use http::HeaderValue;
+
+    const NOW: u64 = 1_000_000;
+
+    fn route() -> Route {
+        Route {
+            name: "app".into(),
+            path: "/".into(),
+            host: None,
+            public: false,
+            upstream: None,
+            on_unauthenticated: OnUnauthenticated::Auto,
+            idle_timeout: None,
+            extends_session: true,
+        }
+    }
+
+    fn found(touched_ago_ms: u64, extended: bool, browser: bool) -> Found {
+        Found {
+            record: Record {
+                user: Some("alice".into()),
+                started_ms: NOW - 50_000,
+                idle: Duration::from_secs(300),
+                deadline_ms: None,
+                browser,
+                touched_ms: NOW - touched_ago_ms,
+            },
+            ttl_before: Duration::from_millis(300_000 - touched_ago_ms),
+            ttl: Duration::from_secs(300),
+            extended,
+        }
+    }
+
+    #[test]
+    fn missing_cookie_is_refused_without_clearing() {
+        let d = decide(Lookup::NoCookie, &route(), Refusal::Redirect, NOW);
+        assert_eq!(
+            d,
+            Decision::Refuse {
+                reason: Reason::Missing,
+                refusal: Refusal::Redirect,
+                clear_cookie: false
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_and_unknown_clear_the_stale_cookie() {
+        for (lookup, reason) in [(Lookup::Malformed, Reason::Invalid), (Lookup::Unknown, Reason::Expired)] {
+            let d = decide(lookup, &route(), Refusal::Unauthorized, NOW);
+            assert_eq!(
+                d,
+                Decision::Refuse {
+                    reason,
+                    refusal: Refusal::Unauthorized,
+                    clear_cookie: true
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn store_failure_is_unavailable_never_a_logout() {
+        assert_eq!(
+            decide(Lookup::StoreFailed, &route(), Refusal::Redirect, NOW),
+            Decision::Unavailable
+        );
+    }
+
+    #[test]
+    fn live_session_forwards_and_reissues_only_when_slid() {
+        let d = decide(Lookup::Live(found(1_000, true, false)), &route(), Refusal::Redirect, NOW);
+        assert_eq!(
+            d,
+            Decision::Forward {
+                reissue: Some(Duration::from_secs(300))
+            }
+        );
+        let d = decide(Lookup::Live(found(1_000, false, false)), &route(), Refusal::Redirect, NOW);
+        assert_eq!(d, Decision::Forward { reissue: None });
+        // Browser sessions never get a Max-Age.
+        let d = decide(Lookup::Live(found(1_000, true, true)), &route(), Refusal::Redirect, NOW);
+        assert_eq!(d, Decision::Forward { reissue: None });
+    }
+
+    #[test]
+    fn route_idle_limit_is_stricter_and_keeps_the_cookie() {
+        let mut strict = route();
+        strict.idle_timeout = Some(Duration::from_secs(60));
+        let d = decide(Lookup::Live(found(60_001, false, false)), &strict, Refusal::Redirect, NOW);
+        assert_eq!(
+            d,
+            Decision::Refuse {
+                reason: Reason::Expired,
+                refusal: Refusal::Redirect,
+                clear_cookie: false
+            }
+        );
+        let d = decide(Lookup::Live(found(60_000, true, false)), &strict, Refusal::Redirect, NOW);
+        assert!(matches!(d, Decision::Forward { .. }));
+    }
+
+    #[test]
+    fn touch_follows_sliding_and_extends_session() {
+        let mut cfg = crate::config::Config::default().session;
+        cfg.touch_interval = Duration::from_secs(5);
+        let mut r = route();
+        r.idle_timeout = Some(Duration::from_secs(60));
+        let t = touch_for(&cfg, &r, NOW);
+        assert!(t.extend);
+        assert_eq!(t.min_step, Duration::from_secs(5));
+        assert_eq!(t.max_idle, Some(Duration::from_secs(60)));
+        r.extends_session = false;
+        assert!(!touch_for(&cfg, &r, NOW).extend);
+        cfg.sliding = false;
+        assert!(!touch_for(&cfg, &route(), NOW).extend);
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn auto_refusal_rules() {
+        let auto = OnUnauthenticated::Auto;
+        let html = headers(&[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
+        let json = headers(&[("accept", "application/json")]);
+        let xhr = headers(&[("x-requested-with", "XMLHttpRequest")]);
+        assert_eq!(refusal_for(auto, &Method::GET, &html), Refusal::Redirect);
+        assert_eq!(refusal_for(auto, &Method::HEAD, &HeaderMap::new()), Refusal::Redirect);
+        assert_eq!(refusal_for(auto, &Method::GET, &json), Refusal::Unauthorized);
+        assert_eq!(refusal_for(auto, &Method::GET, &xhr), Refusal::Unauthorized);
+        assert_eq!(refusal_for(auto, &Method::POST, &html), Refusal::Unauthorized);
+        assert_eq!(
+            refusal_for(OnUnauthenticated::Redirect, &Method::POST, &json),
+            Refusal::Redirect
+        );
+        assert_eq!(
+            refusal_for(OnUnauthenticated::Unauthorized, &Method::GET, &html),
+            Refusal::Unauthorized
+        );
+    }
+}

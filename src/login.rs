@@ -1,0 +1,177 @@
+//! Sending people to login, and the managed-mode control headers.
+//!
+//! The `next` value is built here and only here: it is always a relative
+//! path beginning with a single `/` (SPEC §5), so the login page can never be
+//! turned into an open redirect.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use http::HeaderValue;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+/// Everything but RFC 3986 unreserved characters and `/` is encoded in the
+/// `next` query value.
+const NEXT_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// How many rounds of percent-decoding a hostile `next` is checked through:
+/// a login page that decodes twice must still not be fooled.
+const DECODE_ROUNDS: usize = 3;
+
+/// The return path for `path_and_query` (the request's own path and query,
+/// never a host): itself when it is a safe same-site relative path, else `/`.
+pub fn safe_next(path_and_query: &str) -> &str {
+    if is_safe_next(path_and_query) {
+        path_and_query
+    } else {
+        "/"
+    }
+}
+
+fn is_safe_next(candidate: &str) -> bool {
+    let mut current: Cow<'_, str> = Cow::Borrowed(candidate);
+    for _ in 0..DECODE_ROUNDS {
+        let bytes = current.as_bytes();
+        let dangerous = bytes.first() != Some(&b'/')
+            || matches!(bytes.get(1), Some(b'/' | b'\\'))
+            || bytes.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\');
+        if dangerous {
+            return false;
+        }
+        let decoded = match percent_decode_str(&current).decode_utf8() {
+            Ok(decoded) => decoded.into_owned(),
+            Err(_) => return false,
+        };
+        if decoded == *current {
+            return true;
+        }
+        current = Cow::Owned(decoded);
+    }
+    // Still changing after several rounds: nested encodings are an attack.
+    false
+}
+
+/// The login URL with `next_param` set to the safe return path.
+pub fn login_location(login_url: &str, next_param: Option<&str>, path_and_query: &str) -> String {
+    let Some(param) = next_param else {
+        return login_url.to_owned();
+    };
+    let separator = if login_url.contains('?') { '&' } else { '?' };
+    let next = utf8_percent_encode(safe_next(path_and_query), NEXT_VALUE);
+    format!("{login_url}{separator}{param}={next}")
+}
+
+/// A parsed `Sessiongate-Login` header: `user=alice; max-age=300`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginHeader {
+    pub user: String,
+    /// `Some(ZERO)` is a browser session (`set_expiry(0)`).
+    pub max_age: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginHeaderError {
+    #[error("Sessiongate-Login is not visible ASCII")]
+    NotAscii,
+    #[error("Sessiongate-Login has no user=")]
+    NoUser,
+    #[error("Sessiongate-Login max-age is not a whole number of seconds")]
+    BadMaxAge,
+    #[error("Sessiongate-Login has an unknown attribute {0:?} (expected user, max-age)")]
+    UnknownAttribute(String),
+}
+
+impl LoginHeader {
+    pub fn parse(value: &HeaderValue) -> Result<LoginHeader, LoginHeaderError> {
+        let text = value.to_str().map_err(|_| LoginHeaderError::NotAscii)?;
+        let mut user = None;
+        let mut max_age = None;
+        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, val) = part.split_once('=').unwrap_or((part, ""));
+            match key.trim().to_ascii_lowercase().as_str() {
+                "user" => user = Some(val.trim().to_owned()),
+                "max-age" => {
+                    let secs: u64 = val.trim().parse().map_err(|_| LoginHeaderError::BadMaxAge)?;
+                    max_age = Some(Duration::from_secs(secs));
+                }
+                other => return Err(LoginHeaderError::UnknownAttribute(other.to_owned())),
+            }
+        }
+        match user {
+            Some(user) if !user.is_empty() => Ok(LoginHeader { user, max_age }),
+            _ => Err(LoginHeaderError::NoUser),
+        }
+    }
+}
+
+/// Whether `Sessiongate-Logout` asks to end the session (`1` or `true`).
+pub fn is_logout(value: &HeaderValue) -> bool {
+    matches!(value.as_bytes(), b"1" | b"true")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_return_paths_never_leave_the_site() {
+        for hostile in [
+            "//evil.example/x",
+            "/\\evil.example",
+            "/%2F%2Fevil.example",
+            "/%2f/evil.example",
+            "/%5Cevil.example",
+            "/%252F%252Fevil.example",
+            "/a\tb",
+            "/a\r\nSet-Cookie: x=1",
+            "/%0d%0aLocation: http://evil",
+            "/%00",
+            "http://evil.example/",
+            "https:evil.example",
+            "evil.example",
+            "",
+            "/%E0%A4%A",
+        ] {
+            assert_eq!(safe_next(hostile), "/", "{hostile:?}");
+            let loc = login_location("/login", Some("next"), hostile);
+            assert_eq!(loc, "/login?next=/", "{hostile:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_paths_are_kept_and_encoded() {
+        assert_eq!(safe_next("/admin?tab=1&x=%20y"), "/admin?tab=1&x=%20y");
+        assert_eq!(
+            login_location("/login", Some("next"), "/admin/a b?tab=1&x=2"),
+            "/login?next=/admin/a%20b%3Ftab%3D1%26x%3D2"
+        );
+        assert_eq!(
+            login_location("https://sso.example/login?app=1", Some("return"), "/x"),
+            "https://sso.example/login?app=1&return=/x"
+        );
+        assert_eq!(login_location("/login", None, "/x"), "/login");
+    }
+
+    #[test]
+    fn login_header() {
+        let parse = |s: &str| LoginHeader::parse(&HeaderValue::from_str(s).unwrap());
+        assert_eq!(
+            parse("user=alice; max-age=300"),
+            Ok(LoginHeader {
+                user: "alice".into(),
+                max_age: Some(Duration::from_secs(300))
+            })
+        );
+        assert_eq!(parse("user=bob").unwrap().max_age, None);
+        assert_eq!(parse("User=bob; Max-Age=0").unwrap().max_age, Some(Duration::ZERO));
+        assert_eq!(parse("max-age=3"), Err(LoginHeaderError::NoUser));
+        assert_eq!(parse("user="), Err(LoginHeaderError::NoUser));
+        assert_eq!(parse("user=a; max-age=-1"), Err(LoginHeaderError::BadMaxAge));
+        assert!(matches!(parse("user=a; maxage=1"), Err(LoginHeaderError::UnknownAttribute(_))));
+    }
+}

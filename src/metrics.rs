@@ -1,0 +1,359 @@
+//! The gateway's Prometheus metrics (SPEC §7).
+//!
+//! One [`Metrics`] struct registered into a registry passed in explicitly,
+//! served only on the admin listener; no global statics leak between tests.
+//! Label values are bounded: route names come from the config and every
+//! other label is a fixed enum, never a path, a user or a session id.
+//!
+//! The hot path does not look label sets up per request: [`RouteMetrics`]
+//! holds the handles of one route, resolved once when the gateway is built.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Declares a label-value enum with its exposition names.
+macro_rules! label_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                std::fmt::Write::write_str(encoder, self.as_str())
+            }
+        }
+    };
+}
+
+label_enum! {
+    /// What happened to a request, as counted in `sessiongate_requests_total`.
+    Outcome {
+        Forwarded = "forwarded",
+        Public = "public",
+        Redirected = "redirected",
+        Unauthorized = "unauthorized",
+        Unavailable = "unavailable",
+        UpstreamError = "upstream_error",
+    }
+}
+
+label_enum! {
+    /// Why a request was sent to login (SPEC §5).
+    Reason { Missing = "missing", Expired = "expired", Invalid = "invalid" }
+}
+
+label_enum! {
+    /// Which upstream failure, for `sessiongate_upstream_errors_total`.
+    UpstreamErrorKind { Connect = "connect", Timeout = "timeout", Other = "other" }
+}
+
+label_enum! {
+    /// Store operations, for the store metrics' `op` label.
+    StoreOp { Touch = "touch", Create = "create", Delete = "delete", Ping = "ping" }
+}
+
+label_enum! {
+    /// How a session ended early, for `sessiongate_sessions_ended_total`.
+    EndReason {
+        /// The gateway's own logout path.
+        Logout = "logout",
+        /// `Sessiongate-Logout: 1` from the upstream.
+        Upstream = "upstream",
+    }
+}
+
+label_enum! {
+    ReloadResult { Success = "success", Failure = "failure" }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteOutcome {
+    route: String,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteReason {
+    route: String,
+    reason: Reason,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteKind {
+    route: String,
+    kind: UpstreamErrorKind,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabel {
+    mode: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndLabel {
+    reason: EndReason,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabel {
+    op: StoreOp,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: ReloadResult,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Latency buckets from 50 µs to ~1.6 s, doubling: sub-millisecond
+/// latencies (a memory-store lookup, a local Redis) stay resolvable.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+/// Every metric of SPEC §7.
+#[derive(Clone)]
+pub struct Metrics {
+    requests: Family<RouteOutcome, Counter>,
+    redirects: Family<RouteReason, Counter>,
+    sessions_created: Family<ModeLabel, Counter>,
+    sessions_ended: Family<EndLabel, Counter>,
+    refreshes: Counter,
+    store_errors: Family<OpLabel, Counter>,
+    store_duration: HistogramFamily<OpLabel>,
+    request_duration: HistogramFamily<RouteLabel>,
+    upstream_errors: Family<RouteKind, Counter>,
+    config_reloads: Family<ResultLabel, Counter>,
+    open_connections: Gauge,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them into `registry`.
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let m = Metrics {
+            requests: Family::default(),
+            redirects: Family::default(),
+            sessions_created: Family::default(),
+            sessions_ended: Family::default(),
+            refreshes: Counter::default(),
+            store_errors: Family::default(),
+            store_duration: Family::new_with_constructor(latency_histogram),
+            request_duration: Family::new_with_constructor(latency_histogram),
+            upstream_errors: Family::default(),
+            config_reloads: Family::default(),
+            open_connections: Gauge::default(),
+        };
+        // Counters get their `_total` suffix from the encoder.
+        registry.register(
+            "sessiongate_requests",
+            "Requests by route and outcome",
+            m.requests.clone(),
+        );
+        registry.register(
+            "sessiongate_redirects",
+            "Requests sent to login (302 or 401) by route and reason",
+            m.redirects.clone(),
+        );
+        registry.register(
+            "sessiongate_sessions_created",
+            "Sessions created, by mode",
+            m.sessions_created.clone(),
+        );
+        registry.register(
+            "sessiongate_sessions_ended",
+            "Sessions ended before expiry, by reason",
+            m.sessions_ended.clone(),
+        );
+        registry.register(
+            "sessiongate_session_refreshes",
+            "Explicit refreshes through /.sessiongate/refresh",
+            m.refreshes.clone(),
+        );
+        registry.register(
+            "sessiongate_store_errors",
+            "Store operations that failed or timed out, by operation",
+            m.store_errors.clone(),
+        );
+        registry.register(
+            "sessiongate_store_duration_seconds",
+            "Store operation latency, by operation",
+            m.store_duration.clone(),
+        );
+        registry.register(
+            "sessiongate_request_duration_seconds",
+            "Time from request head to response head, by route",
+            m.request_duration.clone(),
+        );
+        registry.register(
+            "sessiongate_upstream_errors",
+            "Upstream failures by route and kind",
+            m.upstream_errors.clone(),
+        );
+        registry.register(
+            "sessiongate_config_reloads",
+            "SIGHUP config reloads by result",
+            m.config_reloads.clone(),
+        );
+        registry.register(
+            "sessiongate_open_connections",
+            "Client connections currently open",
+            m.open_connections.clone(),
+        );
+        m
+    }
+
+    /// Resolves the handles of one route once, so requests never look up a
+    /// label set. Also makes every series of the route visible at zero.
+    pub fn route(&self, name: &str) -> RouteMetrics {
+        let route = name.to_owned();
+        let outcome = |outcome| {
+            self.requests.get_or_create_owned(&RouteOutcome {
+                route: route.clone(),
+                outcome,
+            })
+        };
+        let reason = |reason| {
+            self.redirects.get_or_create_owned(&RouteReason {
+                route: route.clone(),
+                reason,
+            })
+        };
+        let upstream = |kind| {
+            self.upstream_errors.get_or_create_owned(&RouteKind {
+                route: route.clone(),
+                kind,
+            })
+        };
+        RouteMetrics {
+            outcomes: Outcome::ALL.iter().map(|&o| outcome(o)).collect(),
+            reasons: Reason::ALL.iter().map(|&r| reason(r)).collect(),
+            upstream_errors: UpstreamErrorKind::ALL.iter().map(|&k| upstream(k)).collect(),
+            duration: self.request_duration.get_or_create_owned(&RouteLabel {
+                route: route.clone(),
+            }),
+        }
+    }
+
+    pub fn session_created(&self, mode: crate::config::Mode) {
+        self.sessions_created
+            .get_or_create(&ModeLabel {
+                mode: mode.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn session_ended(&self, reason: EndReason) {
+        self.sessions_ended.get_or_create(&EndLabel { reason }).inc();
+    }
+
+    pub fn session_refreshed(&self) {
+        self.refreshes.inc();
+    }
+
+    /// Records one store operation's latency, and its failure if it failed.
+    pub fn store_op(&self, op: StoreOp, seconds: f64, failed: bool) {
+        let label = OpLabel { op };
+        self.store_duration.get_or_create(&label).observe(seconds);
+        if failed {
+            self.store_errors.get_or_create(&label).inc();
+        }
+    }
+
+    pub fn config_reload(&self, result: ReloadResult) {
+        self.config_reloads
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    pub fn open_connections(&self) -> &Gauge {
+        &self.open_connections
+    }
+}
+
+/// The metric handles of one route.
+#[derive(Clone, Debug)]
+pub struct RouteMetrics {
+    // Indexed by the enums' discriminants, in `ALL` order.
+    outcomes: Box<[Counter]>,
+    reasons: Box<[Counter]>,
+    upstream_errors: Box<[Counter]>,
+    duration: Histogram,
+}
+
+impl RouteMetrics {
+    pub fn outcome(&self, outcome: Outcome) {
+        self.outcomes[outcome as usize].inc();
+    }
+
+    pub fn redirect(&self, reason: Reason) {
+        self.reasons[reason as usize].inc();
+    }
+
+    pub fn upstream_error(&self, kind: UpstreamErrorKind) {
+        self.upstream_errors[kind as usize].inc();
+    }
+
+    pub fn duration(&self, seconds: f64) {
+        self.duration.observe(seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::encoding::text::encode;
+
+    #[test]
+    fn every_contract_name_is_exposed() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let route = metrics.route("app");
+        route.outcome(Outcome::Redirected);
+        route.redirect(Reason::Expired);
+        route.upstream_error(UpstreamErrorKind::Timeout);
+        route.duration(0.0002);
+        metrics.session_created(crate::config::Mode::Managed);
+        metrics.session_ended(EndReason::Logout);
+        metrics.session_refreshed();
+        metrics.store_op(StoreOp::Touch, 0.0001, true);
+        metrics.config_reload(ReloadResult::Success);
+        metrics.open_connections().inc();
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        for line in [
+            r#"sessiongate_requests_total{route="app",outcome="redirected"} 1"#,
+            r#"sessiongate_requests_total{route="app",outcome="forwarded"} 0"#,
+            r#"sessiongate_redirects_total{route="app",reason="expired"} 1"#,
+            r#"sessiongate_sessions_created_total{mode="managed"} 1"#,
+            r#"sessiongate_sessions_ended_total{reason="logout"} 1"#,
+            "sessiongate_session_refreshes_total 1",
+            r#"sessiongate_store_errors_total{op="touch"} 1"#,
+            r#"sessiongate_store_duration_seconds_count{op="touch"} 1"#,
+            r#"sessiongate_request_duration_seconds_bucket{le="0.0002",route="app"} 1"#,
+            r#"sessiongate_upstream_errors_total{route="app",kind="timeout"} 1"#,
+            r#"sessiongate_config_reloads_total{result="success"} 1"#,
+            "sessiongate_open_connections 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
+    }
+}
