@@ -309,7 +309,7 @@ async fn unix_socket_urls_work() {
         let store = RedisStore::connect(&url, MS(2_000)).expect("connect");
         let key = key();
         store
-            .create(&key, &record(10_000), MS(10_000))
+            .create(&key, &record(10_000), MS(2_000))
             .await
             .expect("create");
         assert!(found(&store, &key, &slide()).await.extended);
