@@ -15,6 +15,7 @@ use std::time::Duration;
 
 pub mod memory;
 pub mod redis;
+mod rules;
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
@@ -139,4 +140,64 @@ pub trait SessionStore: Send + Sync + 'static {
 pub enum Store {
     Memory(MemoryStore),
     Redis(RedisStore),
+}
+
+impl Store {
+    /// The store `cfg.url` names: `memory://` or a Redis URL (`redis://`,
+    /// `rediss://`, `redis+unix://`, `unix://`).
+    ///
+    /// Never waits for Redis: a gateway started while Redis is down answers
+    /// 503 until it is back. Fails only for a malformed URL, or with
+    /// [`StoreError::Unsupported`] for `redis+sentinel://` and
+    /// `redis+cluster://`, which are not implemented yet. Must be called
+    /// inside a Tokio runtime.
+    pub async fn open(cfg: &crate::config::StoreConfig) -> Result<Store, StoreError> {
+        if cfg.url.starts_with("memory://") {
+            return Ok(Store::Memory(MemoryStore::new()));
+        }
+        RedisStore::connect(&cfg.url, cfg.op_timeout).map(Store::Redis)
+    }
+}
+
+impl SessionStore for Store {
+    async fn create(&self, key: &str, record: &Record, ttl: Duration) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(store) => store.create(key, record, ttl).await,
+            Store::Redis(store) => store.create(key, record, ttl).await,
+        }
+    }
+
+    async fn touch(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError> {
+        match self {
+            Store::Memory(store) => store.touch(key, touch).await,
+            Store::Redis(store) => store.touch(key, touch).await,
+        }
+    }
+
+    async fn touch_foreign(
+        &self,
+        key: &str,
+        idle: Duration,
+        extend: bool,
+        min_step: Duration,
+    ) -> Result<Option<ForeignFound>, StoreError> {
+        match self {
+            Store::Memory(store) => store.touch_foreign(key, idle, extend, min_step).await,
+            Store::Redis(store) => store.touch_foreign(key, idle, extend, min_step).await,
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(store) => store.delete(key).await,
+            Store::Redis(store) => store.delete(key).await,
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(store) => store.ping().await,
+            Store::Redis(store) => store.ping().await,
+        }
+    }
 }

@@ -1,3 +1,151 @@
-//! The embedded store.
+//! The embedded store (`memory://`, the default): sessions live in this
+//! process and die with it.
+//!
+//! A moka cache keyed by the full store key. Each entry carries its own
+//! expiry instant and moka's per-entry [`Expiry`] policy removes it then:
+//! there is no capacity bound and no eviction policy, so a live session is
+//! never dropped to make room. Reads also check the instant themselves, so
+//! an entry moka has not swept yet is never returned.
+//!
+//! `touch` runs inside `and_compute_with`, which serialises calls on the same
+//! key only (a key-level lock, never held across an `.await`): the read and
+//! the conditional write are atomic per session, with no global lock.
+
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+use moka::ops::compute::Op;
+use moka::sync::Cache;
+
+use super::rules;
+use super::{ForeignFound, Found, Record, SessionStore, StoreError, Touch};
+
+/// One stored session and the monotonic instant it expires at.
 #[derive(Clone)]
-pub struct MemoryStore;
+struct Entry {
+    record: Record,
+    expires_at: Instant,
+}
+
+impl Entry {
+    /// The remaining TTL, or `None` when it has run out.
+    fn ttl(&self, now: Instant) -> Option<Duration> {
+        let left = self.expires_at.saturating_duration_since(now);
+        (!left.is_zero()).then_some(left)
+    }
+}
+
+/// Tells moka that each entry expires at its own `expires_at`.
+struct AtExpiresAt;
+
+impl Expiry<String, Entry> for AtExpiresAt {
+    fn expire_after_create(&self, _key: &String, value: &Entry, at: Instant) -> Option<Duration> {
+        Some(value.expires_at.saturating_duration_since(at))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Entry,
+        at: Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.expires_at.saturating_duration_since(at))
+    }
+}
+
+/// The embedded session store. Cloning shares the same sessions.
+#[derive(Clone)]
+pub struct MemoryStore {
+    cache: Cache<String, Entry>,
+}
+
+impl MemoryStore {
+    /// An empty, unbounded store.
+    pub fn new() -> Self {
+        Self {
+            cache: Cache::builder().expire_after(AtExpiresAt).build(),
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    // Keys hold session ids: show only how many there are.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("entries", &self.cache.entry_count())
+            .finish()
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn create(&self, key: &str, record: &Record, ttl: Duration) -> Result<(), StoreError> {
+        let entry = Entry {
+            record: record.clone(),
+            expires_at: Instant::now() + ttl,
+        };
+        self.cache.insert(key.to_owned(), entry);
+        Ok(())
+    }
+
+    async fn touch(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError> {
+        let mut found = None;
+        self.cache
+            .entry(key.to_owned())
+            .and_compute_with(|current| {
+                let Some(current) = current else {
+                    return Op::Nop;
+                };
+                let mut entry = current.into_value();
+                let now = Instant::now();
+                let Some(ttl_before) = entry.ttl(now) else {
+                    // Expired but not yet swept: it is gone, never revived.
+                    return Op::Remove;
+                };
+                let record = entry.record.clone();
+                let target = rules::session_target(&record, touch, ttl_before);
+                found = Some(Found {
+                    record,
+                    ttl_before,
+                    ttl: target.unwrap_or(ttl_before),
+                    extended: target.is_some(),
+                });
+                match target {
+                    Some(target) => {
+                        entry.expires_at = now + target;
+                        entry.record.touched_ms = touch.now_ms;
+                        Op::Put(entry)
+                    }
+                    None => Op::Nop,
+                }
+            });
+        Ok(found)
+    }
+
+    /// External mode keeps its sessions in the application's Redis; the
+    /// configuration refuses external mode with the memory store.
+    async fn touch_foreign(
+        &self,
+        _key: &str,
+        _idle: Duration,
+        _extend: bool,
+        _min_step: Duration,
+    ) -> Result<Option<ForeignFound>, StoreError> {
+        Err(StoreError::Unsupported("memory"))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let removed = self.cache.remove(key);
+        Ok(removed.is_some_and(|entry| entry.ttl(Instant::now()).is_some()))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,3 +1,236 @@
-//! The Redis store.
+//! The Redis store (`redis://`, `rediss://`, `redis+unix://`, `unix://`).
+//!
+//! A record is a hash with the fields `user` (absent for none), `started`,
+//! `idle` (ms), `deadline` (ms, 0 = none), `browser` (0/1) and `touched`
+//! (ms), readable by an operator with `HGETALL`. Its TTL is the key's
+//! millisecond expiry: Redis expires sessions, nothing sweeps.
+//!
+//! Every operation is one round trip: `create` is one `MULTI` transaction,
+//! `touch` and `touch_foreign` are one `EVALSHA` each (the script holds the
+//! conditional write, so the read and the write are atomic). Only the first
+//! call after Redis lost its script cache costs more (`NOSCRIPT`, then
+//! `SCRIPT LOAD` and `EVALSHA` again).
+//!
+//! The connection is a redis-rs [`ConnectionManager`] built lazily: the
+//! gateway starts while Redis is down and answers 503 until it is back, and
+//! the manager reconnects by itself after Redis restarts. Every operation is
+//! bounded by `op_timeout`, so a stalled Redis becomes
+//! [`StoreError::Timeout`] instead of a stalled request.
+
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisResult, Script};
+
+use super::rules::millis;
+use super::{ForeignFound, Found, Record, SessionStore, StoreError, Touch};
+
+static TOUCH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("touch.lua")));
+static TOUCH_FOREIGN: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("touch_foreign.lua")));
+
+/// Each (re)connection attempt gives up after this long at least: a TLS
+/// handshake may legitimately take longer than one `op_timeout`, and the
+/// attempt goes on in the background while requests are answered 503.
+const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What `touch.lua` returns: the six fields as stored, then
+/// `ttl_before`, `ttl_after` and `extended`.
+type TouchReply = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+);
+
+/// The Redis-backed session store. Cloning shares the connection.
 #[derive(Clone)]
-pub struct RedisStore;
+pub struct RedisStore {
+    conn: ConnectionManager,
+    op_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisStore {
+    // The URL may hold a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("op_timeout", &self.op_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store for `url`, without waiting for Redis: the connection is made
+    /// in the background and retried with backoff, so this fails only for a
+    /// malformed or unsupported URL. Must be called inside a Tokio runtime.
+    pub fn connect(url: &str, op_timeout: Duration) -> Result<Self, StoreError> {
+        match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("redis+sentinel") => return Err(StoreError::Unsupported("redis+sentinel")),
+            Some("redis+cluster") => return Err(StoreError::Unsupported("redis+cluster")),
+            _ => {}
+        }
+        let client = redis::Client::open(url).map_err(StoreError::Redis)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(op_timeout))
+            .set_connection_timeout(Some(op_timeout.max(MIN_CONNECT_TIMEOUT)))
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1));
+        let conn =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(StoreError::Redis)?;
+        // Drive the first connection now rather than on the first request,
+        // which would only poll it for one `op_timeout` at a time.
+        let mut warm = conn.clone();
+        tokio::spawn(async move {
+            let _ = redis::cmd("PING").query_async::<()>(&mut warm).await;
+        });
+        Ok(Self { conn, op_timeout })
+    }
+
+    /// Runs one Redis call under `op_timeout`.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.op_timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) if error.is_timeout() => Err(StoreError::Timeout),
+            Ok(Err(error)) => Err(StoreError::Redis(error)),
+            Err(_elapsed) => Err(StoreError::Timeout),
+        }
+    }
+}
+
+impl SessionStore for RedisStore {
+    async fn create(&self, key: &str, record: &Record, ttl: Duration) -> Result<(), StoreError> {
+        let mut hset = redis::cmd("HSET");
+        hset.arg(key)
+            .arg("started")
+            .arg(record.started_ms)
+            .arg("idle")
+            .arg(millis(record.idle))
+            .arg("deadline")
+            .arg(record.deadline_ms.unwrap_or(0))
+            .arg("browser")
+            .arg(u8::from(record.browser))
+            .arg("touched")
+            .arg(record.touched_ms);
+        if let Some(user) = &record.user {
+            hset.arg("user").arg(user);
+        }
+        // DEL first so no field of an older record survives; MULTI so no
+        // reader ever sees the hash without its TTL.
+        let pipe = redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(key)
+            .ignore()
+            .add_command(hset)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(key)
+            .arg(millis(ttl))
+            .ignore()
+            .clone();
+        let mut conn = self.conn.clone();
+        self.bounded(pipe.exec_async(&mut conn)).await
+    }
+
+    async fn touch(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError> {
+        let max_idle = touch
+            .max_idle
+            .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let mut invocation = TOUCH.key(key);
+        invocation
+            .arg(touch.now_ms)
+            .arg(u8::from(touch.extend))
+            .arg(millis(touch.min_step))
+            .arg(max_idle);
+        let mut conn = self.conn.clone();
+        let reply: Option<TouchReply> = self.bounded(invocation.invoke_async(&mut conn)).await?;
+        reply.map(decode_touch).transpose()
+    }
+
+    async fn touch_foreign(
+        &self,
+        key: &str,
+        idle: Duration,
+        extend: bool,
+        min_step: Duration,
+    ) -> Result<Option<ForeignFound>, StoreError> {
+        let mut invocation = TOUCH_FOREIGN.key(key);
+        invocation
+            .arg(millis(idle))
+            .arg(u8::from(extend))
+            .arg(millis(min_step));
+        let mut conn = self.conn.clone();
+        let reply: Option<(i64, i64, i64)> =
+            self.bounded(invocation.invoke_async(&mut conn)).await?;
+        Ok(reply.map(|(before, after, extended)| ForeignFound {
+            ttl_before: foreign_ttl(before),
+            ttl: foreign_ttl(after),
+            extended: extended == 1,
+        }))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("DEL").arg(key).clone();
+        let removed: i64 = self.bounded(cmd.query_async(&mut conn)).await?;
+        Ok(removed > 0)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("PING");
+        self.bounded(cmd.query_async::<()>(&mut conn)).await
+    }
+}
+
+/// A `PTTL` answer for a foreign key: `-1` (no expiry) is `None`.
+fn foreign_ttl(ttl: i64) -> Option<Duration> {
+    u64::try_from(ttl).ok().map(Duration::from_millis)
+}
+
+/// Turns `touch.lua`'s answer into a [`Found`].
+fn decode_touch(reply: TouchReply) -> Result<Found, StoreError> {
+    let (user, started, idle, deadline, browser, touched, before, after, extended) = reply;
+    let ttl_before =
+        u64::try_from(before).map_err(|_| StoreError::Corrupt("session key has no expiry"))?;
+    let ttl = u64::try_from(after).map_err(|_| StoreError::Corrupt("session key has no expiry"))?;
+    let record = Record {
+        user: user.filter(|u| !u.is_empty()),
+        started_ms: number(started, "field `started` is missing or not a number")?,
+        idle: Duration::from_millis(number(idle, "field `idle` is missing or not a number")?),
+        deadline_ms: Some(number(
+            deadline,
+            "field `deadline` is missing or not a number",
+        )?)
+        .filter(|&d| d != 0),
+        browser: match browser.as_deref() {
+            Some("1") => true,
+            Some("0") => false,
+            _ => return Err(StoreError::Corrupt("field `browser` is not 0 or 1")),
+        },
+        touched_ms: number(touched, "field `touched` is missing or not a number")?,
+    };
+    Ok(Found {
+        record,
+        ttl_before: Duration::from_millis(ttl_before),
+        ttl: Duration::from_millis(ttl),
+        extended: extended == 1,
+    })
+}
+
+/// A required numeric hash field; `corrupt` says which one is wrong.
+fn number(field: Option<String>, corrupt: &'static str) -> Result<u64, StoreError> {
+    field
+        .and_then(|v| v.parse().ok())
+        .ok_or(StoreError::Corrupt(corrupt))
+}

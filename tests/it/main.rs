@@ -1,1 +1,2 @@
+mod store_conformance;
 mod support;

@@ -1,0 +1,26 @@
+-- sessiongate: slide the TTL of a key the application owns (external mode).
+-- The rule of SessionStore::touch_foreign (src/store.rs).
+-- Never reads or rewrites the value, so it works for any key type.
+--
+-- KEYS[1] the application's key
+-- ARGV[1] idle, ms
+-- ARGV[2] extend: "1" or "0"
+-- ARGV[3] min_step, ms
+--
+-- Returns nil when the key is missing, else {ttl_before, ttl_after, extended}
+-- where a TTL of -1 means the key has no expiry (and is left alone).
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then
+  return false
+end
+local after = ttl
+local extended = 0
+if ttl >= 0 and ARGV[2] == '1' then
+  local idle = tonumber(ARGV[1])
+  if idle > ttl and idle - ttl >= tonumber(ARGV[3]) then
+    redis.call('PEXPIRE', KEYS[1], idle)
+    after = idle
+    extended = 1
+  end
+end
+return {ttl, after, extended}

@@ -1,0 +1,390 @@
+//! One behaviour suite for every [`SessionStore`]: each generic test below
+//! runs once against the memory store and once against a real Redis (the
+//! `conformance!` macro at the bottom generates both). Redis-only
+//! behaviour (external-mode keys, round trips, outages) follows in
+//! `redis_only`.
+//!
+//! TTL assertions use bounds, never equality on timing; expiry tests use
+//! margins of at least 0.5 s.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sessiongate::store::{Found, Record, SessionStore, Touch};
+
+mod redis_only;
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+fn now_ms() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    u64::try_from(since.as_millis()).expect("ms fit in u64")
+}
+
+/// A fresh key per call, so tests never see each other's sessions.
+fn key() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("sessiongate:test:{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn record(idle_ms: u64) -> Record {
+    let now = now_ms();
+    Record {
+        user: Some("alice".to_owned()),
+        started_ms: now,
+        idle: MS(idle_ms),
+        deadline_ms: None,
+        browser: false,
+        touched_ms: now,
+    }
+}
+
+/// A read-only touch.
+fn peek() -> Touch {
+    Touch {
+        now_ms: now_ms(),
+        extend: false,
+        min_step: Duration::ZERO,
+        max_idle: None,
+    }
+}
+
+/// A touch that slides the TTL whenever it grows.
+fn slide() -> Touch {
+    Touch {
+        extend: true,
+        ..peek()
+    }
+}
+
+async fn found<S: SessionStore>(store: &S, key: &str, touch: &Touch) -> Found {
+    store
+        .touch(key, touch)
+        .await
+        .expect("touch succeeds")
+        .expect("session is found")
+}
+
+fn assert_within(ttl: Duration, low_ms: u64, high_ms: u64) {
+    assert!(
+        ttl >= MS(low_ms) && ttl <= MS(high_ms),
+        "ttl {ttl:?} not within [{low_ms} ms, {high_ms} ms]"
+    );
+}
+
+async fn round_trips_every_field<S: SessionStore>(store: &S) {
+    let now = now_ms();
+    let variants = [
+        Record {
+            user: None,
+            deadline_ms: None,
+            browser: false,
+            ..record(10_000)
+        },
+        Record {
+            user: Some("alice@example.com".to_owned()),
+            deadline_ms: Some(now + 60_000),
+            browser: true,
+            started_ms: now - 1234,
+            touched_ms: now - 56,
+            ..record(7_000)
+        },
+        Record {
+            user: Some("bob with spaces, ünicode".to_owned()),
+            deadline_ms: Some(now + 1),
+            browser: false,
+            ..record(1)
+        },
+    ];
+    for original in variants {
+        let key = key();
+        store
+            .create(&key, &original, MS(5_000))
+            .await
+            .expect("create");
+        let got = found(store, &key, &peek()).await;
+        assert_eq!(got.record, original);
+        assert!(!got.extended);
+        assert_eq!(got.ttl, got.ttl_before);
+        assert_within(got.ttl_before, 4_000, 5_000);
+    }
+}
+
+async fn create_replaces_the_old_record<S: SessionStore>(store: &S) {
+    let key = key();
+    let old = Record {
+        deadline_ms: Some(now_ms() + 60_000),
+        browser: true,
+        ..record(10_000)
+    };
+    store.create(&key, &old, MS(10_000)).await.expect("create");
+    let new = Record {
+        user: None,
+        ..record(3_000)
+    };
+    store
+        .create(&key, &new, MS(3_000))
+        .await
+        .expect("create again");
+    let got = found(store, &key, &peek()).await;
+    assert_eq!(got.record, new, "no field of the old record survives");
+    assert_within(got.ttl_before, 2_000, 3_000);
+}
+
+async fn missing_key_is_none<S: SessionStore>(store: &S) {
+    assert_eq!(store.touch(&key(), &slide()).await.expect("touch"), None);
+    assert_eq!(store.touch(&key(), &peek()).await.expect("touch"), None);
+}
+
+async fn expires_at_its_ttl<S: SessionStore>(store: &S) {
+    let key = key();
+    store
+        .create(&key, &record(1_000), MS(1_000))
+        .await
+        .expect("create");
+    tokio::time::sleep(MS(300)).await;
+    found(store, &key, &peek()).await;
+    tokio::time::sleep(MS(1_300)).await;
+    assert_eq!(store.touch(&key, &peek()).await.expect("touch"), None);
+}
+
+async fn extend_slides_the_ttl<S: SessionStore>(store: &S) {
+    let key = key();
+    store
+        .create(&key, &record(10_000), MS(2_000))
+        .await
+        .expect("create");
+    let got = found(store, &key, &slide()).await;
+    assert!(got.extended);
+    assert_within(got.ttl_before, 1_000, 2_000);
+    assert_eq!(got.ttl, MS(10_000));
+    let after = found(store, &key, &peek()).await;
+    assert_within(after.ttl_before, 9_000, 10_000);
+}
+
+async fn without_extend_the_ttl_never_changes<S: SessionStore>(store: &S) {
+    let key = key();
+    store
+        .create(&key, &record(10_000), MS(2_000))
+        .await
+        .expect("create");
+    let first = found(store, &key, &peek()).await;
+    assert!(!first.extended);
+    assert_eq!(first.ttl, first.ttl_before);
+    tokio::time::sleep(MS(100)).await;
+    let second = found(store, &key, &peek()).await;
+    assert!(
+        second.ttl_before < first.ttl_before,
+        "the TTL keeps running down"
+    );
+    assert_within(second.ttl_before, 1_000, 2_000);
+}
+
+async fn min_step_skips_recent_writes<S: SessionStore>(store: &S) {
+    let step = Touch {
+        min_step: MS(5_000),
+        ..slide()
+    };
+    let recent = key();
+    store
+        .create(&recent, &record(10_000), MS(10_000))
+        .await
+        .expect("create");
+    let got = found(store, &recent, &step).await;
+    assert!(!got.extended, "grows by less than min_step: no write");
+    assert_eq!(got.ttl, got.ttl_before);
+
+    let old = key();
+    store
+        .create(&old, &record(10_000), MS(2_000))
+        .await
+        .expect("create");
+    let got = found(
+        store,
+        &old,
+        &Touch {
+            now_ms: now_ms(),
+            ..step
+        },
+    )
+    .await;
+    assert!(got.extended, "grows by more than min_step: written");
+    assert_eq!(got.ttl, MS(10_000));
+}
+
+async fn deadline_caps_the_extension<S: SessionStore>(store: &S) {
+    let key = key();
+    let deadline = now_ms() + 2_000;
+    let rec = Record {
+        deadline_ms: Some(deadline),
+        ..record(10_000)
+    };
+    store.create(&key, &rec, MS(1_000)).await.expect("create");
+    let touch = slide();
+    let got = found(store, &key, &touch).await;
+    assert!(got.extended);
+    assert_eq!(
+        got.ttl,
+        MS(deadline - touch.now_ms),
+        "capped by the deadline"
+    );
+    let after = found(store, &key, &peek()).await;
+    assert_within(after.ttl_before, 1_000, 2_000);
+}
+
+async fn session_ends_at_the_deadline_however_active<S: SessionStore>(store: &S) {
+    let key = key();
+    let start = now_ms();
+    let deadline = start + 2_500;
+    let rec = Record {
+        deadline_ms: Some(deadline),
+        ..record(1_000)
+    };
+    store.create(&key, &rec, MS(1_000)).await.expect("create");
+    loop {
+        tokio::time::sleep(MS(200)).await;
+        let touch = slide();
+        let elapsed = touch.now_ms - start;
+        let got = store.touch(&key, &touch).await.expect("touch");
+        if elapsed < 2_000 {
+            // Past the first TTL (1 s) only because touches slid it.
+            let got = got.unwrap_or_else(|| panic!("alive at {elapsed} ms"));
+            let left = MS(deadline.saturating_sub(touch.now_ms));
+            assert!(
+                !got.extended || got.ttl <= left,
+                "never beyond the deadline"
+            );
+        } else if elapsed >= 3_000 {
+            assert_eq!(got, None, "gone after the deadline");
+            break;
+        }
+    }
+}
+
+async fn max_idle_exceeded_is_found_but_not_extended<S: SessionStore>(store: &S) {
+    let key = key();
+    let rec = Record {
+        touched_ms: now_ms() - 5_000,
+        ..record(10_000)
+    };
+    store.create(&key, &rec, MS(2_000)).await.expect("create");
+    let strict = Touch {
+        max_idle: Some(MS(1_000)),
+        ..slide()
+    };
+    let got = found(store, &key, &strict).await;
+    assert!(!got.extended);
+    assert_eq!(got.ttl, got.ttl_before);
+    assert_eq!(got.record, rec);
+    let loose = Touch {
+        max_idle: Some(MS(60_000)),
+        ..slide()
+    };
+    assert!(found(store, &key, &loose).await.extended);
+}
+
+async fn expired_sessions_are_never_resurrected<S: SessionStore>(store: &S) {
+    let key = key();
+    store
+        .create(&key, &record(10_000), MS(500))
+        .await
+        .expect("create");
+    tokio::time::sleep(MS(1_100)).await;
+    assert_eq!(store.touch(&key, &slide()).await.expect("touch"), None);
+    assert_eq!(store.touch(&key, &peek()).await.expect("touch"), None);
+}
+
+async fn touched_moves_only_when_extended<S: SessionStore>(store: &S) {
+    let key = key();
+    let rec = Record {
+        touched_ms: now_ms() - 1_000,
+        ..record(10_000)
+    };
+    store.create(&key, &rec, MS(2_000)).await.expect("create");
+    found(store, &key, &peek()).await;
+    let skipped = Touch {
+        min_step: MS(9_000),
+        ..slide()
+    };
+    assert!(!found(store, &key, &skipped).await.extended);
+    let extend = slide();
+    let got = found(store, &key, &extend).await;
+    assert!(got.extended);
+    assert_eq!(
+        got.record.touched_ms, rec.touched_ms,
+        "the record as before the call"
+    );
+    let after = found(store, &key, &peek()).await;
+    assert_eq!(after.record.touched_ms, extend.now_ms);
+    assert_eq!(
+        after.record,
+        Record {
+            touched_ms: extend.now_ms,
+            ..rec
+        }
+    );
+}
+
+async fn delete_removes<S: SessionStore>(store: &S) {
+    let key = key();
+    store
+        .create(&key, &record(10_000), MS(10_000))
+        .await
+        .expect("create");
+    assert!(store.delete(&key).await.expect("delete"));
+    assert_eq!(store.touch(&key, &peek()).await.expect("touch"), None);
+    assert!(!store.delete(&key).await.expect("delete again"));
+}
+
+async fn ping_answers<S: SessionStore>(store: &S) {
+    store.ping().await.expect("ping");
+}
+
+/// Generates `memory::<test>` and `redis::<test>` for each generic test.
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let store = sessiongate::store::MemoryStore::new();
+                    super::$test(&store).await;
+                }
+            )*
+        }
+
+        mod redis {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let server = crate::support::redis::RedisServer::start();
+                    let store = sessiongate::store::RedisStore::connect(
+                        &server.url(),
+                        std::time::Duration::from_secs(2),
+                    )
+                    .expect("connect");
+                    super::$test(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    round_trips_every_field,
+    create_replaces_the_old_record,
+    missing_key_is_none,
+    expires_at_its_ttl,
+    extend_slides_the_ttl,
+    without_extend_the_ttl_never_changes,
+    min_step_skips_recent_writes,
+    deadline_caps_the_extension,
+    session_ends_at_the_deadline_however_active,
+    max_idle_exceeded_is_found_but_not_extended,
+    expired_sessions_are_never_resurrected,
+    touched_moves_only_when_extended,
+    delete_removes,
+    ping_answers,
+);

@@ -1,0 +1,345 @@
+//! Behaviour only the Redis store has: external-mode keys owned by the
+//! application, the one-round-trip guarantee, the hash an operator reads,
+//! and outages (stalled, killed, not yet started).
+
+use std::time::{Duration, Instant};
+
+use sessiongate::config::StoreConfig;
+use sessiongate::store::{RedisStore, SessionStore, Store, StoreError};
+
+use super::{MS, found, key, peek, record, slide};
+use crate::support::redis::RedisServer;
+
+fn connect(server: &RedisServer, op_timeout: Duration) -> RedisStore {
+    RedisStore::connect(&server.url(), op_timeout).expect("connect")
+}
+
+/// Polls `ping` until it succeeds; panics after 15 s.
+async fn until_ready<S: SessionStore>(store: &S) {
+    let started = Instant::now();
+    while store.ping().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "store never recovered"
+        );
+        tokio::time::sleep(MS(50)).await;
+    }
+}
+
+/// `cmdstat_<name>` lines of `INFO commandstats` as (command, calls).
+fn command_calls(server: &RedisServer) -> Vec<(String, u64)> {
+    let info: String = server.query(&["INFO", "commandstats"]);
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn foreign_extends_a_string_key_without_touching_its_value() {
+    let server = RedisServer::start();
+    let store = connect(&server, MS(2_000));
+    let key = key();
+    let mut conn = server.connection();
+    let value: &[u8] = b"\x80\x04django pickle\x00\xff bytes";
+    let () = ::redis::cmd("SET")
+        .arg(&key)
+        .arg(value)
+        .arg("PX")
+        .arg(1_000)
+        .query(&mut conn)
+        .expect("SET");
+
+    let got = store
+        .touch_foreign(&key, MS(10_000), true, Duration::ZERO)
+        .await
+        .expect("touch_foreign")
+        .expect("found");
+    assert!(got.extended);
+    assert!(got.ttl_before.is_some_and(|t| t <= MS(1_000) && t > MS(0)));
+    assert_eq!(got.ttl, Some(MS(10_000)));
+    let pttl: i64 = server.query(&["PTTL", &key]);
+    assert!((9_000..=10_000).contains(&pttl), "PTTL {pttl}");
+    let stored: Vec<u8> = ::redis::cmd("GET").arg(&key).query(&mut conn).expect("GET");
+    assert_eq!(stored, value, "value unchanged byte for byte");
+}
+
+#[tokio::test]
+async fn foreign_works_for_any_key_type() {
+    let server = RedisServer::start();
+    let store = connect(&server, MS(2_000));
+    let key = key();
+    let _: i64 = server.query(&["RPUSH", &key, "a", "b"]);
+    let _: bool = server.query(&["PEXPIRE", &key, "1000"]);
+    let got = store
+        .touch_foreign(&key, MS(10_000), true, Duration::ZERO)
+        .await
+        .expect("touch_foreign")
+        .expect("found");
+    assert!(got.extended);
+    let len: i64 = server.query(&["LLEN", &key]);
+    assert_eq!(len, 2);
+}
+
+#[tokio::test]
+async fn foreign_never_shortens_and_respects_extend_and_min_step() {
+    let server = RedisServer::start();
+    let store = connect(&server, MS(2_000));
+    let key = key();
+    let _: () = server.query(&["SET", &key, "v", "PX", "20000"]);
+    let got = store
+        .touch_foreign(&key, MS(10_000), true, Duration::ZERO)
+        .await
+        .expect("touch_foreign")
+        .expect("found");
+    assert!(!got.extended, "never shortens");
+    assert_eq!(got.ttl, got.ttl_before);
+    let pttl: i64 = server.query(&["PTTL", &key]);
+    assert!(pttl > 19_000, "PTTL {pttl}");
+
+    let _: () = server.query(&["SET", &key, "v", "PX", "8000"]);
+    let step = store.touch_foreign(&key, MS(10_000), true, MS(5_000)).await;
+    assert!(!step.expect("ok").expect("found").extended, "min_step");
+    let off = store
+        .touch_foreign(&key, MS(10_000), false, Duration::ZERO)
+        .await;
+    assert!(!off.expect("ok").expect("found").extended, "extend off");
+    let pttl: i64 = server.query(&["PTTL", &key]);
+    assert!(pttl <= 8_000, "PTTL {pttl}");
+}
+
+#[tokio::test]
+async fn foreign_leaves_a_key_without_expiry_alone() {
+    let server = RedisServer::start();
+    let store = connect(&server, MS(2_000));
+    let key = key();
+    let _: () = server.query(&["SET", &key, "forever"]);
+    let got = store
+        .touch_foreign(&key, MS(10_000), true, Duration::ZERO)
+        .await
+        .expect("touch_foreign")
+        .expect("found");
+    assert_eq!(got.ttl_before, None);
+    assert_eq!(got.ttl, None);
+    assert!(!got.extended);
+    let pttl: i64 = server.query(&["PTTL", &key]);
+    assert_eq!(pttl, -1);
+}
+
+#[tokio::test]
+async fn foreign_missing_key_is_none() {
+    let server = RedisServer::start();
+    let store = connect(&server, MS(2_000));
+    let got = store
+        .touch_foreign(&key(), MS(10_000), true, Duration::ZERO)
+        .await;
+    assert_eq!(got.expect("touch_foreign"), None);
+}
+
+#[tokio::test]
+async fn record_is_a_hash_an_operator_can_read() {
+    let server = RedisServer::start();
+    let store = connect(&server, MS(2_000));
+    let key = key();
+    let rec = sessiongate::store::Record {
+        deadline_ms: Some(1_900_000_000_000),
+        browser: true,
+        ..record(300_000)
+    };
+    store.create(&key, &rec, MS(300_000)).await.expect("create");
+    let mut fields: Vec<(String, String)> = server.query(&["HGETALL", &key]);
+    fields.sort();
+    let expected = [
+        ("browser", "1".to_owned()),
+        ("deadline", "1900000000000".to_owned()),
+        ("idle", "300000".to_owned()),
+        ("started", rec.started_ms.to_string()),
+        ("touched", rec.touched_ms.to_string()),
+        ("user", "alice".to_owned()),
+    ]
+    .map(|(k, v)| (k.to_owned(), v));
+    assert_eq!(fields, expected);
+    let pttl: i64 = server.query(&["PTTL", &key]);
+    assert!((299_000..=300_000).contains(&pttl), "PTTL {pttl}");
+}
+
+/// One protected request = one store round trip: each `touch` is a single
+/// `EVALSHA` (the commands listed under it run inside the script).
+#[tokio::test]
+async fn one_command_per_touch() {
+    let server = RedisServer::start();
+    let store = connect(&server, MS(2_000));
+    let key = key();
+    store
+        .create(&key, &record(10_000), MS(2_000))
+        .await
+        .expect("create");
+    found(&store, &key, &peek()).await; // loads the script once
+    let _: () = server.query(&["CONFIG", "RESETSTAT"]);
+    for i in 0..10 {
+        let touch = if i % 2 == 0 { slide() } else { peek() };
+        found(&store, &key, &touch).await;
+    }
+    let calls = command_calls(&server);
+    eprintln!("commands after 10 touches: {calls:?}");
+    let count = |name: &str| calls.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
+    assert_eq!(count("evalsha"), 10, "one EVALSHA per touch: {calls:?}");
+    assert_eq!(count("eval"), 0, "{calls:?}");
+    assert_eq!(count("script|load"), 0, "{calls:?}");
+    // Everything else ran inside those scripts (or is this test's own
+    // CONFIG RESETSTAT / INFO).
+    let client_side: u64 = calls
+        .iter()
+        .filter(|(n, _)| !matches!(n.as_str(), "hmget" | "pttl" | "pexpire" | "hset"))
+        .filter(|(n, _)| !n.starts_with("config") && !n.starts_with("info"))
+        .map(|(_, c)| c)
+        .sum();
+    assert_eq!(client_side, 10, "{calls:?}");
+
+    let foreign = |extend| store.touch_foreign(&key, MS(10_000), extend, Duration::ZERO);
+    foreign(false).await.expect("loads the script once");
+    let _: () = server.query(&["CONFIG", "RESETSTAT"]);
+    for _ in 0..5 {
+        foreign(true).await.expect("touch_foreign");
+    }
+    let calls = command_calls(&server);
+    eprintln!("commands after 5 foreign touches: {calls:?}");
+    let count = |name: &str| calls.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
+    assert_eq!(
+        count("evalsha"),
+        5,
+        "one EVALSHA per foreign touch: {calls:?}"
+    );
+    assert_eq!(count("script|load"), 0, "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_stalled_redis_times_out_then_recovers() {
+    let server = RedisServer::start();
+    let op_timeout = MS(200);
+    let store = connect(&server, op_timeout);
+    let key = key();
+    store
+        .create(&key, &record(30_000), MS(30_000))
+        .await
+        .expect("create");
+    found(&store, &key, &peek()).await;
+
+    server.pause();
+    let started = Instant::now();
+    let result = store.touch(&key, &slide()).await;
+    let took = started.elapsed();
+    assert!(matches!(result, Err(StoreError::Timeout)), "{result:?}");
+    assert!(took < op_timeout + MS(500), "took {took:?}");
+    assert!(matches!(store.ping().await, Err(StoreError::Timeout)));
+    server.resume();
+
+    until_ready(&store).await;
+    let got = found(&store, &key, &peek()).await;
+    assert_eq!(got.record.user.as_deref(), Some("alice"), "session intact");
+}
+
+#[tokio::test]
+async fn a_killed_redis_is_an_error_and_a_restarted_one_recovers() {
+    let mut server = RedisServer::start();
+    let store = connect(&server, MS(200));
+    let key = key();
+    store
+        .create(&key, &record(30_000), MS(30_000))
+        .await
+        .expect("create");
+
+    server.kill();
+    let result = store.touch(&key, &slide()).await;
+    assert!(
+        result.is_err(),
+        "an outage is an error, never `no session`: {result:?}"
+    );
+    assert!(store.ping().await.is_err());
+
+    server.restart();
+    until_ready(&store).await;
+    store
+        .create(&key, &record(30_000), MS(30_000))
+        .await
+        .expect("create");
+    found(&store, &key, &slide()).await;
+}
+
+#[tokio::test]
+async fn open_succeeds_before_redis_starts() {
+    let mut server = RedisServer::start();
+    server.kill();
+    let config = StoreConfig {
+        url: server.url(),
+        key_prefix: "sessiongate:".to_owned(),
+        op_timeout: MS(200),
+    };
+    let store = Store::open(&config)
+        .await
+        .expect("open while Redis is down");
+    assert!(store.ping().await.is_err());
+    assert!(store.touch(&key(), &peek()).await.is_err());
+
+    server.restart();
+    until_ready(&store).await;
+    let key = key();
+    store
+        .create(&key, &record(10_000), MS(10_000))
+        .await
+        .expect("create");
+    found(&store, &key, &peek()).await;
+}
+
+#[tokio::test]
+async fn unix_socket_urls_work() {
+    let server = RedisServer::start_unix();
+    let url = server.url();
+    assert!(url.starts_with("redis+unix:///"), "{url}");
+    let plain_unix = url.replacen("redis+unix://", "unix://", 1);
+    for url in [url, plain_unix] {
+        let store = RedisStore::connect(&url, MS(2_000)).expect("connect");
+        let key = key();
+        store
+            .create(&key, &record(10_000), MS(2_000))
+            .await
+            .expect("create");
+        assert!(found(&store, &key, &slide()).await.extended);
+    }
+}
+
+#[tokio::test]
+async fn open_chooses_the_store_by_scheme() {
+    let memory = StoreConfig {
+        url: "memory://".to_owned(),
+        key_prefix: String::new(),
+        op_timeout: MS(100),
+    };
+    assert!(matches!(Store::open(&memory).await, Ok(Store::Memory(_))));
+    for url in [
+        "redis+sentinel://h1:26379,h2:26379/mymaster/0",
+        "redis+cluster://h1:7000,h2:7000",
+    ] {
+        let config = StoreConfig {
+            url: url.to_owned(),
+            ..memory.clone()
+        };
+        assert!(
+            matches!(Store::open(&config).await, Err(StoreError::Unsupported(_))),
+            "{url}"
+        );
+    }
+    let bad = StoreConfig {
+        url: "redis://[::1".to_owned(),
+        ..memory
+    };
+    assert!(matches!(Store::open(&bad).await, Err(StoreError::Redis(_))));
+}

@@ -1,0 +1,210 @@
+//! A real `redis-server` per test.
+//!
+//! ```ignore
+//! let redis = RedisServer::start();          // 127.0.0.1, a free port
+//! let store = RedisStore::connect(&redis.url(), op_timeout)?;
+//! let ttl: i64 = redis.query(&["PTTL", "some-key"]);
+//! redis.pause();  /* SIGSTOP: requests stall */  redis.resume();
+//! redis.kill();   /* gone */                     redis.restart(); // same port
+//! ```
+//!
+//! The server keeps nothing on disk (`--save "" --appendonly no`, its
+//! working directory is a temporary one) and is killed by PID on drop. A
+//! missing `redis-server` fails the test: it never skips.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a starting server may take to answer `PING`.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the server listens.
+#[derive(Debug, Clone)]
+enum Listen {
+    Tcp(u16),
+    Unix(PathBuf),
+}
+
+/// A `redis-server` child process, killed on drop.
+pub struct RedisServer {
+    child: Option<Child>,
+    listen: Listen,
+    dir: TempDir,
+}
+
+impl RedisServer {
+    /// Starts a server on a free TCP port of 127.0.0.1 and waits until it
+    /// answers `PING`.
+    pub fn start() -> Self {
+        // Binding port 0 and releasing it can race with another process
+        // taking the port: try a few fresh ports before giving up.
+        for _ in 0..5 {
+            let mut server = Self {
+                child: None,
+                listen: Listen::Tcp(free_port()),
+                dir: tempfile::tempdir().expect("create a temporary directory"),
+            };
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    /// Starts a server listening only on a unix socket in a temporary
+    /// directory (for `redis+unix://` URLs).
+    pub fn start_unix() -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let socket = dir.path().join("redis.sock");
+        let mut server = Self {
+            child: None,
+            listen: Listen::Unix(socket),
+            dir,
+        };
+        assert!(
+            server.spawn(),
+            "redis-server did not start on a unix socket"
+        );
+        server
+    }
+
+    /// The URL to connect to: `redis://127.0.0.1:PORT` or
+    /// `redis+unix:///path/to/redis.sock`.
+    pub fn url(&self) -> String {
+        match &self.listen {
+            Listen::Tcp(port) => format!("redis://127.0.0.1:{port}"),
+            Listen::Unix(path) => format!("redis+unix://{}", path.display()),
+        }
+    }
+
+    /// Stops the server with SIGSTOP: connections stay open, nothing answers.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Resumes a paused server with SIGCONT.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to exit; its data is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server if running and starts a fresh, empty one on the same
+    /// address.
+    pub fn restart(&mut self) {
+        self.kill();
+        assert!(
+            self.spawn(),
+            "redis-server did not restart on {}",
+            self.url()
+        );
+    }
+
+    /// Runs one command on a fresh synchronous connection, e.g.
+    /// `query::<i64>(&["PTTL", key])` or `query::<String>(&["INFO", "commandstats"])`.
+    pub fn query<T: ::redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        let mut conn = self.connection();
+        let (name, rest) = args.split_first().expect("a command");
+        ::redis::cmd(name)
+            .arg(rest)
+            .query(&mut conn)
+            .unwrap_or_else(|e| panic!("redis command {name} failed: {e}"))
+    }
+
+    /// A synchronous connection (with 5 s timeouts) for checks from a test.
+    pub fn connection(&self) -> ::redis::Connection {
+        let client = ::redis::Client::open(self.url()).expect("valid redis URL");
+        let conn = client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .expect("connect to the test redis-server");
+        conn.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("set read timeout");
+        conn
+    }
+
+    /// Spawns `redis-server` on `self.listen`; `false` when it exited before
+    /// answering (its port was taken).
+    fn spawn(&mut self) -> bool {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(["--daemonize", "no", "--logfile", ""])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        match &self.listen {
+            Listen::Tcp(port) => {
+                cmd.args(["--port", &port.to_string()]);
+            }
+            Listen::Unix(path) => {
+                cmd.args(["--port", "0", "--unixsocketperm", "700", "--unixsocket"])
+                    .arg(path);
+            }
+        }
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                panic!("redis-server not found: install it (apt-get install -y redis-server)")
+            }
+            Err(e) => panic!("cannot start redis-server: {e}"),
+        };
+        self.child = Some(child);
+        let started = Instant::now();
+        while started.elapsed() < START_TIMEOUT {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_status)) = child.try_wait()
+            {
+                self.child = None;
+                return false;
+            }
+            if self.answers_ping() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not answer PING within {START_TIMEOUT:?}");
+    }
+
+    fn answers_ping(&self) -> bool {
+        let Ok(client) = ::redis::Client::open(self.url()) else {
+            return false;
+        };
+        let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
+            return false;
+        };
+        ::redis::cmd("PING").query::<String>(&mut conn).is_ok()
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("redis-server is running");
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local address").port()
+}
