@@ -17,8 +17,14 @@ use regex::Regex;
 mod document;
 mod error;
 mod raw;
+mod routing_rules;
+mod session_rules;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_routing;
+#[cfg(test)]
+mod tests_session;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};

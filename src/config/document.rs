@@ -223,10 +223,8 @@ impl<'i> Document<'i> {
                     "unknown key \"{name}\" at the top level{}",
                     did_you_mean(hint)
                 ),
-                (Some(section), _) if section.starts_with("route") => {
-                    format!("unknown key \"{name}\" in {section}{}", did_you_mean(hint))
-                }
-                (Some(section), _) if section.contains('.') => {
+                // `route[2]`, `server.tls`: not a [header] of their own.
+                (Some(section), _) if section.contains(['.', '[']) => {
                     format!("unknown key \"{name}\" in {section}{}", did_you_mean(hint))
                 }
                 (Some(section), _) => format!(

@@ -1,1 +1,2 @@
+mod config_check;
 mod support;
