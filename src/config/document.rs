@@ -246,6 +246,17 @@ impl<'i> Document<'i> {
         name: &str,
         errors: &mut Vec<ConfigError>,
     ) -> Option<T> {
+        // serde would name the raw struct; say what the file should hold.
+        if !value.get_ref().is_table() {
+            errors.push(ConfigError {
+                position: Some(self.lines.position(value.span().start)),
+                message: format!(
+                    "{name}: expected a table, got {}",
+                    value.get_ref().type_str()
+                ),
+            });
+            return None;
+        }
         let key_at = |offset: usize| key_at(&value, offset, name);
         let fallback = value.span();
         match T::deserialize(ValueDeserializer::from(value.clone())) {

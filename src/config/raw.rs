@@ -53,7 +53,7 @@ impl Default for RawServer {
 
 /// `server.tls = { cert, key }`; both are required, checked in stage two.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "an inline table { cert = \"…\", key = \"…\" }")]
 pub(crate) struct RawTls {
     pub cert: Option<String>,
     pub key: Option<String>,

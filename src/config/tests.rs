@@ -432,6 +432,22 @@ fn tls_files() {
 }
 
 #[test]
+fn tls_must_be_a_table() {
+    rejects(
+        "[server]\ntls = \"cert.pem\"\n",
+        2,
+        7,
+        "server.tls: invalid type: string \"cert.pem\", expected an inline table { cert = \"…\", key = \"…\" }",
+    );
+    rejects(
+        "[server]\ntls = { cert = 5, key = \"k\" }\n",
+        2,
+        16,
+        "server.tls.cert: invalid type: integer",
+    );
+}
+
+#[test]
 fn log_format() {
     assert_eq!(
         accepts("[log]\nformat = \"json\"\n").log.format,
