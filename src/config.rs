@@ -7,17 +7,89 @@
 //! once.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::{HeaderName, Uri};
 use ipnet::IpNet;
 use regex::Regex;
 
+mod document;
 mod error;
 mod raw;
+mod routing_rules;
+mod session_rules;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_routing;
+#[cfg(test)]
+mod tests_session;
+mod validate;
 
-pub use error::{ConfigError, ConfigErrors};
+pub use error::{ConfigError, ConfigErrors, LoadError};
+
+impl Config {
+    /// Parses and validates a config file's text. On failure, every problem
+    /// found, each with its 1-based line and column where known, in file
+    /// order.
+    ///
+    /// Relative TLS paths are kept as written; [`Config::load`] resolves
+    /// them against the file's directory.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigErrors> {
+        let doc = document::Document::parse(text).map_err(ConfigErrors)?;
+        let mut errors = Vec::new();
+        let parsed = doc.read(&mut errors);
+        let result = validate::Validator::new(&doc, &parsed.failed).validate(&parsed.raw);
+        match result {
+            Ok(config) if errors.is_empty() => Ok(config),
+            Ok(_) => Err(sorted(errors)),
+            Err(more) => {
+                errors.extend(more);
+                Err(sorted(errors))
+            }
+        }
+    }
+
+    /// Reads and validates the file at `path`. Relative `server.tls` paths
+    /// are resolved against the file's directory, so a config means the same
+    /// whatever directory the gateway was started from.
+    pub fn load(path: &Path) -> Result<Config, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Config::from_toml_str(&text).map_err(|errors| LoadError::Invalid {
+            path: path.to_owned(),
+            errors,
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        if let Some(tls) = &mut config.server.tls {
+            tls.cert = base.join(&tls.cert);
+            tls.key = base.join(&tls.key);
+        }
+        Ok(config)
+    }
+}
+
+/// An empty file: every SPEC §2 default.
+impl Default for Config {
+    fn default() -> Self {
+        match Config::from_toml_str("") {
+            Ok(config) => config,
+            // The defaults are checked by a unit test; this cannot happen.
+            Err(errors) => panic!("the built-in defaults are invalid: {errors:?}"),
+        }
+    }
+}
+
+/// File order (errors without a position last), duplicates removed: the
+/// order an operator reads and fixes them in.
+fn sorted(mut errors: Vec<ConfigError>) -> ConfigErrors {
+    errors.sort_by_key(|e| e.position.unwrap_or((usize::MAX, usize::MAX)));
+    errors.dedup();
+    ConfigErrors(errors)
+}
 
 /// A fully validated configuration. Every field has the type it is used as.
 #[derive(Debug, Clone)]

@@ -1,2 +1,3 @@
+mod config_check;
 mod store_conformance;
 mod support;

@@ -1,0 +1,65 @@
+//! `Config::load` on real files: what `sessiongate check` prints.
+
+use std::path::Path;
+
+use sessiongate::config::{Config, LoadError};
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+#[test]
+fn invalid_file_renders_path_line_col_for_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "gate.toml",
+        "[session]\nidel_timeout = \"30m\"\nidle_timeout = \"0s\"\ncookie_same_site = \"loose\"\n\n[admin]\nlisten = \"localhost\"\n",
+    );
+    let err = Config::load(&path).unwrap_err();
+    let LoadError::Invalid { errors, .. } = &err else {
+        panic!("expected an invalid-config error, got {err}");
+    };
+    assert_eq!(errors.0.len(), 4);
+    let p = path.display().to_string();
+    let expected = format!(
+        "{p}:2:1: unknown key \"idel_timeout\" in [session]; did you mean \"idle_timeout\"?\n\
+         {p}:3:16: session.idle_timeout: must be greater than zero (e.g. \"30m\")\n\
+         {p}:4:20: session.cookie_same_site: expected one of \"strict\", \"lax\", \"none\", got \"loose\"\n\
+         {p}:7:10: admin.listen: expected IP:PORT (an IP address, not a host name), e.g. \"127.0.0.1:9090\" or \"[::]:8080\", got \"localhost\"\n"
+    );
+    assert_eq!(errors.render(&p), expected);
+    assert_eq!(err.render(), expected);
+}
+
+#[test]
+fn missing_file_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.toml");
+    let err = Config::load(&path).unwrap_err();
+    assert!(matches!(err, LoadError::Io { .. }));
+    assert!(err.to_string().contains("nope.toml"), "{err}");
+}
+
+#[test]
+fn relative_tls_paths_resolve_against_the_config_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "gate.toml",
+        "[server]\ntls = { cert = \"certs/full.pem\", key = \"/etc/key.pem\" }\n",
+    );
+    let config = Config::load(&path).unwrap();
+    let tls = config.server.tls.unwrap();
+    assert_eq!(tls.cert, dir.path().join("certs/full.pem"));
+    assert_eq!(tls.key, Path::new("/etc/key.pem"));
+}
+
+#[test]
+fn example_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sessiongate.example.toml");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.routes.len(), 1);
+}
