@@ -37,10 +37,13 @@
 
   function update(state) {
     if (!state || !state.authenticated) {
+      // Nothing left to watch: stop asking until something changes.
       gone = true;
       if (pollTimer !== null) clearInterval(pollTimer);
+      pollTimer = null;
     } else {
       gone = false;
+      if (pollTimer === null) pollTimer = setInterval(poll, POLL_MS);
       deadline = Date.now() + state.expires_in * 1000;
       // Warn at 20 s, or a third of the idle timeout when that is shorter.
       warnBelow = Math.min(WARN_MAX_SECONDS, state.idle_timeout / 3);
@@ -73,7 +76,7 @@
       .catch(function () { /* keep the current countdown */ });
   });
 
-  poll();
   pollTimer = setInterval(poll, POLL_MS);
+  poll();
   setInterval(render, TICK_MS);
 })();
