@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod decide;
+pub mod demo;
 pub mod login;
 pub mod gateway;
 pub mod metrics;

@@ -1,0 +1,246 @@
+//! The demo application on its own: a real listener on 127.0.0.1:0 and a
+//! real HTTP client, playing the gateway's part by setting (or not setting)
+//! the identity header.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use sessiongate::demo::{DEMO_PASSWORD, DEMO_USER, DemoOptions, demo_config_toml, serve_app};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The app running in this test; stops it when dropped.
+struct App {
+    addr: SocketAddr,
+    client: Client<HttpConnector, Full<Bytes>>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl App {
+    async fn start() -> App {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(serve_app(listener, async {
+            let _ = stopped.await;
+        }));
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        App {
+            addr,
+            client,
+            _stop: stop,
+        }
+    }
+
+    async fn send(&self, req: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, String) {
+        let res = self.client.request(req).await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        (
+            status,
+            headers,
+            String::from_utf8(body.to_vec()).expect("utf-8"),
+        )
+    }
+
+    async fn get(&self, path: &str, user: Option<&str>) -> (StatusCode, HeaderMap, String) {
+        let mut req = Request::get(format!("http://{}{path}", self.addr));
+        if let Some(user) = user {
+            req = req.header("x-sessiongate-user", user);
+        }
+        self.send(req.body(Full::default()).unwrap()).await
+    }
+
+    async fn login(&self, form: &str) -> (StatusCode, HeaderMap, String) {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://{}/login", self.addr))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(form.to_owned())))
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+fn credentials(next: &str) -> String {
+    format!("username={DEMO_USER}&password={DEMO_PASSWORD}&next={next}")
+}
+
+const PANEL_IDS: [&str; 6] = [
+    "id=\"countdown\"",
+    "id=\"warning\"",
+    "id=\"expired\"",
+    "id=\"stay-signed-in\"",
+    "id=\"logout\"",
+    "id=\"page-path\"",
+];
+
+#[tokio::test]
+async fn login_page_has_the_form_and_keeps_next() {
+    let app = App::start().await;
+    let (status, headers, body) = app.get("/login?next=%2Freports%2F2026", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    for id in ["login-form", "username", "password", "submit"] {
+        assert!(
+            body.contains(&format!("id=\"{id}\"")),
+            "no #{id} in:\n{body}"
+        );
+    }
+    assert!(
+        body.contains(r#"<input type="hidden" name="next" value="/reports/2026">"#),
+        "next not kept:\n{body}"
+    );
+    assert!(body.contains(DEMO_PASSWORD), "demo credentials not shown");
+    assert!(!body.contains("id=\"error\""));
+}
+
+#[tokio::test]
+async fn right_credentials_log_in_and_return_to_next() {
+    let app = App::start().await;
+    let (status, headers, _) = app.login(&credentials("%2Freports%2F2026%3Fq%3D1")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/reports/2026?q=1");
+    assert_eq!(headers["sessiongate-login"], "user=demo");
+}
+
+#[tokio::test]
+async fn hostile_next_values_return_home() {
+    let app = App::start().await;
+    for next in ["%2F%2Fevil", "%2F%5Cevil", "https%3A%2F%2Fevil", "", "evil"] {
+        let (status, headers, _) = app.login(&credentials(next)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "next={next}");
+        assert_eq!(headers["location"], "/", "next={next}");
+        assert_eq!(headers["sessiongate-login"], "user=demo");
+    }
+}
+
+#[tokio::test]
+async fn wrong_credentials_get_the_form_again_without_a_session() {
+    let app = App::start().await;
+    let (status, headers, body) = app
+        .login("username=demo&password=nope&next=%2Faccount")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers.get("sessiongate-login").is_none());
+    assert!(body.contains("id=\"error\""), "no error shown:\n{body}");
+    assert!(body.contains("id=\"login-form\""));
+    assert!(
+        body.contains(r#"name="next" value="/account""#),
+        "next lost:\n{body}"
+    );
+}
+
+#[tokio::test]
+async fn home_page_shows_the_user_and_the_session_panel() {
+    let app = App::start().await;
+    let (status, headers, body) = app.get("/", Some("demo")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        body.contains(r#"<strong id="user">demo</strong>"#),
+        "{body}"
+    );
+    for id in PANEL_IDS {
+        assert!(body.contains(id), "no {id} in:\n{body}");
+    }
+    assert!(body.contains("href=\"/.sessiongate/logout\""));
+    assert!(body.contains("href=\"/account\"") && body.contains("href=\"/reports/2026\""));
+}
+
+#[tokio::test]
+async fn protected_pages_without_the_identity_header_are_refused() {
+    let app = App::start().await;
+    for path in ["/", "/reports/2026"] {
+        let (status, _, body) = app.get(path, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(
+            body.trim(),
+            "not signed in (request did not come through sessiongate)"
+        );
+    }
+}
+
+#[tokio::test]
+async fn other_pages_show_the_path_asked_for() {
+    let app = App::start().await;
+    let (status, _, body) = app.get("/reports/2026", Some("demo")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains(r#"<code id="page-path">/reports/2026</code>"#),
+        "{body}"
+    );
+    for id in PANEL_IDS {
+        assert!(body.contains(id), "no {id} in:\n{body}");
+    }
+}
+
+#[tokio::test]
+async fn assets_are_public_and_typed() {
+    let app = App::start().await;
+    let (status, headers, body) = app.get("/assets/session.js", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(body.contains("/.sessiongate/session"));
+    let (status, headers, _) = app.get("/assets/app.css", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let (status, _, _) = app.get("/assets/missing.png", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn demo_config_names_listeners_upstream_and_public_routes() {
+    let addr: SocketAddr = "127.0.0.1:45678".parse().unwrap();
+    let text = demo_config_toml(&DemoOptions::default(), addr);
+    for line in [
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"127.0.0.1:8081\"",
+        "url = \"memory://\"",
+        "idle_timeout = \"60s\"",
+        "url = \"http://127.0.0.1:45678\"",
+        "url = \"/login\"",
+        "path = \"/login\"",
+        "path = \"/assets/\"",
+        "public = true",
+        "[[route]]",
+    ] {
+        assert!(text.contains(line), "config lacks {line:?}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn serve_app_returns_once_shutdown_completes() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve_app(listener, async {
+        let _ = stopped.await;
+    }));
+    stop.send(()).expect("server alive");
+    // A generous bound so a hang fails the test instead of stalling the run.
+    tokio::time::timeout(std::time::Duration::from_secs(30), server)
+        .await
+        .expect("serve_app did not return after shutdown")
+        .expect("serve_app panicked");
+}
