@@ -1,1 +1,146 @@
-//! TODO
+//! The proxy listener: accept loop, TLS handshake, HTTP/1.1 + HTTP/2 (h2c
+//! prior knowledge and ALPN), WebSocket upgrades, graceful shutdown.
+//!
+//! The accept loop only accepts: TLS handshakes and HTTP parsing happen in
+//! each connection's own task, so one slow client cannot hold up others.
+//! An accept error (EMFILE, ECONNABORTED…) is logged and the loop goes on
+//! after a short pause; it never ends the server.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+use crate::config::ServerConfig;
+use crate::gateway::Gateway;
+
+/// Pause after a failed `accept`, so a full file table does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// hyper refuses read buffers smaller than this.
+const MIN_BUF_SIZE: usize = 8192;
+
+/// What the gateway knows about the connection a request came on; needed
+/// for `X-Forwarded-*` and for `cookie_secure = "auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// The client connected over TLS (to this gateway).
+    pub tls: bool,
+}
+
+/// Serves `listener` until `shutdown` resolves, then stops accepting at
+/// once, asks every connection to finish its in-flight requests, and waits
+/// for them at most `shutdown_grace`.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    gateway: Arc<Gateway>,
+    settings: &ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let builder = Arc::new(http_builder(settings));
+    let handshake_timeout = settings.header_read_timeout;
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                warn!(%error, "accept failed; pausing");
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = Connection {
+            builder: builder.clone(),
+            gateway: gateway.clone(),
+            watcher: graceful.watcher(),
+        };
+        tokio::spawn(conn.run(stream, peer, tls.clone(), handshake_timeout));
+    }
+    drop(listener);
+    info!(connections = graceful.count(), "shutting down");
+    if tokio::time::timeout(settings.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn!("shutdown grace elapsed with requests still in flight");
+    }
+}
+
+fn http_builder(settings: &ServerConfig) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(settings.header_read_timeout)
+        // A head that does not fit gets hyper's own 431.
+        .max_buf_size(settings.max_header_bytes.max(MIN_BUF_SIZE));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+/// One accepted connection and what it needs to serve itself.
+struct Connection {
+    builder: Arc<Builder<TokioExecutor>>,
+    gateway: Arc<Gateway>,
+    watcher: Watcher,
+}
+
+impl Connection {
+    async fn run(
+        self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        handshake_timeout: Duration,
+    ) {
+        let Some(acceptor) = tls else {
+            return self.serve(stream, ConnInfo { peer, tls: false }).await;
+        };
+        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => self.serve(stream, ConnInfo { peer, tls: true }).await,
+            Ok(Err(error)) => debug!(%error, %peer, "TLS handshake failed"),
+            Err(_elapsed) => debug!(%peer, "TLS handshake timed out"),
+        }
+    }
+
+    async fn serve<I>(self, io: I, info: ConnInfo)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let gateway = self.gateway;
+        let service = service_fn(move |req| {
+            let gateway = gateway.clone();
+            async move { Ok::<_, Infallible>(gateway.handle(req, info).await) }
+        });
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service);
+        if let Err(error) = self.watcher.watch(conn).await {
+            debug!(%error, peer = %info.peer, "connection ended with an error");
+        }
+    }
+}
