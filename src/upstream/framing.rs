@@ -82,7 +82,8 @@ mod tests {
     #[test]
     fn table() {
         use FramingError::*;
-        let cases: [(&[(&str, &str)], Result<(), FramingError>); 9] = [
+        type Case = (&'static [(&'static str, &'static str)], Result<(), FramingError>);
+        let cases: [Case; 9] = [
             (&[], Ok(())),
             (&[("content-length", "5")], Ok(())),
             (&[("content-length", "5"), ("content-length", "5")], Ok(())),
