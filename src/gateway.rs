@@ -81,6 +81,9 @@ impl Gateway {
         req: Request<Incoming>,
         conn: ConnInfo,
     ) -> Result<Response<Body>, GatewayError> {
+        if conn.ambiguous_framing {
+            return Err(FramingError::LengthAndEncoding.into());
+        }
         framing::check(req.headers())?;
         if req.method() == Method::CONNECT {
             return Err(GatewayError::Connect);

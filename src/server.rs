@@ -24,6 +24,10 @@ use tracing::{debug, info, warn};
 use crate::config::ServerConfig;
 use crate::gateway::Gateway;
 
+mod head_scan;
+
+use head_scan::{HeadScan, Tainted};
+
 /// Pause after a failed `accept`, so a full file table does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// hyper refuses read buffers smaller than this.
@@ -36,6 +40,9 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// The client connected over TLS (to this gateway).
     pub tls: bool,
+    /// An HTTP/1 head on this connection carried both `Content-Length` and
+    /// `Transfer-Encoding` (hyper hides that from the parsed request).
+    pub ambiguous_framing: bool,
 }
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting at
@@ -118,29 +125,36 @@ impl Connection {
         handshake_timeout: Duration,
     ) {
         let Some(acceptor) = tls else {
-            return self.serve(stream, ConnInfo { peer, tls: false }).await;
+            return self.serve(stream, peer, false).await;
         };
         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => self.serve(stream, ConnInfo { peer, tls: true }).await,
+            Ok(Ok(stream)) => self.serve(stream, peer, true).await,
             Ok(Err(error)) => debug!(%error, %peer, "TLS handshake failed"),
             Err(_elapsed) => debug!(%peer, "TLS handshake timed out"),
         }
     }
 
-    async fn serve<I>(self, io: I, info: ConnInfo)
+    async fn serve<I>(self, io: I, peer: SocketAddr, tls: bool)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let tainted = Tainted::default();
+        let io = HeadScan::new(io, tainted.clone());
         let gateway = self.gateway;
         let service = service_fn(move |req| {
             let gateway = gateway.clone();
+            let info = ConnInfo {
+                peer,
+                tls,
+                ambiguous_framing: tainted.get(),
+            };
             async move { Ok::<_, Infallible>(gateway.handle(req, info).await) }
         });
         let conn = self
             .builder
             .serve_connection_with_upgrades(TokioIo::new(io), service);
         if let Err(error) = self.watcher.watch(conn).await {
-            debug!(%error, peer = %info.peer, "connection ended with an error");
+            debug!(%error, %peer, "connection ended with an error");
         }
     }
 }

@@ -82,7 +82,10 @@ mod tests {
     #[test]
     fn table() {
         use FramingError::*;
-        type Case = (&'static [(&'static str, &'static str)], Result<(), FramingError>);
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            Result<(), FramingError>,
+        );
         let cases: [Case; 9] = [
             (&[], Ok(())),
             (&[("content-length", "5")], Ok(())),
