@@ -18,6 +18,8 @@
 //! - [`store`]: the `SessionStore` trait, memory and Redis stores.
 //! - [`upstream`]: the pooled client, hop-by-hop and `X-Forwarded-*` handling.
 //! - [`respond`]: every answer the gateway makes itself.
+//! - [`body`]: the one body type (streamed `Incoming`, or the gateway's own).
+//! - [`tls`]: the listener's rustls configuration.
 #![forbid(unsafe_code)]
 
 use std::future::Future;

@@ -56,14 +56,19 @@ pub fn bad_request(json: bool) -> Response<Body> {
     resp
 }
 
-/// `405` for methods the gateway never proxies (`CONNECT`).
+/// `405` for methods the gateway never proxies (`CONNECT`). The
+/// connection is closed: a client that asked for a tunnel may already be
+/// sending tunnel bytes, which must not be read as the next request.
 pub fn method_not_allowed(json: bool) -> Response<Body> {
-    page(
+    let mut resp = page(
         StatusCode::METHOD_NOT_ALLOWED,
         json,
         "method_not_allowed",
         "This method is not allowed here.",
-    )
+    );
+    resp.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 /// `502` when the upstream refused or broke the connection.

@@ -159,9 +159,8 @@ impl Head {
             return None;
         }
         if !line.is_empty() {
-            let Some(colon) = line.iter().position(|b| *b == b':') else {
-                return None;
-            };
+            // A line without a colon is hyper's to refuse.
+            let colon = line.iter().position(|b| *b == b':')?;
             let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
             if name.eq_ignore_ascii_case(b"content-length") {
                 self.has_content_length = true;
