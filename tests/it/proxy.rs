@@ -606,3 +606,63 @@ async fn graceful_shutdown_finishes_in_flight_and_refuses_new() {
         .expect("run did not return after its connections finished")
         .unwrap();
 }
+
+#[tokio::test]
+async fn oversized_h2_head_is_431() {
+    let upstream = TestUpstream::start().await;
+    let mut cfg = config(&upstream.url());
+    cfg.server.max_header_bytes = 16 * 1024;
+    let gw = TestGateway::start(cfg).await;
+    let client: Client<HttpConnector, ClientBody> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let req = Request::get(gw.url("/"))
+        .header("x-big", "a".repeat(20 * 1024))
+        .body(body(""))
+        .unwrap();
+    let resp = timeout(PATIENCE, client.request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert!(upstream.received().is_empty());
+}
+
+#[tokio::test]
+async fn keep_alive_both_sides_reuses_pooled_upstream_connection() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let client = client();
+    for i in 0..3 {
+        let req = Request::get(gw.url(&format!("/n/{i}")))
+            .body(body(""))
+            .unwrap();
+        let resp = timeout(PATIENCE, client.request(req))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.into_body().collect().await.unwrap();
+    }
+    assert_eq!(upstream.received().len(), 3);
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "the upstream pool was not reused"
+    );
+}
+
+#[tokio::test]
+async fn unreadable_tls_files_fail_run() {
+    let mut cfg = config("http://127.0.0.1:1");
+    cfg.server.tls = Some(sessiongate::config::TlsFiles {
+        cert: "/nonexistent/cert.pem".into(),
+        key: "/nonexistent/key.pem".into(),
+    });
+    let mut gw = TestGateway::start(cfg).await;
+    let result = timeout(PATIENCE, gw.finished()).await.unwrap();
+    assert!(
+        matches!(result, Err(sessiongate::Error::Tls(_))),
+        "{result:?}"
+    );
+}
