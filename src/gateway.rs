@@ -53,6 +53,11 @@ impl GatewayError {
     }
 }
 
+/// The gateway shared by every connection. Swappable so that a config
+/// reload (SIGHUP) can replace it for new requests while requests in
+/// flight finish on the old one.
+pub type SharedGateway = std::sync::Arc<arc_swap::ArcSwap<Gateway>>;
+
 /// The gateway for one configuration: routes plus the upstream client.
 pub struct Gateway {
     router: Router,

@@ -66,7 +66,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     let tls = config.server.tls.as_ref().map(tls::acceptor).transpose()?;
-    let gateway = Arc::new(gateway::Gateway::new(&config)?);
+    let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(gateway::Gateway::new(
+        &config,
+    )?));
     // The admin endpoints are not served yet; keep the socket bound.
     let _admin = listeners.admin;
     let addr = listeners.proxy.local_addr().map_err(Error::Listener)?;

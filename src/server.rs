@@ -22,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::config::ServerConfig;
-use crate::gateway::Gateway;
+use crate::gateway::SharedGateway;
 
 mod head_scan;
 
@@ -51,7 +51,7 @@ pub struct ConnInfo {
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    gateway: Arc<Gateway>,
+    gateway: SharedGateway,
     settings: &ServerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) {
@@ -112,7 +112,7 @@ fn http_builder(settings: &ServerConfig) -> Builder<TokioExecutor> {
 /// One accepted connection and what it needs to serve itself.
 struct Connection {
     builder: Arc<Builder<TokioExecutor>>,
-    gateway: Arc<Gateway>,
+    gateway: SharedGateway,
     watcher: Watcher,
 }
 
@@ -142,7 +142,8 @@ impl Connection {
         let io = HeadScan::new(io, tainted.clone());
         let gateway = self.gateway;
         let service = service_fn(move |req| {
-            let gateway = gateway.clone();
+            // The current gateway: a reload swaps it for new requests only.
+            let gateway = gateway.load_full();
             let info = ConnInfo {
                 peer,
                 tls,
