@@ -18,6 +18,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
@@ -58,8 +59,12 @@ pub async fn serve(
     let builder = Arc::new(http_builder(settings));
     let handshake_timeout = settings.header_read_timeout;
     let graceful = GracefulShutdown::new();
+    // Connection tasks, so the ones still running after the grace period
+    // can be ended rather than outlive `serve`.
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
+        while connections.try_join_next().is_some() {}
         let accepted = tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -81,7 +86,7 @@ pub async fn serve(
             gateway: gateway.clone(),
             watcher: graceful.watcher(),
         };
-        tokio::spawn(conn.run(stream, peer, tls.clone(), handshake_timeout));
+        connections.spawn(conn.run(stream, peer, tls.clone(), handshake_timeout));
     }
     drop(listener);
     info!(connections = graceful.count(), "shutting down");
@@ -89,7 +94,11 @@ pub async fn serve(
         .await
         .is_err()
     {
-        warn!("shutdown grace elapsed with requests still in flight");
+        warn!(
+            connections = connections.len(),
+            "shutdown grace elapsed; closing connections with requests still in flight"
+        );
+        connections.shutdown().await;
     }
 }
 
