@@ -95,12 +95,7 @@ impl<I> HeadScan<I> {
                         };
                     }
                 }
-                State::Head(_) | State::ChunkSize(_) | State::Trailers(_) => {
-                    let line = match &mut self.state {
-                        State::Head(h) => &mut h.line,
-                        State::ChunkSize(l) | State::Trailers(l) => l,
-                        _ => unreachable!("matched above"),
-                    };
+                State::Head(Head { line, .. }) | State::ChunkSize(line) | State::Trailers(line) => {
                     let Some(end) = bytes.iter().position(|b| *b == b'\n') else {
                         line.extend_from_slice(bytes);
                         if line.len() > MAX_LINE {

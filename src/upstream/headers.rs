@@ -116,9 +116,11 @@ pub fn set_forwarded(
         .chain(std::iter::once(ip.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
-    let forwarded_for = HeaderValue::from_str(&forwarded_for)
-        .unwrap_or_else(|_| HeaderValue::from_str(&ip).expect("an IP is a valid header value"));
-    headers.insert(X_FORWARDED_FOR, forwarded_for);
+    // The parts are visible ASCII (checked by `to_str`), so this cannot fail.
+    match HeaderValue::from_str(&forwarded_for) {
+        Ok(value) => headers.insert(X_FORWARDED_FOR, value),
+        Err(_) => headers.remove(X_FORWARDED_FOR),
+    };
 
     let keep = |headers: &HeaderMap, name: &HeaderName| {
         is_trusted && headers.get_all(name).iter().count() == 1
