@@ -1,1 +1,242 @@
-//! TODO
+//! Path normalisation and first-match routing (SPEC §2 `[[route]]`, §5).
+//!
+//! Routes match a *normalised* path so that a public prefix can never be
+//! used to reach a protected path: `/static/../admin`, `/static/..%2Fadmin`
+//! and `/static/%2e%2e/admin` all normalise to `/admin`. The request itself
+//! is still forwarded with its original path; normalisation only decides
+//! which route (and so which policy) applies.
+
+use std::borrow::Cow;
+
+use http::Uri;
+use percent_encoding::percent_decode_str;
+
+use crate::config::{Config, OnUnauthenticated, Route};
+
+/// The name of the route used when no `[[route]]` matches: protected, on
+/// the default upstream.
+pub const DEFAULT_ROUTE: &str = "default";
+
+/// The routes of one configuration, in file order, plus the fallback.
+#[derive(Debug, Clone)]
+pub struct Router {
+    routes: Vec<Route>,
+    fallback: Route,
+    default_upstream: Uri,
+}
+
+/// The route a request matched and the upstream it goes to.
+#[derive(Debug, Clone, Copy)]
+pub struct Matched<'a> {
+    pub route: &'a Route,
+    pub upstream: &'a Uri,
+}
+
+impl Router {
+    pub fn new(config: &Config) -> Self {
+        Router {
+            routes: config.routes.clone(),
+            fallback: Route {
+                name: DEFAULT_ROUTE.to_owned(),
+                path: "/".to_owned(),
+                host: None,
+                public: false,
+                upstream: None,
+                on_unauthenticated: OnUnauthenticated::Auto,
+                idle_timeout: None,
+                extends_session: true,
+            },
+            default_upstream: config.upstream.url.clone(),
+        }
+    }
+
+    /// The first route, in file order, whose `host` (when set) equals `host`
+    /// and whose `path` prefixes the normalised `path`; else the default
+    /// protected route. `host` is as returned by [`request_host`].
+    pub fn route(&self, host: Option<&str>, path: &str) -> Matched<'_> {
+        let normalised = normalise_path(path);
+        let route = self
+            .routes
+            .iter()
+            .find(|r| {
+                r.host
+                    .as_deref()
+                    .is_none_or(|h| host.is_some_and(|host| h.eq_ignore_ascii_case(host)))
+                    && normalised.starts_with(r.path.as_str())
+            })
+            .unwrap_or(&self.fallback);
+        Matched {
+            route,
+            upstream: route.upstream.as_ref().unwrap_or(&self.default_upstream),
+        }
+    }
+}
+
+/// The host a request is addressed to, lowercased, port stripped: the
+/// `Host` header, or the URI authority (HTTP/2 `:authority`).
+pub fn request_host(headers: &http::HeaderMap, uri: &Uri) -> Option<String> {
+    let raw = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))?;
+    let raw = raw.rsplit_once('@').map_or(raw, |(_, h)| h);
+    let host = if let Some(rest) = raw.strip_prefix('[') {
+        // IPv6 literal: keep the brackets, drop any port after them.
+        rest.split_once(']')
+            .map_or(raw, |(ip, _)| &raw[..ip.len() + 2])
+    } else {
+        raw.split_once(':').map_or(raw, |(h, _)| h)
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+/// Normalises a request path for matching: percent-decoded once, `\` read
+/// as `/`, repeated slashes collapsed, dot segments removed (RFC 3986
+/// §5.2.4). The result always starts with `/`.
+pub fn normalise_path(path: &str) -> String {
+    let decoded: Cow<'_, str> = percent_decode_str(path).decode_utf8_lossy();
+    let slashed = decoded.replace('\\', "/");
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = slashed.split('/').filter(|s| !s.is_empty()).collect();
+    let trailing = slashed.ends_with('/')
+        || segments
+            .last()
+            .is_some_and(|last| *last == "." || *last == "..");
+    for seg in segments {
+        match seg {
+            "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    let mut normalised = String::with_capacity(slashed.len() + 1);
+    for seg in &out {
+        normalised.push('/');
+        normalised.push_str(seg);
+    }
+    if trailing || out.is_empty() {
+        normalised.push('/');
+    }
+    normalised
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_table() {
+        let table = [
+            ("/", "/"),
+            ("", "/"),
+            ("/a/b", "/a/b"),
+            ("/a/b/", "/a/b/"),
+            ("/static/../admin", "/admin"),
+            ("/static/..%2Fadmin", "/admin"),
+            ("/static/..%2fadmin", "/admin"),
+            ("/static/%2e%2e/admin", "/admin"),
+            ("/static/%2E%2E/admin", "/admin"),
+            ("/static/.%2e/admin", "/admin"),
+            ("/static/..\\admin", "/admin"),
+            ("/static/..%5cadmin", "/admin"),
+            ("/static//../admin", "/admin"),
+            ("//static/./x", "/static/x"),
+            ("/a/./b/../../c", "/c"),
+            ("/../../etc/passwd", "/etc/passwd"),
+            ("/static/..", "/"),
+            ("/static/.", "/static/"),
+            ("/a%20b", "/a b"),
+            // Decoded once only: a double-encoded dot stays literal.
+            ("/static/%252e%252e/admin", "/static/%2e%2e/admin"),
+        ];
+        for (input, want) in table {
+            assert_eq!(normalise_path(input), want, "input {input:?}");
+        }
+    }
+
+    fn route(name: &str, path: &str, host: Option<&str>, public: bool) -> Route {
+        Route {
+            name: name.into(),
+            path: path.into(),
+            host: host.map(Into::into),
+            public,
+            upstream: None,
+            on_unauthenticated: OnUnauthenticated::Auto,
+            idle_timeout: None,
+            extends_session: true,
+        }
+    }
+
+    fn router(routes: Vec<Route>) -> Router {
+        let fallback = Router {
+            routes: Vec::new(),
+            fallback: route(DEFAULT_ROUTE, "/", None, false),
+            default_upstream: Uri::from_static("http://127.0.0.1:8000"),
+        };
+        Router { routes, ..fallback }
+    }
+
+    #[test]
+    fn first_match_in_file_order() {
+        let mut api = route("api-admin", "/api/", Some("admin.example.com"), false);
+        api.upstream = Some(Uri::from_static("http://127.0.0.1:9001"));
+        let r = router(vec![
+            route("static", "/static/", None, true),
+            api,
+            route("api", "/api/", None, false),
+            route("login", "/login", None, true),
+        ]);
+        let name = |host: Option<&str>, path: &str| r.route(host, path).route.name.clone();
+        assert_eq!(name(None, "/static/app.css"), "static");
+        assert_eq!(name(Some("admin.example.com"), "/api/x"), "api-admin");
+        assert_eq!(
+            r.route(Some("admin.example.com"), "/api/x")
+                .upstream
+                .port_u16(),
+            Some(9001)
+        );
+        assert_eq!(name(Some("other.example.com"), "/api/x"), "api");
+        assert_eq!(name(None, "/api/x"), "api");
+        assert_eq!(name(None, "/login?next=/"), "login");
+        assert_eq!(name(None, "/elsewhere"), DEFAULT_ROUTE);
+        assert_eq!(r.route(None, "/elsewhere").upstream.port_u16(), Some(8000));
+    }
+
+    #[test]
+    fn traversal_never_reaches_public_prefix() {
+        let r = router(vec![
+            route("static", "/static/", None, true),
+            route("admin", "/admin", None, false),
+        ]);
+        for path in [
+            "/static/../admin",
+            "/static/..%2Fadmin",
+            "/static/%2e%2e/admin",
+            "/static/%2e%2e%2fadmin",
+            "/static/..\\admin",
+            "/static//..//admin",
+            "/static/./../admin",
+        ] {
+            assert_eq!(r.route(None, path).route.name, "admin", "path {path:?}");
+        }
+        assert_eq!(r.route(None, "/static/a/../b.css").route.name, "static");
+        assert_eq!(r.route(None, "/static/..").route.name, DEFAULT_ROUTE);
+    }
+
+    #[test]
+    fn host_is_lowercased_and_port_stripped() {
+        let mut h = http::HeaderMap::new();
+        h.insert("host", "App.Example.com:8443".parse().unwrap());
+        let uri = Uri::from_static("/");
+        assert_eq!(request_host(&h, &uri).as_deref(), Some("app.example.com"));
+        h.insert("host", "[::1]:8080".parse().unwrap());
+        assert_eq!(request_host(&h, &uri).as_deref(), Some("[::1]"));
+        let h2 = Uri::from_static("https://H2.example.com:443/x");
+        assert_eq!(
+            request_host(&http::HeaderMap::new(), &h2).as_deref(),
+            Some("h2.example.com")
+        );
+    }
+}

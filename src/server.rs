@@ -1,1 +1,170 @@
-//! TODO
+//! The proxy listener: accept loop, TLS handshake, HTTP/1.1 + HTTP/2 (h2c
+//! prior knowledge and ALPN), WebSocket upgrades, graceful shutdown.
+//!
+//! The accept loop only accepts: TLS handshakes and HTTP parsing happen in
+//! each connection's own task, so one slow client cannot hold up others.
+//! An accept error (EMFILE, ECONNABORTED…) is logged and the loop goes on
+//! after a short pause; it never ends the server.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+use crate::config::ServerConfig;
+use crate::gateway::SharedGateway;
+
+mod head_scan;
+
+use head_scan::{HeadScan, Tainted};
+
+/// Pause after a failed `accept`, so a full file table does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// hyper refuses read buffers smaller than this.
+const MIN_BUF_SIZE: usize = 8192;
+
+/// What the gateway knows about the connection a request came on; needed
+/// for `X-Forwarded-*` and for `cookie_secure = "auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// The client connected over TLS (to this gateway).
+    pub tls: bool,
+    /// An HTTP/1 head on this connection carried both `Content-Length` and
+    /// `Transfer-Encoding` (hyper hides that from the parsed request).
+    pub ambiguous_framing: bool,
+}
+
+/// Serves `listener` until `shutdown` resolves, then stops accepting at
+/// once, asks every connection to finish its in-flight requests, and waits
+/// for them at most `shutdown_grace`.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    gateway: SharedGateway,
+    settings: &ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let builder = Arc::new(http_builder(settings));
+    let handshake_timeout = settings.header_read_timeout;
+    let graceful = GracefulShutdown::new();
+    // Connection tasks, so the ones still running after the grace period
+    // can be ended rather than outlive `serve`.
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        while connections.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                warn!(%error, "accept failed; pausing");
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = Connection {
+            builder: builder.clone(),
+            gateway: gateway.clone(),
+            watcher: graceful.watcher(),
+        };
+        connections.spawn(conn.run(stream, peer, tls.clone(), handshake_timeout));
+    }
+    drop(listener);
+    info!(connections = graceful.count(), "shutting down");
+    if tokio::time::timeout(settings.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn!(
+            connections = connections.len(),
+            "shutdown grace elapsed; closing connections with requests still in flight"
+        );
+        connections.shutdown().await;
+    }
+}
+
+fn http_builder(settings: &ServerConfig) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(settings.header_read_timeout)
+        // A head that does not fit gets hyper's own 431.
+        .max_buf_size(settings.max_header_bytes.max(MIN_BUF_SIZE));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+/// One accepted connection and what it needs to serve itself.
+struct Connection {
+    builder: Arc<Builder<TokioExecutor>>,
+    gateway: SharedGateway,
+    watcher: Watcher,
+}
+
+impl Connection {
+    async fn run(
+        self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        handshake_timeout: Duration,
+    ) {
+        let Some(acceptor) = tls else {
+            return self.serve(stream, peer, false).await;
+        };
+        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => self.serve(stream, peer, true).await,
+            Ok(Err(error)) => debug!(%error, %peer, "TLS handshake failed"),
+            Err(_elapsed) => debug!(%peer, "TLS handshake timed out"),
+        }
+    }
+
+    async fn serve<I>(self, io: I, peer: SocketAddr, tls: bool)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let tainted = Tainted::default();
+        let io = HeadScan::new(io, tainted.clone());
+        let gateway = self.gateway;
+        let service = service_fn(move |req| {
+            // The current gateway: a reload swaps it for new requests only.
+            let gateway = gateway.load_full();
+            let info = ConnInfo {
+                peer,
+                tls,
+                ambiguous_framing: tainted.get(),
+            };
+            async move { Ok::<_, Infallible>(gateway.handle(req, info).await) }
+        });
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service);
+        if let Err(error) = self.watcher.watch(conn).await {
+            debug!(%error, %peer, "connection ended with an error");
+        }
+    }
+}

@@ -1,1 +1,211 @@
-//! TODO
+//! Forwarding to the upstream: one pooled client, header rewriting,
+//! timeouts, WebSocket tunnels.
+//!
+//! Bodies are never buffered: the client's `Incoming` body goes upstream as
+//! it arrives, and the upstream's `Incoming` body comes back the same way.
+//! `response_timeout` bounds only the wait for response *headers*, so a
+//! long download is never cut off by it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HOST;
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use ipnet::IpNet;
+use tracing::debug;
+
+use crate::body::Body;
+use crate::config::Config;
+
+pub mod framing;
+pub mod headers;
+
+pub use headers::Peer;
+
+/// How long an idle pooled upstream connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Why a request could not be forwarded. Mapped to an answer in
+/// `gateway::GatewayError::into_response` only.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Refused, unreachable, or no connection within `connect_timeout`.
+    #[error("could not connect to the upstream")]
+    Connect(#[source] hyper_util::client::legacy::Error),
+    /// No response headers within `response_timeout`.
+    #[error("upstream sent no response headers within {0:?}")]
+    Timeout(Duration),
+    /// The connection broke (reset, closed early, malformed response).
+    #[error("upstream connection failed")]
+    Broken(#[source] hyper_util::client::legacy::Error),
+    /// The upstream answered `101` to a request that asked for no upgrade.
+    #[error("upstream switched protocols unasked")]
+    UnexpectedUpgrade,
+    /// The upstream URI and the request's path could not be combined.
+    #[error("could not build the upstream request")]
+    Target(#[source] http::Error),
+}
+
+impl UpstreamError {
+    /// The `kind` label of `sessiongate_upstream_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect(_) => "connect",
+            UpstreamError::Timeout(_) => "timeout",
+            UpstreamError::Broken(_)
+            | UpstreamError::UnexpectedUpgrade
+            | UpstreamError::Target(_) => "other",
+        }
+    }
+}
+
+/// The upstream client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("could not set up TLS to upstreams")]
+pub struct BuildError(#[source] rustls::Error);
+
+/// The pooled upstream client and the forwarding policy.
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+    response_timeout: Duration,
+    preserve_host: bool,
+    trusted_proxies: Arc<[IpNet]>,
+}
+
+impl Upstream {
+    pub fn new(config: &Config) -> Result<Self, BuildError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.upstream.connect_timeout));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(provider)
+            .map_err(BuildError)?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(https);
+        Ok(Upstream {
+            client,
+            response_timeout: config.upstream.response_timeout,
+            preserve_host: config.upstream.preserve_host,
+            trusted_proxies: config.server.trusted_proxies.clone().into(),
+        })
+    }
+
+    /// Forwards `req` to `upstream` with its original path and query, over
+    /// HTTP/1.1, and returns the upstream's response with its body streaming.
+    pub async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        upstream: &Uri,
+        peer: Peer,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let websocket =
+            req.version() == Version::HTTP_11 && headers::is_websocket_upgrade(req.headers());
+        let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+
+        let (mut parts, body) = req.into_parts();
+        let client_host = headers::client_host(&parts.headers, &parts.uri);
+        parts.uri = target(upstream, parts.uri.path_and_query())?;
+        parts.version = Version::HTTP_11;
+        headers::strip_hop_by_hop(&mut parts.headers, websocket);
+        headers::set_forwarded(
+            &mut parts.headers,
+            peer,
+            &self.trusted_proxies,
+            client_host.as_ref(),
+        );
+        let host = if self.preserve_host {
+            client_host
+        } else {
+            upstream
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        };
+        match host {
+            Some(host) => parts.headers.insert(HOST, host),
+            // The client then sets Host from the target URI.
+            None => parts.headers.remove(HOST),
+        };
+
+        let request = Request::from_parts(parts, Body::from(body));
+        let mut resp =
+            match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
+                Err(_elapsed) => return Err(UpstreamError::Timeout(self.response_timeout)),
+                Ok(Err(error)) if error.is_connect() => return Err(UpstreamError::Connect(error)),
+                Ok(Err(error)) => return Err(UpstreamError::Broken(error)),
+                Ok(Ok(resp)) => resp,
+            };
+
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let Some(client_upgrade) = client_upgrade else {
+                return Err(UpstreamError::UnexpectedUpgrade);
+            };
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
+            headers::strip_hop_by_hop(resp.headers_mut(), true);
+        } else {
+            headers::strip_hop_by_hop(resp.headers_mut(), false);
+        }
+        Ok(resp.map(Body::from))
+    }
+}
+
+/// The upstream's scheme and authority with the request's own path and
+/// query. An absolute-form target's host is dropped here: a request is
+/// never sent anywhere but its route's upstream.
+fn target(upstream: &Uri, path: Option<&PathAndQuery>) -> Result<Uri, UpstreamError> {
+    let mut builder = Uri::builder().path_and_query(
+        path.cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
+    if let Some(scheme) = upstream.scheme() {
+        builder = builder.scheme(scheme.clone());
+    }
+    if let Some(authority) = upstream.authority() {
+        builder = builder.authority(authority.clone());
+    }
+    builder.build().map_err(UpstreamError::Target)
+}
+
+/// Copies bytes both ways between an upgraded client connection and the
+/// upgraded upstream connection until either side closes.
+async fn tunnel(client: OnUpgrade, upstream: OnUpgrade) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(error) => {
+            debug!(%error, "upgrade did not complete");
+            return;
+        }
+    };
+    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+    if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        debug!(%error, "upgraded connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_form_is_reduced_to_path_and_query() {
+        let upstream = Uri::from_static("http://127.0.0.1:8000");
+        let req = Uri::from_static("http://evil.example.com/a/b?x=1");
+        let t = target(&upstream, req.path_and_query()).unwrap();
+        assert_eq!(t, "http://127.0.0.1:8000/a/b?x=1");
+    }
+}

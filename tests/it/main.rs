@@ -1,4 +1,5 @@
 mod config_check;
+mod demo_app;
+mod proxy;
 mod store_conformance;
 mod support;
-mod demo_app;

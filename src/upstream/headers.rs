@@ -1,0 +1,232 @@
+//! Header rewriting on the way through: hop-by-hop removal (RFC 9110
+//! §7.6.1) and `X-Forwarded-For` / `-Proto` / `-Host`.
+//!
+//! Hop-by-hop headers describe one connection, not the message: forwarding
+//! them lets a client steer the gateway's connection to the upstream (or an
+//! upstream steer the client's), so they are removed in both directions,
+//! together with every header the `Connection` header names.
+
+use std::net::IpAddr;
+
+use http::header::{
+    CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE,
+};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// The fixed hop-by-hop headers (RFC 9110 §7.6.1 plus the legacy ones).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
+/// Whether the headers ask for a WebSocket upgrade (`Connection: upgrade`
+/// and `Upgrade: websocket`).
+pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    connection_has(headers, "upgrade")
+        && headers.get_all(UPGRADE).iter().any(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
+            })
+        })
+}
+
+fn connection_has(headers: &HeaderMap, token: &str) -> bool {
+    headers.get_all(CONNECTION).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+/// Removes every hop-by-hop header and every header `Connection` names.
+/// With `keep_upgrade`, a WebSocket handshake's `Upgrade` survives and
+/// `Connection: upgrade` is set again (the only hop-by-hop state the other
+/// side needs to complete the handshake).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    let upgrade: Vec<HeaderValue> = headers.get_all(UPGRADE).iter().cloned().collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    if keep_upgrade && !upgrade.is_empty() {
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        for value in upgrade {
+            headers.append(UPGRADE, value);
+        }
+    }
+}
+
+/// The client as the gateway saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub ip: IpAddr,
+    /// The connection to the gateway was TLS.
+    pub tls: bool,
+}
+
+/// Sets `X-Forwarded-For`/`-Proto`/`-Host` to the gateway's view of the
+/// client. A peer inside `trusted` is itself a proxy: its `X-Forwarded-For`
+/// is extended and its `-Proto`/`-Host` kept (when present). Anyone else's
+/// are replaced, so a client cannot forge its address or scheme.
+/// `client_host` is the Host the client addressed.
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    peer: Peer,
+    trusted: &[IpNet],
+    client_host: Option<&HeaderValue>,
+) {
+    let is_trusted = trusted.iter().any(|net| net.contains(&peer.ip));
+    let ip = peer.ip.to_string();
+    let own_proto = HeaderValue::from_static(if peer.tls { "https" } else { "http" });
+
+    let previous_for: Vec<&str> = if is_trusted {
+        headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let forwarded_for = previous_for
+        .into_iter()
+        .chain(std::iter::once(ip.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The parts are visible ASCII (checked by `to_str`), so this cannot fail.
+    match HeaderValue::from_str(&forwarded_for) {
+        Ok(value) => headers.insert(X_FORWARDED_FOR, value),
+        Err(_) => headers.remove(X_FORWARDED_FOR),
+    };
+
+    let keep = |headers: &HeaderMap, name: &HeaderName| {
+        is_trusted && headers.get_all(name).iter().count() == 1
+    };
+    if !keep(headers, &X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO, own_proto);
+    }
+    if !keep(headers, &X_FORWARDED_HOST) {
+        match client_host {
+            Some(host) => {
+                headers.insert(X_FORWARDED_HOST, host.clone());
+            }
+            None => {
+                headers.remove(X_FORWARDED_HOST);
+            }
+        }
+    }
+}
+
+/// The client's Host: the header, or the HTTP/2 `:authority`.
+pub fn client_host(headers: &HeaderMap, uri: &http::Uri) -> Option<HeaderValue> {
+    headers.get(HOST).cloned().or_else(|| {
+        uri.authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_fixed_and_named_hop_by_hop() {
+        let mut h = map(&[
+            ("connection", "keep-alive, X-Secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("te", "trailers"),
+            ("proxy-authorization", "Basic x"),
+            ("upgrade", "h2c"),
+            ("x-kept", "yes"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h["x-kept"], "yes");
+    }
+
+    #[test]
+    fn websocket_keeps_upgrade() {
+        let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+        assert!(is_websocket_upgrade(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h["upgrade"], "websocket");
+    }
+
+    #[test]
+    fn forwarded_replaced_for_untrusted_peer() {
+        let mut h = map(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil"),
+        ]);
+        let peer = Peer {
+            ip: "10.0.0.5".parse().unwrap(),
+            tls: false,
+        };
+        let host = HeaderValue::from_static("app.example.com");
+        set_forwarded(&mut h, peer, &[], Some(&host));
+        assert_eq!(h["x-forwarded-for"], "10.0.0.5");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "app.example.com");
+    }
+
+    #[test]
+    fn forwarded_extended_for_trusted_peer() {
+        let mut h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-for", "5.6.7.8"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com"),
+        ]);
+        let peer = Peer {
+            ip: "10.0.0.5".parse().unwrap(),
+            tls: false,
+        };
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        set_forwarded(
+            &mut h,
+            peer,
+            &trusted,
+            Some(&HeaderValue::from_static("lb")),
+        );
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 5.6.7.8, 10.0.0.5");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "app.example.com");
+    }
+}

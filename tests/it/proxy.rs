@@ -1,0 +1,345 @@
+//! The proxy core end to end: a real upstream, the gateway in-process, real
+//! clients (hyper, raw TCP where framing matters, TLS, WebSocket).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode, Version};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+use crate::support::gateway::{TestGateway, config};
+use crate::support::upstream::{DOWNLOAD_HEAD, TestUpstream};
+
+mod errors;
+mod lifecycle;
+mod protocols;
+
+/// Generous bound for anything that should happen "now"; only a hang hits it.
+const PATIENCE: Duration = Duration::from_secs(20);
+const FIFTY_MB: usize = 50 * 1024 * 1024;
+
+type ClientBody = BoxBody<Bytes, Infallible>;
+
+fn client() -> Client<HttpConnector, ClientBody> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+fn body(text: &str) -> ClientBody {
+    Full::new(Bytes::from(text.to_owned())).boxed()
+}
+
+/// Sends `req` and reads the whole answer.
+async fn send(req: Request<ClientBody>) -> (StatusCode, HeaderMap, Bytes) {
+    let resp = timeout(PATIENCE, client().request(req))
+        .await
+        .expect("no answer in time")
+        .expect("request failed");
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.expect("body").to_bytes();
+    (parts.status, parts.headers, bytes)
+}
+
+async fn get(url: String) -> (StatusCode, HeaderMap, Bytes) {
+    send(Request::get(url).body(body("")).unwrap()).await
+}
+
+/// Writes `request` on a fresh connection and reads until the gateway
+/// closes it (failing if it does not within PATIENCE).
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut out = Vec::new();
+    let read = timeout(PATIENCE, stream.read_to_end(&mut out))
+        .await
+        .expect("the gateway kept the connection open");
+    if let Err(error) = read {
+        assert!(
+            !out.is_empty(),
+            "connection reset before any answer: {error}"
+        );
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn json(bytes: &Bytes) -> Value {
+    serde_json::from_slice(bytes).expect("JSON body")
+}
+
+/// A client body fed through a channel, so the test controls when each
+/// chunk is sent.
+fn channel_body() -> (mpsc::Sender<Bytes>, ClientBody) {
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+    });
+    (tx, StreamBody::new(stream).boxed())
+}
+
+#[tokio::test]
+async fn forwards_method_path_query_headers_and_bodies() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let req = Request::put(gw.url("/some/path?a=1&b=x%20y"))
+        .header("x-custom", "value")
+        .header("content-type", "text/plain")
+        .body(body("hello upstream"))
+        .unwrap();
+    let (status, headers, bytes) = send(req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-echo-response"], "yes");
+    let echo = json(&bytes);
+    assert_eq!(echo["method"], "PUT");
+    assert_eq!(echo["path"], "/some/path");
+    assert_eq!(echo["query"], "a=1&b=x%20y");
+    assert_eq!(echo["headers"]["x-custom"][0], "value");
+    assert_eq!(echo["body"], "hello upstream");
+}
+
+#[tokio::test]
+async fn upload_streams_without_buffering() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (tx, req_body) = channel_body();
+    let req = Request::post(gw.url("/upload")).body(req_body).unwrap();
+    let pending = tokio::spawn(send(req));
+
+    let chunk = Bytes::from(vec![b'u'; 1 << 20]);
+    tx.send(chunk.clone()).await.unwrap();
+    // Only once the upstream has the first bytes does the client send more:
+    // a buffering gateway would wait for the whole body and time out here.
+    timeout(PATIENCE, upstream.first_chunk())
+        .await
+        .expect("the upstream did not see the first chunk before the upload ended");
+    for _ in 1..FIFTY_MB / chunk.len() {
+        tx.send(chunk.clone()).await.unwrap();
+    }
+    drop(tx);
+    let (status, _, bytes) = pending.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&bytes)["bytes"], FIFTY_MB);
+}
+
+#[tokio::test]
+async fn download_streams_without_buffering() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let resp = timeout(
+        PATIENCE,
+        client().request(
+            Request::get(gw.url(&format!("/download/{FIFTY_MB}")))
+                .body(body(""))
+                .unwrap(),
+        ),
+    )
+    .await
+    .expect("no response headers")
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let mut received = 0;
+    // The upstream sends the rest only when released: a buffering gateway
+    // would never deliver the head.
+    while received < DOWNLOAD_HEAD {
+        let frame = timeout(PATIENCE, body.frame())
+            .await
+            .expect("the head of the download did not arrive on its own")
+            .unwrap()
+            .unwrap();
+        received += frame.data_ref().map_or(0, Bytes::len);
+    }
+    upstream.release_download();
+    while let Some(frame) = timeout(PATIENCE, body.frame()).await.expect("stalled") {
+        received += frame.unwrap().data_ref().map_or(0, Bytes::len);
+    }
+    assert_eq!(received, FIFTY_MB);
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_stripped_both_ways() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let req = Request::get(gw.url("/hop"))
+        .header("connection", "keep-alive, x-client-secret")
+        .header("x-client-secret", "1")
+        .header("keep-alive", "timeout=5")
+        .header("proxy-authorization", "Basic abc")
+        .header("proxy-connection", "keep-alive")
+        .header("te", "trailers")
+        .header("upgrade", "foo/1")
+        .header("x-kept", "yes")
+        .body(body(""))
+        .unwrap();
+    let (status, headers, _) = send(req).await;
+    assert_eq!(status, StatusCode::OK);
+    let seen = &upstream.received()[0].headers;
+    for name in [
+        "connection",
+        "x-client-secret",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "upgrade",
+    ] {
+        assert!(!seen.contains_key(name), "{name} reached the upstream");
+    }
+    assert_eq!(seen["x-kept"], "yes");
+    for name in ["x-upstream-secret", "keep-alive", "proxy-authenticate"] {
+        assert!(!headers.contains_key(name), "{name} reached the client");
+    }
+    assert_eq!(headers["x-kept"], "yes");
+}
+
+#[tokio::test]
+async fn x_forwarded_replaced_for_untrusted_peer() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let req = Request::get(gw.url("/"))
+        .header("host", "app.example.com")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "evil.example.com")
+        .body(body(""))
+        .unwrap();
+    let (_, _, bytes) = send(req).await;
+    let h = &json(&bytes)["headers"];
+    assert_eq!(h["x-forwarded-for"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(h["x-forwarded-proto"], serde_json::json!(["http"]));
+    assert_eq!(
+        h["x-forwarded-host"],
+        serde_json::json!(["app.example.com"])
+    );
+}
+
+#[tokio::test]
+async fn x_forwarded_extended_for_trusted_proxy() {
+    let upstream = TestUpstream::start().await;
+    let mut cfg = config(&upstream.url());
+    cfg.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    let gw = TestGateway::start(cfg).await;
+    let req = Request::get(gw.url("/"))
+        .header("host", "lb.internal")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "app.example.com")
+        .body(body(""))
+        .unwrap();
+    let (_, _, bytes) = send(req).await;
+    let h = &json(&bytes)["headers"];
+    assert_eq!(
+        h["x-forwarded-for"],
+        serde_json::json!(["6.6.6.6, 127.0.0.1"])
+    );
+    assert_eq!(h["x-forwarded-proto"], serde_json::json!(["https"]));
+    assert_eq!(
+        h["x-forwarded-host"],
+        serde_json::json!(["app.example.com"])
+    );
+}
+
+#[tokio::test]
+async fn preserve_host_on_and_off() {
+    let upstream = TestUpstream::start().await;
+    for (preserve, want) in [
+        (true, "app.example.com".to_owned()),
+        (false, upstream.addr.to_string()),
+    ] {
+        let mut cfg = config(&upstream.url());
+        cfg.upstream.preserve_host = preserve;
+        let gw = TestGateway::start(cfg).await;
+        let req = Request::get(gw.url("/"))
+            .header("host", "app.example.com")
+            .body(body(""))
+            .unwrap();
+        let (_, _, bytes) = send(req).await;
+        assert_eq!(
+            json(&bytes)["headers"]["host"],
+            serde_json::json!([want]),
+            "preserve_host = {preserve}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn traversal_goes_to_the_route_of_the_normalised_path() {
+    let public = TestUpstream::start().await;
+    let default = TestUpstream::start().await;
+    let mut cfg = config(&default.url());
+    cfg.routes = vec![sessiongate::config::Route {
+        name: "static".into(),
+        path: "/static/".into(),
+        host: None,
+        public: true,
+        upstream: Some(public.url().parse().unwrap()),
+        on_unauthenticated: sessiongate::config::OnUnauthenticated::Auto,
+        idle_timeout: None,
+        extends_session: true,
+    }];
+    let gw = TestGateway::start(cfg).await;
+    let traversals = [
+        "/static/../admin",
+        "/static/..%2Fadmin",
+        "/static/%2e%2e/admin",
+        "/static/%2E%2E%2fadmin",
+        "/static//../admin",
+    ];
+    for path in traversals {
+        let answer = raw(
+            gw.addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+    assert!(public.received().is_empty(), "{:?}", public.received());
+    let seen: Vec<String> = default
+        .received()
+        .into_iter()
+        .map(|r| r.path_and_query)
+        .collect();
+    // Forwarded with the original path, not the normalised one.
+    assert_eq!(seen, traversals);
+
+    let (status, _, _) = get(gw.url("/static/app.css")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(public.received()[0].path_and_query, "/static/app.css");
+}
+
+#[tokio::test]
+async fn keep_alive_both_sides_reuses_pooled_upstream_connection() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let client = client();
+    for i in 0..3 {
+        let req = Request::get(gw.url(&format!("/n/{i}")))
+            .body(body(""))
+            .unwrap();
+        let resp = timeout(PATIENCE, client.request(req))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.into_body().collect().await.unwrap();
+    }
+    assert_eq!(upstream.received().len(), 3);
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "the upstream pool was not reused"
+    );
+}

@@ -1,0 +1,175 @@
+//! Failures: upstream errors, oversized and slow heads, ambiguous framing,
+//! methods and targets that are never proxied.
+
+use super::*;
+
+#[tokio::test]
+async fn closed_upstream_port_is_502() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let gw = TestGateway::start(config(&url)).await;
+    let (status, headers, bytes) = get(gw.url("/")).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(String::from_utf8_lossy(&bytes).contains("502"));
+
+    let req = Request::get(gw.url("/"))
+        .header("accept", "application/json")
+        .body(body(""))
+        .unwrap();
+    let (status, _, bytes) = send(req).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(json(&bytes), serde_json::json!({"error": "bad_gateway"}));
+}
+
+#[tokio::test]
+async fn slow_upstream_is_504() {
+    let upstream = TestUpstream::start().await;
+    let mut cfg = config(&upstream.url());
+    cfg.upstream.response_timeout = Duration::from_millis(300);
+    let gw = TestGateway::start(cfg).await;
+    let req = Request::get(gw.url("/sleep/3000"))
+        .header("x-requested-with", "XMLHttpRequest")
+        .body(body(""))
+        .unwrap();
+    let (status, headers, bytes) = send(req).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(
+        json(&bytes),
+        serde_json::json!({"error": "gateway_timeout"})
+    );
+}
+
+#[tokio::test]
+async fn oversized_head_is_431() {
+    let upstream = TestUpstream::start().await;
+    let mut cfg = config(&upstream.url());
+    cfg.server.max_header_bytes = 16 * 1024;
+    let gw = TestGateway::start(cfg).await;
+    let big = "a".repeat(20 * 1024);
+    let answer = raw(
+        gw.addr,
+        format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(upstream.received().is_empty());
+
+    // Just under the limit still goes through.
+    let fits = "a".repeat(8 * 1024);
+    let req = Request::get(gw.url("/"))
+        .header("x-big", fits)
+        .body(body(""))
+        .unwrap();
+    assert_eq!(send(req).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn slow_request_head_is_cut_off() {
+    let upstream = TestUpstream::start().await;
+    let mut cfg = config(&upstream.url());
+    cfg.server.header_read_timeout = Duration::from_millis(500);
+    let gw = TestGateway::start(cfg).await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Half: ")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    // The gateway must end the connection; PATIENCE only catches a hang.
+    let _ = timeout(PATIENCE, stream.read_to_end(&mut out))
+        .await
+        .expect("a stalled request head was not cut off");
+    assert!(upstream.received().is_empty());
+}
+
+#[tokio::test]
+async fn ambiguous_framing_is_400_and_never_forwarded() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let cases: [(&str, &[u8]); 8] = [
+        (
+            "Content-Length with Transfer-Encoding",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        ),
+        (
+            "differing Content-Lengths",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        ),
+        (
+            "Content-Length list",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!",
+        ),
+        (
+            "unknown coding before chunked",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        ),
+        (
+            "unknown coding",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        ),
+        (
+            "obs-fold",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n",
+        ),
+        ("NUL", b"GET / HTTP/1.1\r\nHost: x\r\nX-Nul: a\0b\r\n\r\n"),
+        ("bare CR", b"GET / HTTP/1.1\r\nHost: x\r\nX-Cr: a\rb\r\n\r\n"),
+    ];
+    for (name, request) in cases {
+        let answer = raw(gw.addr, request).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{name}: {answer}");
+    }
+    assert!(upstream.received().is_empty(), "{:?}", upstream.received());
+    assert_eq!(upstream.connections(), 0);
+}
+
+#[tokio::test]
+async fn connect_is_405_and_absolute_form_stays_on_the_route_upstream() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let answer = raw(
+        gw.addr,
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert!(upstream.received().is_empty());
+
+    let answer = raw(
+        gw.addr,
+        b"GET http://evil.example.com/x?y=1 HTTP/1.1\r\nHost: evil.example.com\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(upstream.received()[0].method, "GET");
+    assert_eq!(upstream.received()[0].path_and_query, "/x?y=1");
+}
+
+#[tokio::test]
+async fn oversized_h2_head_is_431() {
+    let upstream = TestUpstream::start().await;
+    let mut cfg = config(&upstream.url());
+    cfg.server.max_header_bytes = 16 * 1024;
+    let gw = TestGateway::start(cfg).await;
+    let client: Client<HttpConnector, ClientBody> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let req = Request::get(gw.url("/"))
+        .header("x-big", "a".repeat(20 * 1024))
+        .body(body(""))
+        .unwrap();
+    let resp = timeout(PATIENCE, client.request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert!(upstream.received().is_empty());
+}

@@ -1,0 +1,258 @@
+//! A real HTTP/1.1 upstream on 127.0.0.1:0 whose behaviour a test picks by
+//! path, and which records everything it receives.
+//!
+//! | path               | behaviour                                                   |
+//! |--------------------|-------------------------------------------------------------|
+//! | `/sleep/MS…`       | waits MS milliseconds, then echoes                          |
+//! | `/download/N`      | streams N bytes: 1 MiB, then the rest after `release_download` |
+//! | `/upload`          | counts the body; signals `first_chunk` on the first bytes    |
+//! | `/hop`             | answers with hop-by-hop headers (and `x-kept: yes`)          |
+//! | `Upgrade: websocket` | WebSocket echo                                            |
+//! | anything else      | echoes method, path, query, headers and body as JSON         |
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+/// The first part of a `/download`, sent before the test releases the rest.
+pub const DOWNLOAD_HEAD: usize = 1 << 20;
+const CHUNK: usize = 64 * 1024;
+
+type FixtureBody = BoxBody<Bytes, Infallible>;
+
+/// One request as the upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+}
+
+#[derive(Default)]
+struct State {
+    received: Mutex<Vec<Received>>,
+    connections: Mutex<usize>,
+    first_chunk: Notify,
+    release_download: Notify,
+}
+
+pub struct TestUpstream {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for TestUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestUpstream {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream addr");
+        let state = Arc::new(State::default());
+        let task = tokio::spawn(accept_loop(listener, state.clone()));
+        TestUpstream { addr, state, task }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request received so far, in order.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        *self.state.connections.lock().unwrap()
+    }
+
+    /// Resolves once an `/upload` has received its first bytes.
+    pub async fn first_chunk(&self) {
+        self.state.first_chunk.notified().await;
+    }
+
+    /// Lets a `/download` send the bytes after its first [`DOWNLOAD_HEAD`].
+    pub fn release_download(&self) {
+        self.state.release_download.notify_one();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        *state.connections.lock().unwrap() += 1;
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(req, state.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    mut req: Request<Incoming>,
+    state: Arc<State>,
+) -> Result<Response<FixtureBody>, Infallible> {
+    state.received.lock().unwrap().push(Received {
+        method: req.method().to_string(),
+        path_and_query: req
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers: req.headers().clone(),
+    });
+    let path = req.uri().path().to_owned();
+    if let Some(key) = req.headers().get("sec-websocket-key").cloned() {
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let mut ws =
+                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            while let Some(Ok(msg)) = ws.next().await {
+                if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+        return Ok(Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-accept", derive_accept_key(key.as_bytes()))
+            .body(full(Bytes::new()))
+            .unwrap());
+    }
+    if let Some(ms) = path.strip_prefix("/sleep/") {
+        let ms: u64 = ms.split('/').next().unwrap().parse().unwrap();
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if let Some(n) = path.strip_prefix("/download/") {
+        return Ok(download(n.parse().unwrap(), state));
+    }
+    if path == "/upload" {
+        let mut body = req.into_body();
+        let mut total = 0usize;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { break };
+            if let Some(data) = frame.data_ref() {
+                if total == 0 && !data.is_empty() {
+                    state.first_chunk.notify_one();
+                }
+                total += data.len();
+            }
+        }
+        return Ok(json(serde_json::json!({ "bytes": total })));
+    }
+    if path == "/hop" {
+        return Ok(Response::builder()
+            .header("connection", "x-upstream-secret")
+            .header("x-upstream-secret", "1")
+            .header("keep-alive", "timeout=5")
+            .header("proxy-authenticate", "Basic")
+            .header("x-kept", "yes")
+            .body(full(Bytes::from_static(b"hop")))
+            .unwrap());
+    }
+    echo(req).await
+}
+
+async fn echo(req: Request<Incoming>) -> Result<Response<FixtureBody>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut headers = serde_json::Map::new();
+    for name in parts.headers.keys() {
+        let values: Vec<String> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        headers.insert(name.to_string(), values.into());
+    }
+    let mut resp = json(serde_json::json!({
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    }));
+    resp.headers_mut()
+        .insert("x-echo-response", "yes".parse().unwrap());
+    Ok(resp)
+}
+
+fn download(total: usize, state: Arc<State>) -> Response<FixtureBody> {
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    tokio::spawn(async move {
+        let chunk = Bytes::from(vec![b'x'; CHUNK]);
+        let mut sent = 0;
+        let mut released = false;
+        while sent < total {
+            if sent >= DOWNLOAD_HEAD && !released {
+                state.release_download.notified().await;
+                released = true;
+            }
+            let n = CHUNK.min(total - sent);
+            if tx.send(chunk.slice(..n)).await.is_err() {
+                return;
+            }
+            sent += n;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+    });
+    Response::builder()
+        .header("content-length", total)
+        .body(BodyExt::boxed(StreamBody::new(stream)))
+        .unwrap()
+}
+
+fn json(value: serde_json::Value) -> Response<FixtureBody> {
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(full(Bytes::from(value.to_string())))
+        .unwrap()
+}
+
+fn full(bytes: Bytes) -> FixtureBody {
+    BodyExt::boxed(Full::new(bytes))
+}
