@@ -90,7 +90,11 @@ pub fn decide(lookup: Lookup, route: &Route, refusal: Refusal, now_ms: u64) -> D
 
 /// How this request is refused, by the route's `on_unauthenticated` and,
 /// for `auto`, the request itself: API requests get `401`, browsers `302`.
-pub fn refusal_for(on_unauthenticated: OnUnauthenticated, method: &Method, headers: &HeaderMap) -> Refusal {
+pub fn refusal_for(
+    on_unauthenticated: OnUnauthenticated,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Refusal {
     match on_unauthenticated {
         OnUnauthenticated::Redirect => Refusal::Redirect,
         OnUnauthenticated::Unauthorized => Refusal::Unauthorized,
@@ -158,7 +162,10 @@ mod tests {
 
     #[test]
     fn malformed_and_unknown_clear_the_stale_cookie() {
-        for (lookup, reason) in [(Lookup::Malformed, Reason::Invalid), (Lookup::Unknown, Reason::Expired)] {
+        for (lookup, reason) in [
+            (Lookup::Malformed, Reason::Invalid),
+            (Lookup::Unknown, Reason::Expired),
+        ] {
             let d = decide(lookup, &route(), Refusal::Unauthorized, NOW);
             assert_eq!(
                 d,
@@ -181,17 +188,32 @@ mod tests {
 
     #[test]
     fn live_session_forwards_and_reissues_only_when_slid() {
-        let d = decide(Lookup::Live(found(1_000, true, false)), &route(), Refusal::Redirect, NOW);
+        let d = decide(
+            Lookup::Live(found(1_000, true, false)),
+            &route(),
+            Refusal::Redirect,
+            NOW,
+        );
         assert_eq!(
             d,
             Decision::Forward {
                 reissue: Some(Duration::from_secs(300))
             }
         );
-        let d = decide(Lookup::Live(found(1_000, false, false)), &route(), Refusal::Redirect, NOW);
+        let d = decide(
+            Lookup::Live(found(1_000, false, false)),
+            &route(),
+            Refusal::Redirect,
+            NOW,
+        );
         assert_eq!(d, Decision::Forward { reissue: None });
         // Browser sessions never get a Max-Age.
-        let d = decide(Lookup::Live(found(1_000, true, true)), &route(), Refusal::Redirect, NOW);
+        let d = decide(
+            Lookup::Live(found(1_000, true, true)),
+            &route(),
+            Refusal::Redirect,
+            NOW,
+        );
         assert_eq!(d, Decision::Forward { reissue: None });
     }
 
@@ -199,7 +221,12 @@ mod tests {
     fn route_idle_limit_is_stricter_and_keeps_the_cookie() {
         let mut strict = route();
         strict.idle_timeout = Some(Duration::from_secs(60));
-        let d = decide(Lookup::Live(found(60_001, false, false)), &strict, Refusal::Redirect, NOW);
+        let d = decide(
+            Lookup::Live(found(60_001, false, false)),
+            &strict,
+            Refusal::Redirect,
+            NOW,
+        );
         assert_eq!(
             d,
             Decision::Refuse {
@@ -208,7 +235,12 @@ mod tests {
                 clear_cookie: false
             }
         );
-        let d = decide(Lookup::Live(found(60_000, true, false)), &strict, Refusal::Redirect, NOW);
+        let d = decide(
+            Lookup::Live(found(60_000, true, false)),
+            &strict,
+            Refusal::Redirect,
+            NOW,
+        );
         assert!(matches!(d, Decision::Forward { .. }));
     }
 
@@ -243,10 +275,19 @@ mod tests {
         let json = headers(&[("accept", "application/json")]);
         let xhr = headers(&[("x-requested-with", "XMLHttpRequest")]);
         assert_eq!(refusal_for(auto, &Method::GET, &html), Refusal::Redirect);
-        assert_eq!(refusal_for(auto, &Method::HEAD, &HeaderMap::new()), Refusal::Redirect);
-        assert_eq!(refusal_for(auto, &Method::GET, &json), Refusal::Unauthorized);
+        assert_eq!(
+            refusal_for(auto, &Method::HEAD, &HeaderMap::new()),
+            Refusal::Redirect
+        );
+        assert_eq!(
+            refusal_for(auto, &Method::GET, &json),
+            Refusal::Unauthorized
+        );
         assert_eq!(refusal_for(auto, &Method::GET, &xhr), Refusal::Unauthorized);
-        assert_eq!(refusal_for(auto, &Method::POST, &html), Refusal::Unauthorized);
+        assert_eq!(
+            refusal_for(auto, &Method::POST, &html),
+            Refusal::Unauthorized
+        );
         assert_eq!(
             refusal_for(OnUnauthenticated::Redirect, &Method::POST, &json),
             Refusal::Redirect

@@ -27,17 +27,19 @@ use std::sync::Arc;
 
 use tracing::info;
 
+pub mod admin;
 pub mod body;
 pub mod config;
 pub mod decide;
 pub mod demo;
-pub mod login;
 pub mod gateway;
+pub mod guard;
+pub mod login;
 pub mod metrics;
 pub mod respond;
 pub mod route;
-pub mod session;
 pub mod server;
+pub mod session;
 pub mod store;
 pub mod tls;
 pub mod upstream;

@@ -96,7 +96,10 @@ impl LoginHeader {
             match key.trim().to_ascii_lowercase().as_str() {
                 "user" => user = Some(val.trim().to_owned()),
                 "max-age" => {
-                    let secs: u64 = val.trim().parse().map_err(|_| LoginHeaderError::BadMaxAge)?;
+                    let secs: u64 = val
+                        .trim()
+                        .parse()
+                        .map_err(|_| LoginHeaderError::BadMaxAge)?;
                     max_age = Some(Duration::from_secs(secs));
                 }
                 other => return Err(LoginHeaderError::UnknownAttribute(other.to_owned())),
@@ -168,10 +171,19 @@ mod tests {
             })
         );
         assert_eq!(parse("user=bob").unwrap().max_age, None);
-        assert_eq!(parse("User=bob; Max-Age=0").unwrap().max_age, Some(Duration::ZERO));
+        assert_eq!(
+            parse("User=bob; Max-Age=0").unwrap().max_age,
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse("max-age=3"), Err(LoginHeaderError::NoUser));
         assert_eq!(parse("user="), Err(LoginHeaderError::NoUser));
-        assert_eq!(parse("user=a; max-age=-1"), Err(LoginHeaderError::BadMaxAge));
-        assert!(matches!(parse("user=a; maxage=1"), Err(LoginHeaderError::UnknownAttribute(_))));
+        assert_eq!(
+            parse("user=a; max-age=-1"),
+            Err(LoginHeaderError::BadMaxAge)
+        );
+        assert!(matches!(
+            parse("user=a; maxage=1"),
+            Err(LoginHeaderError::UnknownAttribute(_))
+        ));
     }
 }

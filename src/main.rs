@@ -1,1 +1,183 @@
-fn main() {}
+//! The `sessiongate` binary: CLI, logging, config loading, signals.
+//! The only place `anyhow` lives.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use sessiongate::config::{Config, LoadError, LogFormat};
+use sessiongate::{Listeners, demo};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "sessiongate",
+    version,
+    about = "A reverse proxy that enforces session expiry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run {
+        /// The config file [default: $SESSIONGATE_CONFIG, then sessiongate.toml]
+        #[arg(
+            long,
+            env = "SESSIONGATE_CONFIG",
+            default_value = "sessiongate.toml",
+            hide_default_value = true
+        )]
+        config: PathBuf,
+    },
+    /// Validate the config file and exit: 0 valid, 1 invalid (every error printed).
+    Check {
+        /// The config file [default: $SESSIONGATE_CONFIG, then sessiongate.toml]
+        #[arg(
+            long,
+            env = "SESSIONGATE_CONFIG",
+            default_value = "sessiongate.toml",
+            hide_default_value = true
+        )]
+        config: PathBuf,
+    },
+    /// A self-contained demo: the gateway with the embedded store in front of a built-in app.
+    Demo {
+        /// The gateway's port on 127.0.0.1 (the admin listener takes the next one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Idle timeout of demo sessions, e.g. "60s", "2m".
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        idle_timeout: Duration,
+        /// Absolute cap on demo sessions, e.g. "10m" (default: none).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        absolute_timeout: Option<Duration>,
+    },
+}
+
+fn main() -> ExitCode {
+    // rustls: one crypto provider, chosen explicitly at start-up.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { config } => return check(&config),
+        Command::Run { config } => match load(&config) {
+            Ok(cfg) => run(cfg, None),
+            Err(code) => return code,
+        },
+        Command::Demo {
+            port,
+            idle_timeout,
+            absolute_timeout,
+        } => run_demo(demo::DemoOptions {
+            port,
+            idle_timeout,
+            absolute_timeout,
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sessiongate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the config, printing every error as `PATH:LINE:COL: message`.
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|error: LoadError| {
+        eprint!("{}", error.render());
+        ExitCode::FAILURE
+    })
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_env("SESSIONGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Binds a listener, with an error that names the key and the address.
+fn bind(addr: SocketAddr, key: &str) -> Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr).with_context(|| {
+        format!("cannot listen on {addr} ({key}): is another process using that port?")
+    })?;
+    listener.set_nonblocking(true)?;
+    Ok(tokio::net::TcpListener::from_std(listener)?)
+}
+
+/// The demo's extra: its app's listener and the banner to print when ready.
+struct DemoApp {
+    listener: std::net::TcpListener,
+    banner: String,
+}
+
+fn run(config: Config, demo: Option<DemoApp>) -> Result<()> {
+    init_logging(config.log.format);
+    runtime()?.block_on(async move {
+        let listeners = Listeners {
+            proxy: bind(config.server.listen, "server.listen")?,
+            admin: Some(bind(config.admin.listen, "admin.listen")?),
+        };
+        if let Some(app) = demo {
+            app.listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(app.listener)?;
+            tokio::spawn(demo::serve_app(listener, std::future::pending()));
+            eprintln!("{}", app.banner);
+        }
+        sessiongate::run(listeners, config, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn run_demo(opts: demo::DemoOptions) -> Result<()> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("cannot start the demo app")?;
+    let toml = demo::demo_config_toml(&opts, listener.local_addr()?);
+    let config = Config::from_toml_str(&toml)
+        .map_err(|errors| anyhow::anyhow!("demo config is invalid:\n{}", errors.render("demo")))?;
+    // The gateway runs exactly as `run` does: same code path, other config.
+    let banner = demo::banner(&opts);
+    run(config, Some(DemoApp { listener, banner }))
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}

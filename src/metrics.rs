@@ -246,7 +246,10 @@ impl Metrics {
         RouteMetrics {
             outcomes: Outcome::ALL.iter().map(|&o| outcome(o)).collect(),
             reasons: Reason::ALL.iter().map(|&r| reason(r)).collect(),
-            upstream_errors: UpstreamErrorKind::ALL.iter().map(|&k| upstream(k)).collect(),
+            upstream_errors: UpstreamErrorKind::ALL
+                .iter()
+                .map(|&k| upstream(k))
+                .collect(),
             duration: self.request_duration.get_or_create_owned(&RouteLabel {
                 route: route.clone(),
             }),
@@ -262,7 +265,9 @@ impl Metrics {
     }
 
     pub fn session_ended(&self, reason: EndReason) {
-        self.sessions_ended.get_or_create(&EndLabel { reason }).inc();
+        self.sessions_ended
+            .get_or_create(&EndLabel { reason })
+            .inc();
     }
 
     pub fn session_refreshed(&self) {

@@ -285,7 +285,8 @@ mod tests {
             attrs.set("abc", None),
             "sessiongate=abc; Path=/; Domain=example.com; Secure; HttpOnly; SameSite=Lax"
         );
-        let plain = CookieAttrs::new(&cfg(), false);
+        let defaults = cfg();
+        let plain = CookieAttrs::new(&defaults, false);
         assert_eq!(
             plain.clear(),
             "sessiongate=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; HttpOnly; SameSite=Lax"

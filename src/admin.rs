@@ -1,0 +1,123 @@
+//! The admin listener (SPEC §7): `/healthz`, `/readyz`, `/metrics`.
+//!
+//! Never on the proxy port: metrics and readiness are for operators and
+//! their probes, not for the clients the gateway protects.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tracing::{debug, warn};
+
+use crate::metrics::{Metrics, StoreOp};
+use crate::store::{SessionStore, Store};
+
+/// What the admin endpoints read.
+#[derive(Clone)]
+pub struct Admin {
+    pub registry: Arc<Registry>,
+    pub metrics: Metrics,
+    pub store: Store,
+}
+
+const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl Admin {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
+        }
+        match req.uri().path() {
+            "/healthz" => text(StatusCode::OK, "ok\n"),
+            "/readyz" => {
+                // The store bounds the ping by op_timeout itself.
+                let started = Instant::now();
+                let result = self.store.ping().await;
+                let elapsed = started.elapsed().as_secs_f64();
+                self.metrics
+                    .store_op(StoreOp::Ping, elapsed, result.is_err());
+                match result {
+                    Ok(()) => text(StatusCode::OK, "ready\n"),
+                    Err(error) => {
+                        warn!(%error, "readiness check: store not answering");
+                        text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n")
+                    }
+                }
+            }
+            "/metrics" => {
+                let mut body = String::with_capacity(16 * 1024);
+                if encode(&mut body, &self.registry).is_err() {
+                    return text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n");
+                }
+                let mut resp = Response::new(Full::new(Bytes::from(body)));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(OPENMETRICS_TEXT),
+                );
+                resp
+            }
+            _ => text(
+                StatusCode::NOT_FOUND,
+                "not found: try /metrics, /healthz, /readyz\n",
+            ),
+        }
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Serves the admin endpoints until `shutdown` resolves, then lets the
+/// requests in flight finish.
+pub async fn serve(listener: TcpListener, admin: Admin, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(error) => {
+                    warn!(%error, "admin accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let admin = admin.clone();
+        let service = service_fn(move |req| {
+            let admin = admin.clone();
+            async move { Ok::<_, Infallible>(admin.handle(req).await) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                debug!(%error, "admin connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}

@@ -1,0 +1,214 @@
+//! The session step: everything between the request's cookie and the store.
+//!
+//! [`Guard`] turns a cookie into a [`Lookup`] with exactly one store round
+//! trip, creates sessions when the upstream logs someone in, ends them on
+//! logout, and answers the gateway's own session endpoints' questions. It
+//! times and counts every store operation; it never logs a session id.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::HeaderMap;
+use tracing::warn;
+
+use crate::config::{Config, Route};
+use crate::decide::{self, Lookup};
+use crate::login::LoginHeader;
+use crate::metrics::{Metrics, StoreOp};
+use crate::session::{SessionId, find_cookie};
+use crate::store::{Found, Record, SessionStore, Store, StoreError, Touch};
+
+/// Unix milliseconds on the gateway's clock.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The request's session cookie, validated.
+#[derive(Debug)]
+pub enum Cookie {
+    Absent,
+    Malformed,
+    Present(SessionId),
+}
+
+impl Cookie {
+    pub fn read(headers: &HeaderMap, name: &str) -> Cookie {
+        match find_cookie(headers, name) {
+            None => Cookie::Absent,
+            Some(value) => match SessionId::parse(value) {
+                Ok(id) => Cookie::Present(id),
+                Err(_) => Cookie::Malformed,
+            },
+        }
+    }
+
+    pub fn id(&self) -> Option<&SessionId> {
+        match self {
+            Cookie::Present(id) => Some(id),
+            Cookie::Absent | Cookie::Malformed => None,
+        }
+    }
+}
+
+/// A new session, as the response must announce it.
+#[derive(Debug)]
+pub struct Created {
+    pub id: SessionId,
+    /// The cookie's Max-Age; `None` for a browser session.
+    pub max_age: Option<Duration>,
+}
+
+/// The session step for one configuration.
+#[derive(Clone)]
+pub struct Guard {
+    store: Store,
+    metrics: Metrics,
+}
+
+impl Guard {
+    pub fn new(store: Store, metrics: Metrics) -> Guard {
+        Guard { store, metrics }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn key(config: &Config, id: &SessionId) -> String {
+        let prefix = &config.store.key_prefix;
+        let mut key = String::with_capacity(prefix.len() + id.expose().len());
+        key.push_str(prefix);
+        key.push_str(id.expose());
+        key
+    }
+
+    /// Times one store operation and counts its failure.
+    async fn timed<T>(
+        &self,
+        op: StoreOp,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = fut.await;
+        self.metrics
+            .store_op(op, started.elapsed().as_secs_f64(), result.is_err());
+        if let Err(error) = &result {
+            warn!(%error, op = op.as_str(), "session store operation failed");
+        }
+        result
+    }
+
+    /// Looks the cookie's session up and slides it per the route: the one
+    /// store round trip of a protected request.
+    pub async fn check(&self, config: &Config, route: &Route, cookie: &Cookie) -> Lookup {
+        let id = match cookie {
+            Cookie::Absent => return Lookup::NoCookie,
+            Cookie::Malformed => return Lookup::Malformed,
+            Cookie::Present(id) => id,
+        };
+        let touch = decide::touch_for(&config.session, route, now_ms());
+        self.lookup(config, id, &touch).await
+    }
+
+    async fn lookup(&self, config: &Config, id: &SessionId, touch: &Touch) -> Lookup {
+        let key = Guard::key(config, id);
+        match self
+            .timed(StoreOp::Touch, self.store.touch(&key, touch))
+            .await
+        {
+            Ok(Some(found)) => Lookup::Live(found),
+            Ok(None) => Lookup::Unknown,
+            Err(_) => Lookup::StoreFailed,
+        }
+    }
+
+    /// Reads a session without sliding it (`GET /.sessiongate/session`).
+    pub async fn peek(&self, config: &Config, id: &SessionId) -> Lookup {
+        let touch = Touch {
+            now_ms: now_ms(),
+            extend: false,
+            min_step: Duration::ZERO,
+            max_idle: None,
+        };
+        self.lookup(config, id, &touch).await
+    }
+
+    /// Slides a session now, whatever `touch_interval` says
+    /// (`POST /.sessiongate/refresh`). Sliding never resurrects.
+    pub async fn refresh(&self, config: &Config, id: &SessionId) -> Lookup {
+        let touch = Touch {
+            now_ms: now_ms(),
+            extend: true,
+            min_step: Duration::ZERO,
+            max_idle: None,
+        };
+        self.lookup(config, id, &touch).await
+    }
+
+    /// Creates a session for a `Sessiongate-Login` header, with a fresh id:
+    /// a session id the client sent is never reused (no fixation), and its
+    /// old session, if any, ends.
+    pub async fn login(
+        &self,
+        config: &Config,
+        login: LoginHeader,
+        old: Option<&SessionId>,
+    ) -> Result<Created, StoreError> {
+        let session = &config.session;
+        let now = now_ms();
+        // Django's set_expiry(): N seconds overrides the idle timeout, 0 makes
+        // a browser session with the configured idle timeout.
+        let (idle, browser) = match login.max_age {
+            None => (session.idle_timeout, session.browser_session),
+            Some(Duration::ZERO) => (session.idle_timeout, true),
+            Some(age) => (age, false),
+        };
+        let deadline_ms = session
+            .absolute_timeout
+            .map(|cap| now.saturating_add(u64::try_from(cap.as_millis()).unwrap_or(u64::MAX)));
+        let ttl = session.absolute_timeout.map_or(idle, |cap| idle.min(cap));
+        let record = Record {
+            user: Some(login.user),
+            started_ms: now,
+            idle,
+            deadline_ms,
+            browser,
+            touched_ms: now,
+        };
+        let id = SessionId::generate().map_err(|_| StoreError::Corrupt("no OS randomness"))?;
+        if let Some(old) = old {
+            // Best effort: the old id is never adopted whatever happens here.
+            let _ = self.end(config, old).await;
+        }
+        self.timed(
+            StoreOp::Create,
+            self.store.create(&Guard::key(config, &id), &record, ttl),
+        )
+        .await?;
+        self.metrics.session_created(session.mode);
+        Ok(Created {
+            id,
+            max_age: (!browser).then_some(ttl),
+        })
+    }
+
+    /// Ends a session (logout). `Ok(true)` when it existed.
+    pub async fn end(&self, config: &Config, id: &SessionId) -> Result<bool, StoreError> {
+        self.timed(StoreOp::Delete, self.store.delete(&Guard::key(config, id)))
+            .await
+    }
+}
+
+/// The body of `GET /.sessiongate/session` for a live session (SPEC §6).
+pub fn status_json(found: &Found, now_ms: u64) -> serde_json::Value {
+    let record = &found.record;
+    serde_json::json!({
+        "authenticated": true,
+        "user": record.user,
+        "expires_in": found.ttl.as_secs(),
+        "idle_timeout": record.idle.as_secs(),
+        "absolute_expires_in": record.deadline_ms.map(|d| d.saturating_sub(now_ms) / 1000),
+        "browser_session": record.browser,
+    })
+}
