@@ -38,9 +38,13 @@ pub enum Refusal {
 /// What to do with a protected request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Forward upstream. `reissue` is the cookie's new Max-Age when the TTL
-    /// was slid, so the browser cookie never expires before the session.
-    Forward { reissue: Option<Duration> },
+    /// Forward upstream as `user` (managed mode's identity header). `reissue`
+    /// is the cookie's new Max-Age when the TTL was slid, so the browser
+    /// cookie never expires before the session.
+    Forward {
+        user: Option<String>,
+        reissue: Option<Duration>,
+    },
     /// Send to login. `clear_cookie` deletes the stale cookie.
     Refuse {
         reason: Reason,
@@ -83,7 +87,10 @@ pub fn decide(lookup: Lookup, route: &Route, refusal: Refusal, now_ms: u64) -> D
                 return refuse(Reason::Expired, false);
             }
             let reissue = (found.extended && !found.record.browser).then_some(found.ttl);
-            Decision::Forward { reissue }
+            Decision::Forward {
+                user: found.record.user,
+                reissue,
+            }
         }
     }
 }
@@ -197,6 +204,7 @@ mod tests {
         assert_eq!(
             d,
             Decision::Forward {
+                user: Some("alice".into()),
                 reissue: Some(Duration::from_secs(300))
             }
         );
@@ -206,7 +214,13 @@ mod tests {
             Refusal::Redirect,
             NOW,
         );
-        assert_eq!(d, Decision::Forward { reissue: None });
+        assert_eq!(
+            d,
+            Decision::Forward {
+                user: Some("alice".into()),
+                reissue: None
+            }
+        );
         // Browser sessions never get a Max-Age.
         let d = decide(
             Lookup::Live(found(1_000, true, true)),
@@ -214,7 +228,13 @@ mod tests {
             Refusal::Redirect,
             NOW,
         );
-        assert_eq!(d, Decision::Forward { reissue: None });
+        assert_eq!(
+            d,
+            Decision::Forward {
+                user: Some("alice".into()),
+                reissue: None
+            }
+        );
     }
 
     #[test]

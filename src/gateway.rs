@@ -1,23 +1,42 @@
 //! The per-request service: the request path as one straight line.
 //!
 //! ```text
-//! framing check → CONNECT refused → route match → [session step] → forward
+//! framing check → CONNECT refused → route match → strip forged headers
+//!   → gateway endpoint? → public? → session check (guard) → decide
+//!   → forward or answer → login/logout/cookie on the way back → record
 //! ```
 //!
 //! Every failure along the line is a [`GatewayError`], turned into an answer
 //! in exactly one place, [`GatewayError::into_response`].
 
-use http::{Method, Request, Response};
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::SET_COOKIE;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::body::Body;
-use crate::config::Config;
+use crate::config::{Config, Mode};
+use crate::decide::{self, Decision, Refusal};
+use crate::endpoints;
+use crate::guard::{Cookie, Guard, now_ms};
+use crate::login::{self, LoginHeader};
+use crate::metrics::{EndReason, Metrics, Outcome, Reason, RouteMetrics, UpstreamErrorKind};
 use crate::respond;
 use crate::route::{self, Matched, Router};
 use crate::server::ConnInfo;
+use crate::session::{CookieAttrs, strip_cookie};
 use crate::upstream::framing::{self, FramingError};
 use crate::upstream::{BuildError, Peer, Upstream, UpstreamError};
+
+/// Every header the gateway itself speaks starts with this (lowercase, as
+/// `HeaderName`s are): clients may never send one, upstream responses never
+/// leak one.
+const CONTROL_PREFIX: &str = "sessiongate-";
+const LOGIN_HEADER: &str = "sessiongate-login";
+const LOGOUT_HEADER: &str = "sessiongate-logout";
 
 /// Everything that stops a request from being forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +47,8 @@ pub enum GatewayError {
     Connect,
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    #[error("the session store failed while creating or ending a session")]
+    Store,
 }
 
 impl GatewayError {
@@ -49,6 +70,7 @@ impl GatewayError {
                 | UpstreamError::Target(_),
             ) => respond::bad_gateway(json),
             GatewayError::Upstream(UpstreamError::Timeout(_)) => respond::gateway_timeout(json),
+            GatewayError::Store => respond::unavailable(json),
         }
     }
 }
@@ -58,50 +80,317 @@ impl GatewayError {
 /// flight finish on the old one.
 pub type SharedGateway = std::sync::Arc<arc_swap::ArcSwap<Gateway>>;
 
-/// The gateway for one configuration: routes plus the upstream client.
+/// The gateway for one configuration: routes, the upstream client, the
+/// session guard and each route's metric handles. A reload builds a new one.
 pub struct Gateway {
+    config: Arc<Config>,
     router: Router,
     upstream: Upstream,
+    guard: Guard,
+    metrics: Metrics,
+    /// Indexed like [`Matched::index`].
+    route_metrics: Vec<RouteMetrics>,
+}
+
+/// What became of one request, for metrics and the access log.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    outcome: Option<Outcome>,
+    reason: Option<Reason>,
+}
+
+impl Record {
+    fn outcome(outcome: Outcome) -> Record {
+        Record {
+            outcome: Some(outcome),
+            reason: None,
+        }
+    }
+}
+
+/// What the session step learned, carried to the response.
+struct Passage {
+    /// The request's valid-looking session id, if any.
+    cookie: Cookie,
+    /// `Set-Cookie` to add when the session was slid.
+    reissue: Option<HeaderValue>,
+    /// The request came over TLS (or https from a trusted proxy).
+    secure: bool,
 }
 
 impl Gateway {
-    pub fn new(config: &Config) -> Result<Self, BuildError> {
+    pub fn new(config: Arc<Config>, guard: Guard, metrics: Metrics) -> Result<Self, BuildError> {
+        let router = Router::new(&config);
+        let route_metrics = router.routes().map(|r| metrics.route(&r.name)).collect();
         Ok(Gateway {
-            router: Router::new(config),
-            upstream: Upstream::new(config)?,
+            upstream: Upstream::new(&config)?,
+            router,
+            config,
+            guard,
+            metrics,
+            route_metrics,
         })
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
     }
 
     /// Answers one request. Never fails: errors are answers too.
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+        let started = Instant::now();
         let json = respond::wants_json(req.headers());
-        match self.try_handle(req, conn).await {
-            Ok(resp) => resp,
-            Err(error) => error.into_response(json),
+        let method = req.method().clone();
+        let path = self
+            .config
+            .log
+            .access_log
+            .then(|| req.uri().path().to_owned());
+        let (resp, route, record) = match self.try_handle(req, conn).await {
+            Ok(done) => done,
+            Err((error, route)) => {
+                let record = self.upstream_failure(&error, route);
+                (error.into_response(json), route, record)
+            }
+        };
+        let elapsed = started.elapsed();
+        if let Some(route) = route {
+            let metrics = &self.route_metrics[route];
+            metrics.duration(elapsed.as_secs_f64());
+            if let Some(outcome) = record.outcome {
+                metrics.outcome(outcome);
+            }
+            if let Some(reason) = record.reason {
+                metrics.redirect(reason);
+            }
         }
+        if let Some(path) = path {
+            // The path only: query values and cookies never reach a log.
+            info!(
+                target: "sessiongate::access",
+                method = %method,
+                path = %path,
+                status = resp.status().as_u16(),
+                route = route.map_or("-", |r| self.route_name(r)),
+                outcome = record.outcome.map_or("-", Outcome::as_str),
+                reason = record.reason.map_or("-", Reason::as_str),
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                client = %conn.peer.ip(),
+            );
+        }
+        resp
     }
 
+    fn route_name(&self, index: usize) -> &str {
+        self.router
+            .routes()
+            .nth(index)
+            .map_or("-", |r| r.name.as_str())
+    }
+
+    /// Counts an upstream failure; returns the request's record.
+    fn upstream_failure(&self, error: &GatewayError, route: Option<usize>) -> Record {
+        let kind = match error {
+            GatewayError::Upstream(UpstreamError::Connect(_)) => UpstreamErrorKind::Connect,
+            GatewayError::Upstream(UpstreamError::Timeout(_)) => UpstreamErrorKind::Timeout,
+            GatewayError::Upstream(
+                UpstreamError::Broken(_)
+                | UpstreamError::UnexpectedUpgrade
+                | UpstreamError::Target(_),
+            ) => UpstreamErrorKind::Other,
+            GatewayError::Store => return Record::outcome(Outcome::Unavailable),
+            GatewayError::Framing(_) | GatewayError::Connect => {
+                return Record {
+                    outcome: None,
+                    reason: None,
+                };
+            }
+        };
+        if let Some(route) = route {
+            self.route_metrics[route].upstream_error(kind);
+        }
+        Record::outcome(Outcome::UpstreamError)
+    }
+
+    #[allow(clippy::type_complexity)]
     async fn try_handle(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         conn: ConnInfo,
-    ) -> Result<Response<Body>, GatewayError> {
+    ) -> Result<(Response<Body>, Option<usize>, Record), (GatewayError, Option<usize>)> {
         if conn.ambiguous_framing {
-            return Err(FramingError::LengthAndEncoding.into());
+            return Err((FramingError::LengthAndEncoding.into(), None));
         }
-        framing::check(req.headers())?;
+        framing::check(req.headers()).map_err(|e| (e.into(), None))?;
         if req.method() == Method::CONNECT {
-            return Err(GatewayError::Connect);
+            return Err((GatewayError::Connect, None));
         }
 
         let host = route::request_host(req.headers(), req.uri());
         let matched = self.router.route(host.as_deref(), req.uri().path());
+        let index = Some(matched.index);
+        let fail = |e| (e, index);
 
-        // Session step goes here (protected routes): it either answers the
-        // request itself (login redirect / 401 / 503) or lets it through,
-        // possibly with rewritten headers. Public routes skip it.
+        let session = &self.config.session;
+        strip_control_headers(req.headers_mut(), &session.identity_header);
+        let secure = self.secure_request(&conn, req.headers());
 
-        self.forward(req, matched, conn).await
+        if endpoints::owns(&self.config, req.uri().path()) {
+            let resp = endpoints::answer(self, &req, secure).await;
+            return Ok((
+                resp,
+                None,
+                Record {
+                    outcome: None,
+                    reason: None,
+                },
+            ));
+        }
+
+        let cookie = Cookie::read(req.headers(), &session.cookie_name);
+        strip_cookie(req.headers_mut(), &session.cookie_name);
+
+        if matched.route.public {
+            let passage = Passage {
+                cookie,
+                reissue: None,
+                secure,
+            };
+            let resp = self.forward(req, matched, conn).await.map_err(fail)?;
+            let resp = self.on_response(resp, passage).await.map_err(fail)?;
+            return Ok((resp, index, Record::outcome(Outcome::Public)));
+        }
+
+        // The session step: one store round trip, then a pure decision.
+        let lookup = self.guard.check(&self.config, matched.route, &cookie).await;
+        let refusal = decide::refusal_for(
+            matched.route.on_unauthenticated,
+            req.method(),
+            req.headers(),
+        );
+        match decide::decide(lookup, matched.route, refusal, now_ms()) {
+            Decision::Forward { user, reissue } => {
+                if let Some(user) = user.and_then(|u| HeaderValue::try_from(u).ok()) {
+                    req.headers_mut()
+                        .insert(session.identity_header.clone(), user);
+                }
+                let reissue = match (&cookie, reissue) {
+                    (Cookie::Present(id), Some(age)) => {
+                        Some(CookieAttrs::new(session, secure).set(id.expose(), Some(age)))
+                    }
+                    _ => None,
+                };
+                let passage = Passage {
+                    cookie,
+                    reissue,
+                    secure,
+                };
+                let resp = self.forward(req, matched, conn).await.map_err(fail)?;
+                let resp = self.on_response(resp, passage).await.map_err(fail)?;
+                Ok((resp, index, Record::outcome(Outcome::Forwarded)))
+            }
+            Decision::Refuse {
+                reason,
+                refusal,
+                clear_cookie,
+            } => {
+                let location = self.login_location(&req);
+                let (mut resp, outcome) = match refusal {
+                    Refusal::Redirect => (respond::login_redirect(&location), Outcome::Redirected),
+                    Refusal::Unauthorized => (
+                        respond::session_expired(reason, &location),
+                        Outcome::Unauthorized,
+                    ),
+                };
+                if clear_cookie {
+                    resp.headers_mut()
+                        .append(SET_COOKIE, CookieAttrs::new(session, secure).clear());
+                }
+                Ok((
+                    resp,
+                    index,
+                    Record {
+                        outcome: Some(outcome),
+                        reason: Some(reason),
+                    },
+                ))
+            }
+            Decision::Unavailable => Ok((
+                respond::unavailable(respond::wants_json(req.headers())),
+                index,
+                Record::outcome(Outcome::Unavailable),
+            )),
+        }
+    }
+
+    /// The login URL with the request's own path and query as `next`.
+    pub(crate) fn login_location<B>(&self, req: &Request<B>) -> String {
+        let login = &self.config.login;
+        let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        login::login_location(&login.url, login.next_param.as_deref(), target)
+    }
+
+    /// Whether the client reached us over TLS: directly, or per
+    /// `X-Forwarded-Proto: https` from a trusted proxy.
+    fn secure_request(&self, conn: &ConnInfo, headers: &HeaderMap) -> bool {
+        conn.tls
+            || (self
+                .config
+                .server
+                .trusted_proxies
+                .iter()
+                .any(|net| net.contains(&conn.peer.ip()))
+                && headers
+                    .get("x-forwarded-proto")
+                    .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https")))
+    }
+
+    /// The way back: the upstream's control headers are acted on and never
+    /// leave the gateway; a slid session's cookie is re-issued.
+    async fn on_response(
+        &self,
+        mut resp: Response<Body>,
+        passage: Passage,
+    ) -> Result<Response<Body>, GatewayError> {
+        let (login, logout) = take_control_headers(resp.headers_mut());
+        let session = &self.config.session;
+        let attrs = CookieAttrs::new(session, passage.secure);
+        if let Some(value) = login {
+            match LoginHeader::parse(&value) {
+                Ok(login) => {
+                    let created = self
+                        .guard
+                        .login(&self.config, login, passage.cookie.id())
+                        .await
+                        .map_err(|_| GatewayError::Store)?;
+                    resp.headers_mut()
+                        .append(SET_COOKIE, attrs.set(created.id.expose(), created.max_age));
+                }
+                Err(error) => {
+                    warn!(%error, "ignoring a malformed Sessiongate-Login header: no session created")
+                }
+            }
+        } else if logout.as_ref().is_some_and(login::is_logout) {
+            if let Some(id) = passage.cookie.id() {
+                self.guard
+                    .end(&self.config, id)
+                    .await
+                    .map_err(|_| GatewayError::Store)?;
+                self.metrics.session_ended(EndReason::Upstream);
+            }
+            resp.headers_mut().append(SET_COOKIE, attrs.clear());
+        } else if let Some(cookie) = passage.reissue {
+            resp.headers_mut().append(SET_COOKIE, cookie);
+        }
+        Ok(resp)
+    }
+
+    pub(crate) fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     async fn forward(
@@ -127,5 +416,70 @@ impl Gateway {
                 );
                 GatewayError::Upstream(error)
             })
+    }
+}
+
+/// Removes the identity header and every `Sessiongate-*` header a client
+/// sent, in any letter case (header names are case-insensitive), so no
+/// client can forge an identity or a control message.
+fn strip_control_headers(headers: &mut HeaderMap, identity: &HeaderName) {
+    headers.remove(identity);
+    let forged: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(CONTROL_PREFIX))
+        .cloned()
+        .collect();
+    for name in forged {
+        headers.remove(name);
+    }
+}
+
+/// Takes the upstream's `Sessiongate-Login` and `Sessiongate-Logout` out of
+/// a response and removes every other `Sessiongate-*` header.
+fn take_control_headers(headers: &mut HeaderMap) -> (Option<HeaderValue>, Option<HeaderValue>) {
+    let login = headers.remove(LOGIN_HEADER);
+    let logout = headers.remove(LOGOUT_HEADER);
+    strip_control_headers(headers, &HeaderName::from_static(LOGIN_HEADER));
+    (login, logout)
+}
+
+/// Which modes this build enforces; the others are refused at start-up.
+pub fn supported(mode: Mode) -> bool {
+    match mode {
+        Mode::Managed => true,
+        Mode::External | Mode::Observe => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forged_control_headers_are_removed_in_any_case() {
+        let mut h = HeaderMap::new();
+        h.insert("X-SessionGate-USER", HeaderValue::from_static("mallory"));
+        h.insert(
+            "SESSIONGATE-LOGIN",
+            HeaderValue::from_static("user=mallory"),
+        );
+        h.insert("Sessiongate-Anything", HeaderValue::from_static("1"));
+        h.insert("x-other", HeaderValue::from_static("kept"));
+        strip_control_headers(&mut h, &HeaderName::from_static("x-sessiongate-user"));
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["x-other"], "kept");
+    }
+
+    #[test]
+    fn control_headers_never_leave_in_responses() {
+        let mut h = HeaderMap::new();
+        h.insert("sessiongate-login", HeaderValue::from_static("user=a"));
+        h.insert("sessiongate-logout", HeaderValue::from_static("1"));
+        h.insert("sessiongate-debug", HeaderValue::from_static("x"));
+        h.insert("content-type", HeaderValue::from_static("text/html"));
+        let (login, logout) = take_control_headers(&mut h);
+        assert_eq!(login.unwrap(), "user=a");
+        assert_eq!(logout.unwrap(), "1");
+        assert_eq!(h.len(), 1);
     }
 }

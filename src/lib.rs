@@ -32,6 +32,7 @@ pub mod body;
 pub mod config;
 pub mod decide;
 pub mod demo;
+pub mod endpoints;
 pub mod gateway;
 pub mod guard;
 pub mod login;
@@ -63,6 +64,16 @@ pub enum Error {
     Upstream(#[from] upstream::BuildError),
     #[error("cannot read the listener's address")]
     Listener(#[source] std::io::Error),
+    #[error("cannot open the session store ({url})")]
+    Store {
+        url: String,
+        #[source]
+        source: store::StoreError,
+    },
+    #[error(
+        "session.mode = \"{0}\" is not available in this build yet: use \"managed\" (see the README's limitations)"
+    )]
+    ModeNotAvailable(&'static str),
 }
 
 /// Runs the gateway on already-bound listeners until `shutdown` resolves
@@ -72,14 +83,68 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
+    if !gateway::supported(config.session.mode) {
+        return Err(Error::ModeNotAvailable(config.session.mode.as_str()));
+    }
     let tls = config.server.tls.as_ref().map(tls::acceptor).transpose()?;
+    let store = store::Store::open(&config.store)
+        .await
+        .map_err(|source| Error::Store {
+            url: config.store.url.clone(),
+            source,
+        })?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = metrics::Metrics::register(&mut registry);
+    let guard = guard::Guard::new(store.clone(), metrics.clone());
+    let config = Arc::new(config);
     let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(gateway::Gateway::new(
-        &config,
+        config.clone(),
+        guard,
+        metrics.clone(),
     )?));
-    // The admin endpoints are not served yet; keep the socket bound.
-    let _admin = listeners.admin;
+
+    // One shutdown signal, seen by both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let admin_task = match listeners.admin {
+        Some(listener) => {
+            let addr = listener.local_addr().map_err(Error::Listener)?;
+            info!("listening on {addr} (admin: /metrics /healthz /readyz)");
+            let admin = admin::Admin {
+                registry: Arc::new(registry),
+                metrics,
+                store,
+            };
+            Some(tokio::spawn(admin::serve(
+                listener,
+                admin,
+                stopped(stop_rx.clone()),
+            )))
+        }
+        None => None,
+    };
     let addr = listeners.proxy.local_addr().map_err(Error::Listener)?;
     info!("listening on {addr}");
-    server::serve(listeners.proxy, tls, gateway, &config.server, shutdown).await;
+    let proxy = server::serve(
+        listeners.proxy,
+        tls,
+        gateway,
+        &config.server,
+        stopped(stop_rx),
+    );
+    tokio::pin!(proxy);
+    tokio::select! {
+        () = &mut proxy => {}
+        () = shutdown => {
+            let _ = stop_tx.send(true);
+            proxy.await;
+        }
+    }
+    let _ = stop_tx.send(true);
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
     Ok(())
 }

@@ -5,10 +5,11 @@
 //! login redirect) in place of the application's page. Errors are mapped to
 //! these functions in exactly one place: `gateway::GatewayError::into_response`.
 
-use http::header::{ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
+use http::header::{ACCEPT, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::body::Body;
+use crate::metrics::Reason;
 
 const X_REQUESTED_WITH: &str = "x-requested-with";
 
@@ -91,6 +92,63 @@ pub fn gateway_timeout(json: bool) -> Response<Body> {
     )
 }
 
+/// How long a client should wait before retrying while the store is out.
+const RETRY_AFTER_SECS: &str = "1";
+
+/// `302 Found` to the login page (`location` already carries a safe `next`).
+pub fn login_redirect(location: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::FOUND;
+    let headers = resp.headers_mut();
+    match HeaderValue::try_from(location) {
+        Ok(value) => headers.insert(LOCATION, value),
+        // The config validated the login URL and `next` is percent-encoded:
+        // an unencodable location cannot happen, but never panic for it.
+        Err(_) => headers.insert(LOCATION, HeaderValue::from_static("/")),
+    };
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `401` for API clients without a valid session (SPEC §5).
+pub fn session_expired(reason: Reason, login_url: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "error": "session_expired",
+        "reason": reason.as_str(),
+        "login_url": login_url,
+    });
+    json_response(StatusCode::UNAUTHORIZED, &body)
+}
+
+/// `503` with `Retry-After` when the store is unreachable or too slow: never
+/// a login redirect, never a cleared cookie.
+pub fn unavailable(json: bool) -> Response<Body> {
+    let mut resp = page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json,
+        "session_store_unavailable",
+        "Sessions cannot be checked right now. Please try again in a moment.",
+    );
+    resp.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    resp
+}
+
+/// `404` for an unknown path under the gateway's own `/.sessiongate/` prefix.
+pub fn not_found(json: bool) -> Response<Body> {
+    page(StatusCode::NOT_FOUND, json, "not_found", "No such page.")
+}
+
+/// A JSON answer of the gateway's own endpoints, never cached.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(Body::full(body.to_string()));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
 /// A small HTML page, or `{"error":CODE}` for clients that want JSON.
 fn page(status: StatusCode, json: bool, code: &str, message: &str) -> Response<Body> {
     let (content_type, body) = if json {
@@ -166,9 +224,14 @@ mod tests {
             method_not_allowed(true),
             bad_gateway(false),
             gateway_timeout(true),
+            login_redirect("/login?next=/"),
+            session_expired(Reason::Expired, "/login"),
+            unavailable(false),
+            not_found(true),
         ] {
             assert_eq!(resp.headers()[CACHE_CONTROL], "no-store");
         }
         assert_eq!(bad_request(true).headers()[CONNECTION], "close");
+        assert_eq!(unavailable(true).headers()[RETRY_AFTER], "1");
     }
 }

@@ -29,10 +29,18 @@ pub struct Router {
 #[derive(Debug, Clone, Copy)]
 pub struct Matched<'a> {
     pub route: &'a Route,
+    /// The route's position in file order; the default route comes last
+    /// (index = number of routes). Lets per-route state live in a `Vec`.
+    pub index: usize,
     pub upstream: &'a Uri,
 }
 
 impl Router {
+    /// Every route in index order, the default route last.
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().chain(std::iter::once(&self.fallback))
+    }
+
     pub fn new(config: &Config) -> Self {
         Router {
             routes: config.routes.clone(),
@@ -55,18 +63,20 @@ impl Router {
     /// protected route. `host` is as returned by [`request_host`].
     pub fn route(&self, host: Option<&str>, path: &str) -> Matched<'_> {
         let normalised = normalise_path(path);
-        let route = self
+        let (index, route) = self
             .routes
             .iter()
-            .find(|r| {
+            .enumerate()
+            .find(|(_, r)| {
                 r.host
                     .as_deref()
                     .is_none_or(|h| host.is_some_and(|host| h.eq_ignore_ascii_case(host)))
                     && normalised.starts_with(r.path.as_str())
             })
-            .unwrap_or(&self.fallback);
+            .unwrap_or((self.routes.len(), &self.fallback));
         Matched {
             route,
+            index,
             upstream: route.upstream.as_ref().unwrap_or(&self.default_upstream),
         }
     }

@@ -280,16 +280,19 @@ async fn traversal_goes_to_the_route_of_the_normalised_path() {
     let public = TestUpstream::start().await;
     let default = TestUpstream::start().await;
     let mut cfg = config(&default.url());
-    cfg.routes = vec![sessiongate::config::Route {
-        name: "static".into(),
-        path: "/static/".into(),
-        host: None,
-        public: true,
-        upstream: Some(public.url().parse().unwrap()),
-        on_unauthenticated: sessiongate::config::OnUnauthenticated::Auto,
-        idle_timeout: None,
-        extends_session: true,
-    }];
+    cfg.routes.insert(
+        0,
+        sessiongate::config::Route {
+            name: "static".into(),
+            path: "/static/".into(),
+            host: None,
+            public: true,
+            upstream: Some(public.url().parse().unwrap()),
+            on_unauthenticated: sessiongate::config::OnUnauthenticated::Auto,
+            idle_timeout: None,
+            extends_session: true,
+        },
+    );
     let gw = TestGateway::start(cfg).await;
     let traversals = [
         "/static/../admin",

@@ -1,75 +1,35 @@
 //! The gateway in-process via `sessiongate::run` on 127.0.0.1:0.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use http::{HeaderName, Uri};
-use sessiongate::config::{
-    AdminConfig, Config, CookieSecure, LogConfig, LogFormat, LoginConfig, Mode, SameSite,
-    ServerConfig, SessionConfig, StoreConfig, UpstreamConfig,
-};
+use sessiongate::config::Config;
 use sessiongate::{Error, Listeners};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// A config with SPEC defaults, pointing at `upstream` (`http://…`), with
-/// test-friendly timeouts. The lead may switch this to
-/// `Config::from_toml_str` once it lands.
+/// The proxy tests' config: SPEC defaults, pointing at `upstream`
+/// (`http://…`), with every path on a public route named `all` (these tests
+/// are about forwarding; the session tests use [`config_toml`]).
 pub fn config(upstream: &str) -> Config {
-    Config {
-        server: ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: None,
-            trusted_proxies: Vec::new(),
-            header_read_timeout: Duration::from_secs(10),
-            max_header_bytes: 65536,
-            shutdown_grace: Duration::from_secs(30),
-        },
-        admin: AdminConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-        },
-        log: LogConfig {
-            format: LogFormat::Text,
-            access_log: false,
-        },
-        store: StoreConfig {
-            url: "memory://".into(),
-            key_prefix: "sessiongate:".into(),
-            op_timeout: Duration::from_millis(100),
-        },
-        session: SessionConfig {
-            mode: Mode::Managed,
-            cookie_name: "sessiongate".into(),
-            cookie_path: "/".into(),
-            cookie_domain: None,
-            cookie_secure: CookieSecure::Auto,
-            cookie_http_only: true,
-            cookie_same_site: SameSite::Lax,
-            idle_timeout: Duration::from_secs(30 * 60),
-            sliding: true,
-            absolute_timeout: None,
-            browser_session: false,
-            touch_interval: Duration::ZERO,
-            key_template: None,
-            id_pattern: None,
-            learn_cookie: None,
-            identity_header: HeaderName::from_static("x-sessiongate-user"),
-        },
-        login: LoginConfig {
-            url: "/login".into(),
-            next_param: Some("next".into()),
-            logout_path: "/.sessiongate/logout".into(),
-            after_logout: "/login".into(),
-        },
-        upstream: UpstreamConfig {
-            url: upstream.parse::<Uri>().unwrap(),
-            connect_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(30),
-            preserve_host: true,
-        },
-        routes: Vec::new(),
-    }
+    config_toml(&format!(
+        r#"
+        [upstream]
+        url = "{upstream}"
+        response_timeout = "30s"
+        [log]
+        access_log = false
+        [[route]]
+        name = "all"
+        path = "/"
+        public = true
+        "#
+    ))
+}
+
+/// Parses a test config, panicking with the rendered errors.
+pub fn config_toml(text: &str) -> Config {
+    Config::from_toml_str(text).unwrap_or_else(|errors| panic!("{}", errors.render("test")))
 }
 
 /// A running gateway; shut down (or aborted) on drop.
