@@ -389,7 +389,7 @@ impl Gateway {
         &self.guard
     }
 
-    pub(crate) fn metrics(&self) -> &Metrics {
+    pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 

@@ -15,6 +15,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::config::Mode;
+
 /// Declares a label-value enum with its exposition names.
 macro_rules! label_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
@@ -218,6 +220,22 @@ impl Metrics {
             "Client connections currently open",
             m.open_connections.clone(),
         );
+        // Every fixed-label series exists from the start, at zero, so
+        // dashboards and `rate()` see them before the first event.
+        for mode in [Mode::Managed, Mode::External, Mode::Observe] {
+            m.sessions_created.get_or_create(&ModeLabel {
+                mode: mode.as_str(),
+            });
+        }
+        for &reason in EndReason::ALL {
+            m.sessions_ended.get_or_create(&EndLabel { reason });
+        }
+        for &op in StoreOp::ALL {
+            m.store_errors.get_or_create(&OpLabel { op });
+        }
+        for &result in ReloadResult::ALL {
+            m.config_reloads.get_or_create(&ResultLabel { result });
+        }
         m
     }
 
@@ -256,7 +274,7 @@ impl Metrics {
         }
     }
 
-    pub fn session_created(&self, mode: crate::config::Mode) {
+    pub fn session_created(&self, mode: Mode) {
         self.sessions_created
             .get_or_create(&ModeLabel {
                 mode: mode.as_str(),
@@ -336,7 +354,7 @@ mod tests {
         route.redirect(Reason::Expired);
         route.upstream_error(UpstreamErrorKind::Timeout);
         route.duration(0.0002);
-        metrics.session_created(crate::config::Mode::Managed);
+        metrics.session_created(Mode::Managed);
         metrics.session_ended(EndReason::Logout);
         metrics.session_refreshed();
         metrics.store_op(StoreOp::Touch, 0.0001, true);

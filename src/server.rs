@@ -16,6 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -83,6 +84,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let conn = Connection {
             builder: builder.clone(),
+            _open: OpenConnection::new(gateway.load().metrics().open_connections().clone()),
             gateway: gateway.clone(),
             watcher: graceful.watcher(),
         };
@@ -118,9 +120,28 @@ fn http_builder(settings: &ServerConfig) -> Builder<TokioExecutor> {
     builder
 }
 
+/// Counts a client connection in `sessiongate_open_connections` for as
+/// long as it lives, however its task ends.
+struct OpenConnection(Gauge);
+
+impl OpenConnection {
+    fn new(gauge: Gauge) -> OpenConnection {
+        gauge.inc();
+        OpenConnection(gauge)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// One accepted connection and what it needs to serve itself.
 struct Connection {
     builder: Arc<Builder<TokioExecutor>>,
+    /// Held, never read: dropping it counts the connection closed.
+    _open: OpenConnection,
     gateway: SharedGateway,
     watcher: Watcher,
 }

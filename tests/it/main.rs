@@ -1,5 +1,6 @@
 mod config_check;
 mod demo_app;
+mod operations;
 mod proxy;
 mod store_conformance;
 mod support;

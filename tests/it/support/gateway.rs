@@ -35,6 +35,8 @@ pub fn config_toml(text: &str) -> Config {
 /// A running gateway; shut down (or aborted) on drop.
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// The admin listener: /metrics, /healthz, /readyz.
+    pub admin: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), Error>>>,
 }
@@ -45,13 +47,19 @@ impl TestGateway {
             .await
             .expect("bind gateway");
         let addr = proxy.local_addr().unwrap();
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let admin = admin_listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let listeners = Listeners { proxy, admin: None };
+        let listeners = Listeners {
+            proxy,
+            admin: Some(admin_listener),
+        };
         let task = tokio::spawn(sessiongate::run(listeners, config, async move {
             let _ = rx.await;
         }));
         TestGateway {
             addr,
+            admin,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -60,6 +68,11 @@ impl TestGateway {
     /// `http://127.0.0.1:PORT`
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `http://127.0.0.1:ADMINPORT`
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
     }
 
     /// Starts the graceful shutdown without waiting for it.

@@ -1,0 +1,243 @@
+//! Operations: the admin listener and the SPEC §7 metrics, moved by real
+//! requests through the gateway in front of the built-in demo app, with a
+//! real redis-server as the store.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use sessiongate::demo::{DEMO_PASSWORD, DEMO_USER, serve_app};
+use tokio::net::TcpListener;
+use tokio::time::timeout;
+
+use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::redis::RedisServer;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+struct Http(Client<HttpConnector, Full<Bytes>>);
+
+impl Http {
+    fn new() -> Http {
+        Http(Client::builder(TokioExecutor::new()).build_http())
+    }
+
+    async fn send(&self, req: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, String) {
+        let resp = timeout(PATIENCE, self.0.request(req))
+            .await
+            .expect("no answer in time")
+            .expect("request failed");
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.expect("body").to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    async fn get(&self, url: String, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+        let mut req = Request::get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req.body(Full::default()).unwrap()).await
+    }
+}
+
+/// The `name=value` of the session cookie a response set.
+fn session_cookie(headers: &HeaderMap) -> String {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sessiongate=") && !v.contains("Max-Age=0"))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+/// The value of one exposition line (`name{labels} value`).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
+    let redis = RedisServer::start();
+    let app = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}", app.local_addr().unwrap());
+    tokio::spawn(serve_app(app, std::future::pending()));
+    let gw = TestGateway::start(config_toml(&format!(
+        r#"
+        [store]
+        url = "{}"
+        op_timeout = "200ms"
+        [upstream]
+        url = "{app_url}"
+        [[route]]
+        name = "login"
+        path = "/login"
+        public = true
+        [[route]]
+        name = "broken"
+        path = "/broken/"
+        public = true
+        upstream = "http://127.0.0.1:1"
+        "#,
+        redis.url()
+    )))
+    .await;
+    let http = Http::new();
+    let url = |p: &str| gw.url(p);
+
+    assert_eq!(
+        http.get(gw.admin_url("/healthz"), &[]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        http.get(gw.admin_url("/readyz"), &[]).await.0,
+        StatusCode::OK
+    );
+
+    // public, redirected (missing), unauthorized (missing), invalid, expired
+    assert_eq!(http.get(url("/login"), &[]).await.0, StatusCode::OK);
+    assert_eq!(http.get(url("/"), &[]).await.0, StatusCode::FOUND);
+    let api = [("accept", "application/json")];
+    assert_eq!(http.get(url("/"), &api).await.0, StatusCode::UNAUTHORIZED);
+    let bad = [("cookie", "sessiongate=not_valid")];
+    assert_eq!(http.get(url("/"), &bad).await.0, StatusCode::FOUND);
+    let unknown = [("cookie", "sessiongate=0123456789abcdef")];
+    assert_eq!(http.get(url("/"), &unknown).await.0, StatusCode::FOUND);
+
+    // log in through the demo app: a session is created
+    let form = format!("username={DEMO_USER}&password={DEMO_PASSWORD}&next=/");
+    let login = Request::builder()
+        .method(Method::POST)
+        .uri(url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(form)))
+        .unwrap();
+    let (status, headers, _) = http.send(login).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers.get("sessiongate-login").is_none(),
+        "control header leaked"
+    );
+    let cookie = session_cookie(&headers);
+    let with_cookie = [("cookie", cookie.as_str())];
+
+    // forwarded, refreshed, upstream error
+    let (status, _, body) = http.get(url("/"), &with_cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(DEMO_USER));
+    let refresh = Request::post(url("/.sessiongate/refresh"))
+        .header("cookie", cookie.as_str())
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(http.send(refresh).await.0, StatusCode::OK);
+    assert_eq!(
+        http.get(url("/broken/x"), &[]).await.0,
+        StatusCode::BAD_GATEWAY
+    );
+
+    // the store stalls: 503, readiness fails; then both recover
+    redis.pause();
+    let (status, headers, _) = http.get(url("/"), &with_cookie).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        headers.get(header::SET_COOKIE).is_none(),
+        "an outage cleared a cookie"
+    );
+    assert_eq!(
+        http.get(gw.admin_url("/readyz"), &[]).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    redis.resume();
+    assert_eq!(
+        http.get(gw.admin_url("/readyz"), &[]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(http.get(url("/"), &with_cookie).await.0, StatusCode::OK);
+
+    // logout ends the session
+    let (status, _, _) = http.get(url("/.sessiongate/logout"), &with_cookie).await;
+    assert_eq!(status, StatusCode::FOUND);
+
+    let (status, headers, text) = http.get(gw.admin_url("/metrics"), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .contains("openmetrics-text")
+    );
+    let at_least = |series: &str, n: f64| {
+        let value = metric(&text, series);
+        assert!(value >= n, "{series} = {value}, expected >= {n}");
+    };
+    at_least(
+        r#"sessiongate_requests_total{route="login",outcome="public"}"#,
+        2.0,
+    );
+    at_least(
+        r#"sessiongate_requests_total{route="default",outcome="forwarded"}"#,
+        2.0,
+    );
+    at_least(
+        r#"sessiongate_requests_total{route="default",outcome="redirected"}"#,
+        3.0,
+    );
+    at_least(
+        r#"sessiongate_requests_total{route="default",outcome="unauthorized"}"#,
+        1.0,
+    );
+    at_least(
+        r#"sessiongate_requests_total{route="default",outcome="unavailable"}"#,
+        1.0,
+    );
+    at_least(
+        r#"sessiongate_requests_total{route="broken",outcome="upstream_error"}"#,
+        1.0,
+    );
+    at_least(
+        r#"sessiongate_redirects_total{route="default",reason="missing"}"#,
+        2.0,
+    );
+    at_least(
+        r#"sessiongate_redirects_total{route="default",reason="invalid"}"#,
+        1.0,
+    );
+    at_least(
+        r#"sessiongate_redirects_total{route="default",reason="expired"}"#,
+        1.0,
+    );
+    at_least(r#"sessiongate_sessions_created_total{mode="managed"}"#, 1.0);
+    at_least(r#"sessiongate_sessions_ended_total{reason="logout"}"#, 1.0);
+    at_least("sessiongate_session_refreshes_total", 1.0);
+    at_least(r#"sessiongate_store_errors_total{op="touch"}"#, 1.0);
+    at_least(
+        r#"sessiongate_store_duration_seconds_count{op="touch"}"#,
+        5.0,
+    );
+    at_least(
+        r#"sessiongate_request_duration_seconds_count{route="default"}"#,
+        7.0,
+    );
+    at_least(
+        r#"sessiongate_upstream_errors_total{route="broken",kind="connect"}"#,
+        1.0,
+    );
+    // Present from the start; `sessiongate_open_connections` counts this scrape's own.
+    at_least(r#"sessiongate_config_reloads_total{result="failure"}"#, 0.0);
+    at_least("sessiongate_open_connections", 0.0);
+    // Label values are bounded: never a path, a user or a session id.
+    assert!(!text.contains(&cookie["sessiongate=".len()..]));
+    assert!(!text.contains("/broken/x"));
+}
