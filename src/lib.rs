@@ -103,6 +103,9 @@ pub async fn run(
         metrics.clone(),
     )?));
 
+    let addr = listeners.proxy.local_addr().map_err(Error::Listener)?;
+    info!("listening on {addr}");
+
     // One shutdown signal, seen by both listeners.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -125,8 +128,6 @@ pub async fn run(
         }
         None => None,
     };
-    let addr = listeners.proxy.local_addr().map_err(Error::Listener)?;
-    info!("listening on {addr}");
     let proxy = server::serve(
         listeners.proxy,
         tls,

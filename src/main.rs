@@ -145,6 +145,7 @@ struct DemoApp {
 fn run(config: Config, demo: Option<DemoApp>) -> Result<()> {
     init_logging(config.log.format);
     runtime()?.block_on(async move {
+        let shutdown = shutdown_signal()?;
         let listeners = Listeners {
             proxy: bind(config.server.listen, "server.listen")?,
             admin: Some(bind(config.admin.listen, "admin.listen")?),
@@ -155,7 +156,7 @@ fn run(config: Config, demo: Option<DemoApp>) -> Result<()> {
             tokio::spawn(demo::serve_app(listener, std::future::pending()));
             eprintln!("{}", app.banner);
         }
-        sessiongate::run(listeners, config, shutdown_signal()).await?;
+        sessiongate::run(listeners, config, shutdown).await?;
         Ok(())
     })
 }
@@ -171,13 +172,17 @@ fn run_demo(opts: demo::DemoOptions) -> Result<()> {
     run(config, Some(DemoApp { listener, banner }))
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed now, before
+/// any listener is announced, so a signal sent right after `listening on`
+/// is never lost to the default action.
+fn shutdown_signal() -> Result<impl Future<Output = ()> + Send> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    })
 }

@@ -1,3 +1,4 @@
+mod cli;
 mod config_check;
 mod demo_app;
 mod operations;
