@@ -223,18 +223,19 @@ impl Metrics {
         // Every fixed-label series exists from the start, at zero, so
         // dashboards and `rate()` see them before the first event.
         for mode in [Mode::Managed, Mode::External, Mode::Observe] {
-            m.sessions_created.get_or_create(&ModeLabel {
+            m.sessions_created.get_or_create_owned(&ModeLabel {
                 mode: mode.as_str(),
             });
         }
         for &reason in EndReason::ALL {
-            m.sessions_ended.get_or_create(&EndLabel { reason });
+            m.sessions_ended.get_or_create_owned(&EndLabel { reason });
         }
         for &op in StoreOp::ALL {
-            m.store_errors.get_or_create(&OpLabel { op });
+            m.store_errors.get_or_create_owned(&OpLabel { op });
         }
         for &result in ReloadResult::ALL {
-            m.config_reloads.get_or_create(&ResultLabel { result });
+            m.config_reloads
+                .get_or_create_owned(&ResultLabel { result });
         }
         m
     }
