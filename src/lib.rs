@@ -37,6 +37,7 @@ pub mod gateway;
 pub mod guard;
 pub mod login;
 pub mod metrics;
+pub mod reload;
 pub mod respond;
 pub mod route;
 pub mod server;
@@ -83,6 +84,17 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
+    run_reloadable(listeners, config, shutdown, None).await
+}
+
+/// [`run`], also applying every config that arrives on `reloads` (the
+/// binary sends one per SIGHUP) to new requests without dropping any.
+pub async fn run_reloadable(
+    listeners: Listeners,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+    reloads: Option<reload::Reloads>,
+) -> Result<(), Error> {
     if !gateway::supported(config.session.mode) {
         return Err(Error::ModeNotAvailable(config.session.mode.as_str()));
     }
@@ -99,9 +111,17 @@ pub async fn run(
     let config = Arc::new(config);
     let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(gateway::Gateway::new(
         config.clone(),
-        guard,
+        guard.clone(),
         metrics.clone(),
     )?));
+    let reloader = reloads.map(|reloads| {
+        let reloader = reload::Reloader {
+            gateway: gateway.clone(),
+            guard,
+            metrics: metrics.clone(),
+        };
+        tokio::spawn(reloader.run(reloads))
+    });
 
     let addr = listeners.proxy.local_addr().map_err(Error::Listener)?;
     info!("listening on {addr}");
@@ -144,6 +164,9 @@ pub async fn run(
         }
     }
     let _ = stop_tx.send(true);
+    if let Some(task) = reloader {
+        task.abort();
+    }
     if let Some(task) = admin_task {
         let _ = task.await;
     }

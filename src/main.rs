@@ -67,8 +67,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { config } => return check(&config),
-        Command::Run { config } => match load(&config) {
-            Ok(cfg) => run(cfg, None),
+        Command::Run { config: path } => match load(&path) {
+            Ok(cfg) => run(cfg, Launch::Run { path }),
             Err(code) => return code,
         },
         Command::Demo {
@@ -136,27 +136,36 @@ fn bind(addr: SocketAddr, key: &str) -> Result<tokio::net::TcpListener> {
     Ok(tokio::net::TcpListener::from_std(listener)?)
 }
 
-/// The demo's extra: its app's listener and the banner to print when ready.
-struct DemoApp {
-    listener: std::net::TcpListener,
-    banner: String,
+/// What runs beside the gateway.
+enum Launch {
+    /// `run`: SIGHUP reloads this file.
+    Run { path: PathBuf },
+    /// `demo`: the demo app on its listener, and the banner to print.
+    Demo {
+        listener: std::net::TcpListener,
+        banner: String,
+    },
 }
 
-fn run(config: Config, demo: Option<DemoApp>) -> Result<()> {
+fn run(config: Config, launch: Launch) -> Result<()> {
     init_logging(config.log.format);
     runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
+        let reloads = match &launch {
+            Launch::Run { path } => Some(reload_on_sighup(path.clone())?),
+            Launch::Demo { .. } => None,
+        };
         let listeners = Listeners {
             proxy: bind(config.server.listen, "server.listen")?,
             admin: Some(bind(config.admin.listen, "admin.listen")?),
         };
-        if let Some(app) = demo {
-            app.listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(app.listener)?;
+        if let Launch::Demo { listener, banner } = launch {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
             tokio::spawn(demo::serve_app(listener, std::future::pending()));
-            eprintln!("{}", app.banner);
+            eprintln!("{banner}");
         }
-        sessiongate::run(listeners, config, shutdown).await?;
+        sessiongate::run_reloadable(listeners, config, shutdown, reloads).await?;
         Ok(())
     })
 }
@@ -169,7 +178,31 @@ fn run_demo(opts: demo::DemoOptions) -> Result<()> {
         .map_err(|errors| anyhow::anyhow!("demo config is invalid:\n{}", errors.render("demo")))?;
     // The gateway runs exactly as `run` does: same code path, other config.
     let banner = demo::banner(&opts);
-    run(config, Some(DemoApp { listener, banner }))
+    run(config, Launch::Demo { listener, banner })
+}
+
+/// Reads `path` again on every SIGHUP and hands the result to the gateway,
+/// which applies a valid config and keeps the old one otherwise. The
+/// handler is installed before any listener is announced.
+fn reload_on_sighup(path: PathBuf) -> Result<sessiongate::reload::Reloads> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!(path = %path.display(), "SIGHUP: reloading the config");
+            let loaded = tokio::task::spawn_blocking({
+                let path = path.clone();
+                move || Config::load(&path)
+            })
+            .await;
+            let Ok(loaded) = loaded else { continue };
+            if tx.send(loaded).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
 }
 
 /// Resolves on SIGTERM or SIGINT. The handlers are installed now, before

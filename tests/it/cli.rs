@@ -81,10 +81,15 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str]) -> Running {
+        Running::start_with_env(args, &[("SESSIONGATE_LOG", "info")])
+    }
+
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
         let mut child = Command::new(BIN)
             .args(args)
             .env_remove("SESSIONGATE_CONFIG")
-            .env("SESSIONGATE_LOG", "info")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -210,4 +215,161 @@ fn demo_serves_the_login_page_through_the_gateway() {
     );
     demo.signal("-INT");
     assert!(demo.wait().success());
+}
+
+/// One request on a fresh connection (`Connection: close`); the whole answer.
+fn http(addr: std::net::SocketAddr, head: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let request = format!(
+        "{head}\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    answer.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The address in a `listening on ADDR` line.
+fn listening_addr(line: &str) -> std::net::SocketAddr {
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| c.is_whitespace() || c == '"').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+}
+
+impl Running {
+    /// Every line printed so far (after the process exited: all of them).
+    fn drain(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+#[test]
+fn sighup_reloads_the_file_and_keeps_the_old_config_when_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessiongate.toml");
+    let write = |login: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[login]\nurl = \"{login}\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("/login");
+    let gw = Running::start(&["run", "--config", path.to_str().unwrap()]);
+    let addr = listening_addr(&gw.wait_for("listening on"));
+    let location = || header(&http(addr, "GET / HTTP/1.1", ""), "location").map(str::to_owned);
+    assert_eq!(location().as_deref(), Some("/login?next=/"));
+
+    write("/signin");
+    gw.signal("-HUP");
+    gw.wait_for("config reloaded");
+    assert_eq!(location().as_deref(), Some("/signin?next=/"));
+
+    std::fs::write(&path, "[session]\nidle_timeout = \"0s\"\n").unwrap();
+    gw.signal("-HUP");
+    let rejected = gw.wait_for("config reload rejected");
+    assert!(rejected.contains("idle_timeout"), "{rejected}");
+    assert_eq!(location().as_deref(), Some("/signin?next=/"));
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessiongate.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n",
+    )
+    .unwrap();
+    let mut gw = Running::start(&["run", "--config", path.to_str().unwrap()]);
+    let first = gw.wait_for("listening on");
+    let addr = listening_addr(&first);
+    http(addr, "GET /x?secret=1 HTTP/1.1", "");
+    let access = gw.wait_for("sessiongate::access");
+    gw.signal("-TERM");
+    assert!(gw.wait().success());
+    for line in [first, access.clone()].into_iter().chain(gw.drain()) {
+        let value: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value.is_object(), "{line}");
+    }
+    let access: serde_json::Value = serde_json::from_str(&access).unwrap();
+    assert_eq!(
+        access["fields"]["path"], "/x",
+        "no query values in the access log"
+    );
+    assert_eq!(access["fields"]["status"], 302);
+    assert_eq!(access["fields"]["reason"], "missing");
+}
+
+#[test]
+fn trace_logs_never_contain_a_session_id_or_cookie_value() {
+    let mut demo =
+        Running::start_with_env(&["demo", "--port", "0"], &[("SESSIONGATE_LOG", "trace")]);
+    let addr = listening_addr(&demo.wait_for("listening on"));
+    let login = http(
+        addr,
+        "POST /login HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+        "username=demo&password=sessiongate&next=/",
+    );
+    let set_cookie = header(&login, "set-cookie").expect("a session cookie");
+    let id = set_cookie
+        .strip_prefix("sessiongate=")
+        .and_then(|v| v.split(';').next())
+        .expect("cookie value")
+        .to_owned();
+    assert_eq!(id.len(), 64);
+    let cookie = format!("Cookie: sessiongate={id}; other=othersecretvalue");
+    let page = http(addr, &format!("GET /account HTTP/1.1\r\n{cookie}"), "");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    http(
+        addr,
+        &format!("GET /.sessiongate/session HTTP/1.1\r\n{cookie}"),
+        "",
+    );
+    http(
+        addr,
+        &format!("POST /.sessiongate/refresh HTTP/1.1\r\n{cookie}"),
+        "",
+    );
+    let bogus = "Cookie: sessiongate=bogusbogusbogus0123";
+    http(addr, &format!("GET / HTTP/1.1\r\n{bogus}"), "");
+    http(
+        addr,
+        &format!("GET /.sessiongate/logout HTTP/1.1\r\n{cookie}"),
+        "",
+    );
+    demo.signal("-INT");
+    assert!(demo.wait().success());
+    let lines = demo.drain();
+    assert!(
+        lines.len() > 20,
+        "trace logging was on: {} lines",
+        lines.len()
+    );
+    for line in &lines {
+        for secret in [id.as_str(), "othersecretvalue", "bogusbogusbogus0123"] {
+            assert!(!line.contains(secret), "a secret reached the log: {line}");
+        }
+    }
 }

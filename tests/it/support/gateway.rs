@@ -32,6 +32,9 @@ pub fn config_toml(text: &str) -> Config {
     Config::from_toml_str(text).unwrap_or_else(|errors| panic!("{}", errors.render("test")))
 }
 
+/// Sends configs to a gateway started with [`TestGateway::start_reloadable`].
+pub type ReloadSender = tokio::sync::mpsc::Sender<Result<Config, sessiongate::config::LoadError>>;
+
 /// A running gateway; shut down (or aborted) on drop.
 pub struct TestGateway {
     pub addr: SocketAddr,
@@ -43,6 +46,17 @@ pub struct TestGateway {
 
 impl TestGateway {
     pub async fn start(config: Config) -> Self {
+        Self::start_with(config, None).await
+    }
+
+    /// Starts a gateway that applies every config sent on the returned
+    /// channel, as SIGHUP does for the binary.
+    pub async fn start_reloadable(config: Config) -> (Self, ReloadSender) {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        (Self::start_with(config, Some(rx)).await, tx)
+    }
+
+    async fn start_with(config: Config, reloads: Option<sessiongate::reload::Reloads>) -> Self {
         let proxy = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
@@ -54,9 +68,12 @@ impl TestGateway {
             proxy,
             admin: Some(admin_listener),
         };
-        let task = tokio::spawn(sessiongate::run(listeners, config, async move {
+        let shutdown = async move {
             let _ = rx.await;
-        }));
+        };
+        let task = tokio::spawn(sessiongate::run_reloadable(
+            listeners, config, shutdown, reloads,
+        ));
         TestGateway {
             addr,
             admin,
