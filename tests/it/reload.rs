@@ -122,9 +122,8 @@ async fn a_reload_under_steady_traffic_loses_no_request() {
 async fn an_invalid_reload_keeps_the_old_config_and_is_counted() {
     let upstream = TestUpstream::start().await;
     let (gw, reload) = TestGateway::start_reloadable(config(&upstream.url(), "/login", "")).await;
-    let errors: ConfigErrors = Config::from_toml_str("[session]\nidle_timeout = \"0s\"\n")
-        .err()
-        .expect("invalid");
+    let errors: ConfigErrors =
+        Config::from_toml_str("[session]\nidle_timeout = \"0s\"\n").expect_err("invalid");
     reload
         .send(Err(LoadError::Invalid {
             path: "sessiongate.toml".into(),
