@@ -232,6 +232,7 @@ impl Metrics {
         }
         for &op in StoreOp::ALL {
             m.store_errors.get_or_create_owned(&OpLabel { op });
+            m.store_duration.get_or_create_owned(&OpLabel { op });
         }
         for &result in ReloadResult::ALL {
             m.config_reloads

@@ -241,3 +241,48 @@ async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
     assert!(!text.contains(&cookie["sessiongate=".len()..]));
     assert!(!text.contains("/broken/x"));
 }
+
+/// Every `sessiongate_*` name the alert rules and the dashboard use.
+fn referenced_metrics(text: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"sessiongate_[a-z_]+").unwrap();
+    let mut names: Vec<String> = re
+        .find_iter(text)
+        .map(|m| {
+            let name = m.as_str();
+            // Histogram series and counters' exposition suffixes.
+            for suffix in ["_bucket", "_count", "_sum", "_total"] {
+                if let Some(base) = name.strip_suffix(suffix) {
+                    return base.to_owned();
+                }
+            }
+            name.to_owned()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[tokio::test]
+async fn alert_rules_and_dashboard_use_only_exported_metrics() {
+    let upstream = crate::support::upstream::TestUpstream::start().await;
+    let gw = TestGateway::start(crate::support::gateway::config(&upstream.url())).await;
+    let (_, _, exported) = Http::new().get(gw.admin_url("/metrics"), &[]).await;
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/");
+    let dashboard =
+        std::fs::read_to_string(format!("{root}grafana/sessiongate-dashboard.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard is JSON");
+    assert!(!parsed["panels"].as_array().unwrap().is_empty());
+    let alerts =
+        std::fs::read_to_string(format!("{root}prometheus/sessiongate-alerts.yaml")).unwrap();
+    for (file, text) in [("dashboard", &dashboard), ("alerts", &alerts)] {
+        let names = referenced_metrics(text);
+        assert!(names.len() >= 5, "{file}: {names:?}");
+        for name in names {
+            assert!(
+                exported.contains(&format!("# TYPE {name} ")),
+                "{file} uses {name}, which /metrics does not export"
+            );
+        }
+    }
+}
