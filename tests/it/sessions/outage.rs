@@ -88,3 +88,33 @@ async fn a_killed_store_answers_503_and_a_restart_recovers() {
         .await
         .assert_login_redirect();
 }
+
+#[tokio::test]
+async fn endpoints_and_login_during_an_outage_log_nobody_out() {
+    let redis = RedisServer::start();
+    let env = Setup::new(&redis.url()).op_timeout("200ms").start().await;
+    let login = env.login("alice").await;
+    let cookie = login.cookie();
+    redis.pause();
+    let ans = request(
+        Method::POST,
+        env.url("/.sessiongate/refresh"),
+        &[("cookie", &cookie)],
+        "",
+    )
+    .await;
+    assert_unavailable(&ans);
+    assert_unavailable(&env.get("/.sessiongate/session", Some(&cookie), &[]).await);
+    // A login the store cannot record is not announced as a session.
+    let ans = request(Method::POST, env.url("/login?user=bob"), &[], "").await;
+    assert_unavailable(&ans);
+    redis.resume();
+    env.get("/", Some(&cookie), &[])
+        .await
+        .assert_forwarded_as("alice");
+    // A logout the store cannot confirm says so (the queued delete may
+    // still land once the store answers again).
+    redis.pause();
+    assert_unavailable(&env.get("/.sessiongate/logout", Some(&cookie), &[]).await);
+    redis.resume();
+}

@@ -242,6 +242,9 @@ async fn traversal_out_of_a_public_prefix_is_checked() {
         "/static/../admin",
         "/static/%2e%2e/admin",
         "/static/./../admin",
+        "/static/..%2fadmin",
+        "/static/..%5cadmin",
+        "/static//../admin",
     ] {
         let head = format!(
             "GET {target} HTTP/1.1\r\nHost: t\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
@@ -258,4 +261,44 @@ async fn traversal_out_of_a_public_prefix_is_checked() {
         "forwarded: {:?}",
         env.upstream.received()
     );
+}
+
+#[tokio::test]
+async fn accept_preference_decides_api_or_browser() {
+    let redis = RedisServer::start();
+    let env = rules_env(&redis).await;
+    let ask = |accept: &'static str| {
+        let url = env.url("/x");
+        async move { request(Method::GET, url, &[("accept", accept)], "").await }
+    };
+    for json in [
+        "application/json",
+        "text/html;q=0.5, application/json",
+        "application/json, text/plain, */*",
+    ] {
+        assert_eq!(ask(json).await.status, StatusCode::UNAUTHORIZED, "{json}");
+    }
+    for html in [
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "application/json;q=0.1, text/html",
+        "*/*",
+    ] {
+        assert_eq!(ask(html).await.status, StatusCode::FOUND, "{html}");
+    }
+}
+
+#[tokio::test]
+async fn only_the_first_session_cookie_counts() {
+    let redis = RedisServer::start();
+    let env = rules_env(&redis).await;
+    let login = env.login("alice").await;
+    // An unknown id first: the valid one after it lends no identity.
+    let cookies = format!("sessiongate={UNKNOWN_ID}; sessiongate={}", login.id);
+    let ans = env.get("/", Some(&cookies), &[]).await;
+    ans.assert_login_redirect();
+    // The valid one first: forwarded, and neither reaches the upstream.
+    let cookies = format!("sessiongate={}; a=1; sessiongate={UNKNOWN_ID}", login.id);
+    let ans = env.get("/", Some(&cookies), &[]).await;
+    ans.assert_forwarded_as("alice");
+    assert_eq!(ans.upstream_saw("cookie"), vec!["a=1"]);
 }
