@@ -239,3 +239,34 @@ async fn touch_interval_saves_store_writes() {
     assert_eq!(every, (10, 10), "touch_interval = 0s");
     assert_eq!(throttled, (0, 10), "touch_interval = 10s");
 }
+
+/// `touch_interval` skips store writes, but a user active on a route with
+/// a stricter idle limit must never be refused there for idleness.
+#[tokio::test]
+async fn touch_interval_never_refuses_an_active_user_on_a_strict_route() {
+    let redis = RedisServer::start();
+    let env = Setup::new(&redis.url())
+        .session(
+            r#"idle_timeout = "10s"
+            touch_interval = "3s""#,
+        )
+        .routes(
+            r#"[[route]]
+            name = "strict"
+            path = "/strict/"
+            idle_timeout = "1s""#,
+        )
+        .start()
+        .await;
+    let login = env.login("alice").await;
+    let mut last = login.after;
+    for step in 1..=10 {
+        at(last, 0.3).await;
+        let sent = Instant::now();
+        let ans = env.get("/strict/x", Some(&login.cookie()), &[]).await;
+        // Only meaningful while the gap really was well under the limit.
+        assert!(sent.duration_since(last) < Duration::from_millis(500));
+        assert_eq!(ans.status, StatusCode::OK, "request {step} refused");
+        last = Instant::now();
+    }
+}
