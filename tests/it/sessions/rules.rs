@@ -302,3 +302,31 @@ async fn only_the_first_session_cookie_counts() {
     ans.assert_forwarded_as("alice");
     assert_eq!(ans.upstream_saw("cookie"), vec!["a=1"]);
 }
+
+/// Browsers send other cookies' UTF-8 values as raw bytes: the session
+/// cookie beside them is still read, and still withheld from the upstream.
+#[tokio::test]
+async fn a_utf8_cookie_beside_the_session_cookie() {
+    let redis = RedisServer::start();
+    let env = rules_env(&redis).await;
+    let login = env.login("alice").await;
+    for path in ["/", "/pub/x"] {
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: t\r\nAccept: text/html\r\nCookie: city=Zürich; sessiongate={}; b=2\r\nConnection: close\r\n\r\n",
+            login.id
+        );
+        let answer = raw(&env.gw, &head).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        let seen = env.upstream.received().pop().expect("forwarded");
+        let cookies: Vec<&[u8]> = seen
+            .headers
+            .get_all("cookie")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        assert_eq!(cookies, vec!["city=Zürich; b=2".as_bytes()], "{path}");
+        if path == "/" {
+            assert_eq!(seen.headers["x-sessiongate-user"], "alice");
+        }
+    }
+}
