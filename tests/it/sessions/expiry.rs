@@ -8,7 +8,8 @@ async fn django_table(store_url: &str) {
     let env = Setup::new(store_url)
         .session(
             r#"idle_timeout = "2s"
-            sliding = false"#,
+            sliding = false
+            cookie_path = "/app""#,
         )
         .start()
         .await;
@@ -20,12 +21,24 @@ async fn django_table(store_url: &str) {
     at(login.after, 2.6).await;
     let ans = env.get("/app?x=1", Some(&login.cookie()), &[]).await;
     assert_eq!(ans.assert_login_redirect(), "/login?next=/app%3Fx%3D1");
-    ans.assert_cookie_cleared();
+    let cleared = ans.session_cookie();
+    assert!(cleared.starts_with("sessiongate=;"), "{cleared}");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    // Deleted with the Path (and Domain) it was set with.
+    assert_eq!(
+        attribute(&cleared, "Path"),
+        attribute(&login.set_cookie, "Path")
+    );
+    assert_eq!(attribute(&cleared, "Path").as_deref(), Some("/app"));
+    assert_eq!(
+        attribute(&cleared, "Domain"),
+        attribute(&login.set_cookie, "Domain")
+    );
     // Expired for good: every later request is refused too.
     for _ in 0..3 {
-        let ans = env.get("/", Some(&login.cookie()), &[]).await;
+        let ans = env.get("/app/y", Some(&login.cookie()), &[]).await;
         ans.assert_login_redirect();
-        ans.assert_cookie_cleared();
+        assert!(ans.session_cookie().contains("Max-Age=0"));
     }
 }
 
@@ -195,6 +208,14 @@ async fn polling_a_non_extending_route_does_not_keep_the_session() {
     env.get("/", Some(&login.cookie()), &[])
         .await
         .assert_login_redirect();
+}
+
+/// The value of a `Set-Cookie` attribute, e.g. `Path`.
+fn attribute(set_cookie: &str, name: &str) -> Option<String> {
+    set_cookie.split(';').skip(1).find_map(|part| {
+        let (k, v) = part.trim().split_once('=')?;
+        k.eq_ignore_ascii_case(name).then(|| v.to_owned())
+    })
 }
 
 /// `(calls of PEXPIRE, calls of EVALSHA)` since the last `CONFIG RESETSTAT`.

@@ -330,3 +330,20 @@ async fn a_utf8_cookie_beside_the_session_cookie() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_valid_session_forwards_a_post_body() {
+    let redis = RedisServer::start();
+    let env = rules_env(&redis).await;
+    let login = env.login("alice").await;
+    let ans = request(
+        Method::POST,
+        env.url("/form"),
+        &[("cookie", &login.cookie()), ("accept", "text/html")],
+        "field=value",
+    )
+    .await;
+    ans.assert_forwarded_as("alice");
+    assert_eq!(ans.json()["body"], "field=value");
+    assert_eq!(ans.json()["method"], "POST");
+}
