@@ -56,11 +56,19 @@ pub enum Decision {
 }
 
 /// What the store lookup of a protected request should do besides reading.
+///
+/// A route's idle limit is checked against the last *recorded* activity, and
+/// `touch_interval` skips recording: on such a route the write is skipped for
+/// at most half the limit, or a user active there every few hundred
+/// milliseconds would be refused as idle once the limit passed.
 pub fn touch_for(session: &SessionConfig, route: &Route, now_ms: u64) -> Touch {
+    let min_step = route.idle_timeout.map_or(session.touch_interval, |limit| {
+        session.touch_interval.min(limit / 2)
+    });
     Touch {
         now_ms,
         extend: session.sliding && route.extends_session,
-        min_step: session.touch_interval,
+        min_step,
         max_idle: route.idle_timeout,
     }
 }
@@ -273,6 +281,10 @@ mod tests {
         let t = touch_for(&cfg, &r, NOW);
         assert!(t.extend);
         assert_eq!(t.min_step, Duration::from_secs(5));
+        // A strict route records activity at least every half its limit.
+        r.idle_timeout = Some(Duration::from_secs(4));
+        assert_eq!(touch_for(&cfg, &r, NOW).min_step, Duration::from_secs(2));
+        r.idle_timeout = Some(Duration::from_secs(60));
         assert_eq!(t.max_idle, Some(Duration::from_secs(60)));
         r.extends_session = false;
         assert!(!touch_for(&cfg, &r, NOW).extend);

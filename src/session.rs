@@ -68,30 +68,42 @@ impl fmt::Debug for SessionId {
     }
 }
 
+/// The `name=value` pairs of one `Cookie` line, as bytes and trimmed:
+/// browsers send other cookies' UTF-8 values as raw bytes, which must not
+/// hide the session cookie beside them.
+fn cookie_pairs(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|&b| b == b';')
+        .map(<[u8]>::trim_ascii)
+        .filter(|pair| !pair.is_empty())
+}
+
+/// `Some(value)` when `pair` is the cookie called `name`.
+fn cookie_value<'a>(pair: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let eq = pair.iter().position(|&b| b == b'=')?;
+    (pair[..eq].trim_ascii() == name.as_bytes()).then(|| pair[eq + 1..].trim_ascii())
+}
+
 /// The value of the first cookie called `name` across all `Cookie` headers
 /// (browsers send the most specific first; later ones never lend identity).
+/// A value that is not UTF-8 comes back empty, which no id parses as.
 pub fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .find_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            (k.trim() == name).then(|| v.trim())
-        })
+        .flat_map(|line| cookie_pairs(line.as_bytes()))
+        .find_map(|pair| cookie_value(pair, name))
+        .map(|value| std::str::from_utf8(value).unwrap_or(""))
 }
 
 /// Removes every cookie called `name` from the `Cookie` headers, so the
 /// gateway's own cookie never reaches the upstream. Headers left empty are
 /// dropped. Does nothing (and allocates nothing) when the cookie is absent.
 pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
-    let is_ours = |pair: &str| pair.split_once('=').is_some_and(|(k, _)| k.trim() == name);
+    let is_ours = |pair: &[u8]| cookie_value(pair, name).is_some();
     let present = headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|line| line.split(';').any(is_ours));
+        .any(|line| cookie_pairs(line.as_bytes()).any(is_ours));
     if !present {
         return;
     }
@@ -99,18 +111,13 @@ pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| {
-            let Ok(line) = value.to_str() else {
-                return Some(value.clone());
-            };
-            let rest: Vec<&str> = line
-                .split(';')
-                .map(str::trim)
-                .filter(|pair| !pair.is_empty() && !is_ours(pair))
+            let rest: Vec<&[u8]> = cookie_pairs(value.as_bytes())
+                .filter(|pair| !is_ours(pair))
                 .collect();
             if rest.is_empty() {
                 None
             } else {
-                HeaderValue::from_str(&rest.join("; ")).ok()
+                HeaderValue::from_bytes(&rest.join(&b"; "[..])).ok()
             }
         })
         .collect();
@@ -266,6 +273,19 @@ mod tests {
         let mut h = headers(&["a=1"]);
         strip_cookie(&mut h, "sg");
         assert_eq!(h.get(COOKIE).unwrap(), "a=1");
+    }
+
+    #[test]
+    fn raw_utf8_cookies_do_not_hide_ours() {
+        let mut h = HeaderMap::new();
+        let line = HeaderValue::from_bytes("city=Zürich; sg=abc; b=2".as_bytes()).unwrap();
+        h.append(COOKIE, line);
+        assert_eq!(find_cookie(&h, "sg"), Some("abc"));
+        strip_cookie(&mut h, "sg");
+        assert_eq!(h[COOKIE].as_bytes(), "city=Zürich; b=2".as_bytes());
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_bytes(b"sg=\xff").unwrap());
+        assert_eq!(find_cookie(&h, "sg"), Some(""));
     }
 
     fn cfg() -> SessionConfig {

@@ -4,5 +4,6 @@ mod demo_app;
 mod operations;
 mod proxy;
 mod reload;
+mod sessions;
 mod store_conformance;
 mod support;

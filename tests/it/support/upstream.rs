@@ -8,6 +8,10 @@
 //! | `/upload`          | counts the body; signals `first_chunk` on the first bytes    |
 //! | `/hop`             | answers with hop-by-hop headers (and `x-kept: yes`)          |
 //! | `Upgrade: websocket` | WebSocket echo                                            |
+//! | `/login?user=U&max_age=N` | echoes, with `Sessiongate-Login: user=U[; max-age=N]` |
+//! | `/logout-app`      | echoes, with `Sessiongate-Logout: 1` and `Sessiongate-Debug` |
+//! | `/leak`            | echoes, with `Sessiongate-Debug: leaked`                     |
+//! | `…/reflect-login`  | echoes, copying a received `Sessiongate-Login` into the response |
 //! | anything else      | echoes method, path, query, headers and body as JSON         |
 
 use std::convert::Infallible;
@@ -185,7 +189,49 @@ async fn handle(
             .body(full(Bytes::from_static(b"hop")))
             .unwrap());
     }
-    echo(req).await
+    let control = control_headers(&path, req.uri().query(), req.headers());
+    let mut resp = echo(req).await?;
+    for (name, value) in control {
+        resp.headers_mut().append(name, value.parse().unwrap());
+    }
+    Ok(resp)
+}
+
+/// The managed-mode control headers a session test's path asks for.
+fn control_headers(
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Vec<(&'static str, String)> {
+    match path {
+        "/login" => {
+            let param = |name: &str| {
+                query?
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                    .map(str::to_owned)
+            };
+            let Some(user) = param("user") else {
+                return Vec::new();
+            };
+            let value = match param("max_age") {
+                Some(age) => format!("user={user}; max-age={age}"),
+                None => format!("user={user}"),
+            };
+            vec![("sessiongate-login", value)]
+        }
+        "/logout-app" => vec![
+            ("sessiongate-logout", "1".to_owned()),
+            ("sessiongate-debug", "internal".to_owned()),
+        ],
+        p if p.ends_with("/leak") => vec![("sessiongate-debug", "leaked".to_owned())],
+        p if p.ends_with("/reflect-login") => headers
+            .get("sessiongate-login")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| vec![("sessiongate-login", v.to_owned())])
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
 }
 
 async fn echo(req: Request<Incoming>) -> Result<Response<FixtureBody>, Infallible> {

@@ -1,0 +1,306 @@
+//! Managed-mode sessions end to end (SPEC §3, §4, §5, §6): the gateway
+//! in-process, a real upstream that logs people in with `Sessiongate-Login`,
+//! and a real `redis-server` (some tests also on `memory://`).
+//!
+//! Timing: every boundary is checked with >= 0.5 s of margin on both sides,
+//! measured from instants taken before the login request was sent and after
+//! its answer arrived (the session was created in between).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+
+use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::redis::RedisServer;
+use crate::support::upstream::TestUpstream;
+
+mod endpoints;
+mod expiry;
+mod outage;
+mod rules;
+
+/// Generous bound for anything that should happen "now"; only a hang hits it.
+const PATIENCE: Duration = Duration::from_secs(20);
+const COOKIE: &str = "sessiongate";
+const PREFIX: &str = "sessiongate:";
+
+/// One gateway with its upstream (and the store URL it uses).
+struct Env {
+    gw: TestGateway,
+    upstream: TestUpstream,
+}
+
+/// What a test configures: the `[session]` keys, extra `[[route]]`s and the
+/// store's `op_timeout`.
+struct Setup<'a> {
+    store_url: &'a str,
+    session: &'a str,
+    routes: &'a str,
+    op_timeout: &'a str,
+}
+
+impl<'a> Setup<'a> {
+    fn new(store_url: &'a str) -> Self {
+        Setup {
+            store_url,
+            session: "",
+            routes: "",
+            op_timeout: "1s",
+        }
+    }
+
+    fn session(mut self, keys: &'a str) -> Self {
+        self.session = keys;
+        self
+    }
+
+    fn routes(mut self, routes: &'a str) -> Self {
+        self.routes = routes;
+        self
+    }
+
+    fn op_timeout(mut self, t: &'a str) -> Self {
+        self.op_timeout = t;
+        self
+    }
+
+    async fn start(self) -> Env {
+        let upstream = TestUpstream::start().await;
+        let config = config_toml(&format!(
+            r#"
+            [store]
+            url = "{store}"
+            op_timeout = "{op}"
+            [session]
+            {session}
+            [upstream]
+            url = "{up}"
+            [log]
+            access_log = false
+            [[route]]
+            name = "login"
+            path = "/login"
+            public = true
+            [[route]]
+            name = "pub"
+            path = "/pub/"
+            public = true
+            {routes}
+            "#,
+            store = self.store_url,
+            op = self.op_timeout,
+            session = self.session,
+            up = upstream.url(),
+            routes = self.routes,
+        ));
+        let gw = TestGateway::start(config).await;
+        Env { gw, upstream }
+    }
+}
+
+/// An answer, read whole.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Every value the upstream echo saw for `name`.
+    fn upstream_saw(&self, name: &str) -> Vec<String> {
+        self.json()["headers"][name]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The one `Set-Cookie` for the gateway's cookie; panics unless exactly one.
+    fn session_cookie(&self) -> String {
+        let ours: Vec<String> = self
+            .set_cookies()
+            .into_iter()
+            .filter(|c| c.starts_with("sessiongate="))
+            .collect();
+        assert_eq!(ours.len(), 1, "expected one session Set-Cookie: {ours:?}");
+        ours.into_iter().next().unwrap()
+    }
+
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .expect("a Location header")
+            .to_str()
+            .unwrap()
+    }
+
+    /// A browser redirect to login; returns the Location.
+    fn assert_login_redirect(&self) -> &str {
+        assert_eq!(self.status, StatusCode::FOUND, "{:?}", self.headers);
+        assert_eq!(self.headers["cache-control"], "no-store");
+        let loc = self.location();
+        assert!(loc.starts_with("/login?next="), "{loc}");
+        loc
+    }
+
+    fn assert_forwarded_as(&self, user: &str) {
+        assert_eq!(self.status, StatusCode::OK, "{:?}", self.body);
+        assert_eq!(self.upstream_saw("x-sessiongate-user"), vec![user]);
+    }
+
+    /// A `Set-Cookie` that deletes the gateway's cookie with `Path=/`.
+    fn assert_cookie_cleared(&self) {
+        let c = self.session_cookie();
+        assert!(c.starts_with("sessiongate=;"), "{c}");
+        assert!(c.contains("Max-Age=0"), "{c}");
+        assert!(c.contains("Path=/"), "{c}");
+    }
+
+    fn assert_no_session_cookie(&self) {
+        let ours: Vec<String> = self
+            .set_cookies()
+            .into_iter()
+            .filter(|c| c.starts_with("sessiongate="))
+            .collect();
+        assert!(ours.is_empty(), "unexpected Set-Cookie: {ours:?}");
+    }
+}
+
+type ClientBody = BoxBody<Bytes, Infallible>;
+
+/// Sends one request with `headers` and reads the whole answer.
+async fn request(method: Method, url: String, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut builder = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let req = builder
+        .body(Full::new(Bytes::from(body.to_owned())).boxed())
+        .unwrap();
+    let client: Client<_, ClientBody> = Client::builder(TokioExecutor::new()).build_http();
+    let resp = timeout(PATIENCE, client.request(req))
+        .await
+        .expect("no answer in time")
+        .expect("request failed");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// A logged-in browser: its session id and the instants around its login.
+struct Login {
+    id: String,
+    set_cookie: String,
+    /// Taken before the login request was sent.
+    before: Instant,
+    /// Taken after its answer arrived.
+    after: Instant,
+}
+
+impl Login {
+    fn cookie(&self) -> String {
+        format!("{COOKIE}={}", self.id)
+    }
+}
+
+impl Env {
+    fn url(&self, path: &str) -> String {
+        self.gw.url(path)
+    }
+
+    /// Logs `user` in through the upstream's `/login` (a public route).
+    async fn login_with(&self, query: &str, headers: &[(&str, &str)]) -> Login {
+        let before = Instant::now();
+        let ans = request(
+            Method::POST,
+            self.url(&format!("/login?{query}")),
+            headers,
+            "",
+        )
+        .await;
+        let after = Instant::now();
+        assert_eq!(ans.status, StatusCode::OK);
+        assert!(
+            !ans.headers
+                .keys()
+                .any(|k| k.as_str().starts_with("sessiongate-")),
+            "control header leaked: {:?}",
+            ans.headers
+        );
+        let set_cookie = ans.session_cookie();
+        let id = set_cookie
+            .strip_prefix("sessiongate=")
+            .and_then(|rest| rest.split(';').next())
+            .unwrap()
+            .to_owned();
+        assert_eq!(id.len(), 64, "{set_cookie}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{set_cookie}");
+        Login {
+            id,
+            set_cookie,
+            before,
+            after,
+        }
+    }
+
+    async fn login(&self, user: &str) -> Login {
+        self.login_with(&format!("user={user}"), &[]).await
+    }
+
+    /// A browser GET with `cookie` (if any) and extra headers.
+    async fn get(&self, path: &str, cookie: Option<&str>, extra: &[(&str, &str)]) -> Answer {
+        let mut headers: Vec<(&str, &str)> = vec![("accept", "text/html")];
+        if let Some(c) = cookie {
+            headers.push(("cookie", c));
+        }
+        headers.extend_from_slice(extra);
+        request(Method::GET, self.url(path), &headers, "").await
+    }
+}
+
+/// Sleeps until `secs` after `base`.
+async fn at(base: Instant, secs: f64) {
+    tokio::time::sleep_until(base + Duration::from_secs_f64(secs)).await;
+}
+
+/// Writes `head` verbatim on a fresh connection and reads until close.
+async fn raw(gw: &TestGateway, head: &str) -> String {
+    let mut stream = TcpStream::connect(gw.addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    timeout(PATIENCE, stream.read_to_end(&mut out))
+        .await
+        .expect("gateway did not close in time")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn key(id: &str) -> String {
+    format!("{PREFIX}{id}")
+}
