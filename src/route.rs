@@ -107,7 +107,13 @@ pub fn normalise_path(path: &str) -> String {
     let decoded: Cow<'_, str> = percent_decode_str(path).decode_utf8_lossy();
     let slashed = decoded.replace('\\', "/");
     let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = slashed.split('/').filter(|s| !s.is_empty()).collect();
+    // A segment's `;parameters` are dropped for matching: servlet containers
+    // (Tomcat, Spring) read `/static/..;/admin` as `/static/../admin`.
+    let segments: Vec<&str> = slashed
+        .split('/')
+        .map(|s| s.split(';').next().unwrap_or(""))
+        .filter(|s| !s.is_empty())
+        .collect();
     let trailing = slashed.ends_with('/')
         || segments
             .last()
@@ -152,6 +158,9 @@ mod tests {
             ("/static/..\\admin", "/admin"),
             ("/static/..%5cadmin", "/admin"),
             ("/static//../admin", "/admin"),
+            ("/static/..;/admin", "/admin"),
+            ("/static/..;jsessionid=x/admin", "/admin"),
+            ("/static;x/app.css", "/static/app.css"),
             ("//static/./x", "/static/x"),
             ("/a/./b/../../c", "/c"),
             ("/../../etc/passwd", "/etc/passwd"),
@@ -228,6 +237,8 @@ mod tests {
             "/static/..\\admin",
             "/static//..//admin",
             "/static/./../admin",
+            "/static/..;/admin",
+            "/static/..%3B/admin",
         ] {
             assert_eq!(r.route(None, path).route.name, "admin", "path {path:?}");
         }
