@@ -5,13 +5,14 @@ use http::header::{ALLOW, SET_COOKIE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::body::Body;
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::decide::Lookup;
 use crate::gateway::Gateway;
 use crate::guard::{Cookie, now_ms, status_json};
 use crate::metrics::{EndReason, Reason};
 use crate::respond;
 use crate::session::CookieAttrs;
+use crate::source;
 
 const PREFIX: &str = "/.sessiongate/";
 const SESSION: &str = "/.sessiongate/session";
@@ -63,7 +64,7 @@ fn not_authenticated() -> Response<Body> {
 /// `GET /.sessiongate/session`: never slides the TTL, so a page may poll it.
 async fn status<B>(gateway: &Gateway, req: &Request<B>) -> Response<Body> {
     let config = gateway.config();
-    let Cookie::Present(id) = Cookie::read(req.headers(), &config.session.cookie_name) else {
+    let Cookie::Present(id) = source::read(config, req.headers()) else {
         return not_authenticated();
     };
     match gateway.guard().peek(config, &id).await {
@@ -78,7 +79,7 @@ async fn status<B>(gateway: &Gateway, req: &Request<B>) -> Response<Body> {
 /// `POST /.sessiongate/refresh`: slides the TTL now; 401 without a session.
 async fn refresh<B>(gateway: &Gateway, req: &Request<B>, secure: bool) -> Response<Body> {
     let config = gateway.config();
-    let attrs = CookieAttrs::new(&config.session, secure);
+    let attrs = CookieAttrs::named(&config.session, source::cookie_name(config), secure);
     let location = gateway.login_location(req);
     let expired = |reason, clear: bool| {
         let mut resp = respond::session_expired(reason, &location);
@@ -87,7 +88,7 @@ async fn refresh<B>(gateway: &Gateway, req: &Request<B>, secure: bool) -> Respon
         }
         resp
     };
-    let id = match Cookie::read(req.headers(), &config.session.cookie_name) {
+    let id = match source::read(config, req.headers()) {
         Cookie::Absent => return expired(Reason::Missing, false),
         Cookie::Malformed => return expired(Reason::Invalid, true),
         Cookie::Present(id) => id,
@@ -96,7 +97,8 @@ async fn refresh<B>(gateway: &Gateway, req: &Request<B>, secure: bool) -> Respon
         Lookup::Live(found) => {
             gateway.metrics().session_refreshed();
             let mut resp = respond::json_response(StatusCode::OK, &status_json(&found, now_ms()));
-            if !found.record.browser {
+            // Only the gateway's own cookie is ever re-issued.
+            if config.session.mode == Mode::Managed && !found.record.browser {
                 resp.headers_mut()
                     .append(SET_COOKIE, attrs.set(id.expose(), Some(found.ttl)));
             }
@@ -112,7 +114,7 @@ async fn refresh<B>(gateway: &Gateway, req: &Request<B>, secure: bool) -> Respon
 /// than pretending: the server-side session would otherwise live on.
 async fn logout<B>(gateway: &Gateway, req: &Request<B>, secure: bool) -> Response<Body> {
     let config = gateway.config();
-    if let Cookie::Present(id) = Cookie::read(req.headers(), &config.session.cookie_name) {
+    if let Cookie::Present(id) = source::read(config, req.headers()) {
         match gateway.guard().end(config, &id).await {
             Ok(true) => gateway.metrics().session_ended(EndReason::Logout),
             Ok(false) => {}

@@ -22,12 +22,15 @@ use crate::config::{Config, Mode};
 use crate::decide::{self, Decision, Refusal};
 use crate::endpoints;
 use crate::guard::{Cookie, Guard, now_ms};
+use crate::learn::{self, Learned};
 use crate::login::{self, LoginHeader};
 use crate::metrics::{EndReason, Metrics, Outcome, Reason, RouteMetrics, UpstreamErrorKind};
 use crate::respond;
 use crate::route::{self, Matched, Router};
 use crate::server::ConnInfo;
+use crate::session::SessionId;
 use crate::session::{CookieAttrs, strip_cookie};
+use crate::source;
 use crate::upstream::framing::{self, FramingError};
 use crate::upstream::{BuildError, Peer, Upstream, UpstreamError};
 
@@ -247,8 +250,12 @@ impl Gateway {
             ));
         }
 
-        let cookie = Cookie::read(req.headers(), &session.cookie_name);
-        strip_cookie(req.headers_mut(), &session.cookie_name);
+        let cookie = source::read(&self.config, req.headers());
+        // Only the gateway's own cookie is withheld: external and observe
+        // sessions live in the application's cookie, which it needs.
+        if session.mode == Mode::Managed {
+            strip_cookie(req.headers_mut(), &session.cookie_name);
+        }
 
         if matched.route.public {
             let passage = Passage {
@@ -274,7 +281,7 @@ impl Gateway {
                     req.headers_mut()
                         .insert(session.identity_header.clone(), user);
                 }
-                let reissue = match (&cookie, reissue) {
+                let reissue = match (&cookie, reissue.filter(|_| session.mode == Mode::Managed)) {
                     (Cookie::Present(id), Some(age)) => {
                         Some(CookieAttrs::new(session, secure).set(id.expose(), Some(age)))
                     }
@@ -304,7 +311,7 @@ impl Gateway {
                 };
                 if clear_cookie {
                     resp.headers_mut()
-                        .append(SET_COOKIE, CookieAttrs::new(session, secure).clear());
+                        .append(SET_COOKIE, self.session_cookie(secure).clear());
                 }
                 Ok((
                     resp,
@@ -345,32 +352,32 @@ impl Gateway {
                     .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https")))
     }
 
+    /// The attributes of the cookie that carries sessions in this mode.
+    fn session_cookie(&self, secure: bool) -> CookieAttrs<'_> {
+        CookieAttrs::named(
+            &self.config.session,
+            source::cookie_name(&self.config),
+            secure,
+        )
+    }
+
     /// The way back: the upstream's control headers are acted on and never
-    /// leave the gateway; a slid session's cookie is re-issued.
+    /// leave the gateway; managed mode creates sessions and re-issues a slid
+    /// session's cookie; observe mode learns sessions from `Set-Cookie`.
     async fn on_response(
         &self,
         mut resp: Response<Body>,
         passage: Passage,
     ) -> Result<Response<Body>, GatewayError> {
         let (login, logout) = take_control_headers(resp.headers_mut());
-        let session = &self.config.session;
-        let attrs = CookieAttrs::new(session, passage.secure);
-        if let Some(value) = login {
-            match LoginHeader::parse(&value) {
-                Ok(login) => {
-                    let created = self
-                        .guard
-                        .login(&self.config, login, passage.cookie.id())
-                        .await
-                        .map_err(|_| GatewayError::Store)?;
-                    resp.headers_mut()
-                        .append(SET_COOKIE, attrs.set(created.id.expose(), created.max_age));
-                }
-                Err(error) => {
-                    warn!(%error, "ignoring a malformed Sessiongate-Login header: no session created")
-                }
-            }
-        } else if logout.as_ref().is_some_and(login::is_logout) {
+        let mode = self.config.session.mode;
+        if login.is_some() && mode != Mode::Managed {
+            warn!(
+                mode = mode.as_str(),
+                "ignoring Sessiongate-Login: sessions come from the application in this mode"
+            );
+        }
+        if logout.as_ref().is_some_and(login::is_logout) {
             if let Some(id) = passage.cookie.id() {
                 self.guard
                     .end(&self.config, id)
@@ -378,11 +385,89 @@ impl Gateway {
                     .map_err(|_| GatewayError::Store)?;
                 self.metrics.session_ended(EndReason::Upstream);
             }
-            resp.headers_mut().append(SET_COOKIE, attrs.clear());
-        } else if let Some(cookie) = passage.reissue {
-            resp.headers_mut().append(SET_COOKIE, cookie);
+            if mode == Mode::Managed {
+                let clear = self.session_cookie(passage.secure).clear();
+                resp.headers_mut().append(SET_COOKIE, clear);
+            }
+            return Ok(resp);
+        }
+        match mode {
+            Mode::Managed => {
+                if let Some(value) = login {
+                    self.create_session(&mut resp, &value, &passage).await?;
+                } else if let Some(cookie) = passage.reissue {
+                    resp.headers_mut().append(SET_COOKIE, cookie);
+                }
+            }
+            Mode::Observe => self.learn_session(&resp, &passage).await?,
+            Mode::External => {}
         }
         Ok(resp)
+    }
+
+    /// Managed mode: `Sessiongate-Login` creates a session with a fresh id.
+    async fn create_session(
+        &self,
+        resp: &mut Response<Body>,
+        value: &HeaderValue,
+        passage: &Passage,
+    ) -> Result<(), GatewayError> {
+        let login = match LoginHeader::parse(value) {
+            Ok(login) => login,
+            Err(error) => {
+                warn!(%error, "ignoring a malformed Sessiongate-Login header: no session created");
+                return Ok(());
+            }
+        };
+        let created = self
+            .guard
+            .login(&self.config, login, passage.cookie.id())
+            .await
+            .map_err(|_| GatewayError::Store)?;
+        let cookie = self
+            .session_cookie(passage.secure)
+            .set(created.id.expose(), created.max_age);
+        resp.headers_mut().append(SET_COOKIE, cookie);
+        Ok(())
+    }
+
+    /// Observe mode: the application set or deleted its session cookie.
+    async fn learn_session(
+        &self,
+        resp: &Response<Body>,
+        passage: &Passage,
+    ) -> Result<(), GatewayError> {
+        let name = source::cookie_name(&self.config);
+        let now_unix = i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX);
+        let old = passage.cookie.id();
+        match learn::learned(resp.headers(), name, now_unix) {
+            None => Ok(()),
+            Some(Learned::Set(value)) => match SessionId::parse(&value) {
+                Ok(id) => self
+                    .guard
+                    .learn(&self.config, &id, old)
+                    .await
+                    .map_err(|_| GatewayError::Store),
+                Err(_) => {
+                    warn!(
+                        cookie = name,
+                        "the application's session cookie value is outside the session id \
+                         alphabet [A-Za-z0-9._~+/=,-] (1-256 bytes): not registered"
+                    );
+                    Ok(())
+                }
+            },
+            Some(Learned::Deleted) => {
+                if let Some(old) = old {
+                    self.guard
+                        .end(&self.config, old)
+                        .await
+                        .map_err(|_| GatewayError::Store)?;
+                    self.metrics.session_ended(EndReason::Upstream);
+                }
+                Ok(())
+            }
+        }
     }
 
     pub(crate) fn guard(&self) -> &Guard {
@@ -446,8 +531,7 @@ fn take_control_headers(headers: &mut HeaderMap) -> (Option<HeaderValue>, Option
 /// Which modes this build enforces; the others are refused at start-up.
 pub fn supported(mode: Mode) -> bool {
     match mode {
-        Mode::Managed => true,
-        Mode::External | Mode::Observe => false,
+        Mode::Managed | Mode::External | Mode::Observe => true,
     }
 }
 

@@ -7,48 +7,22 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::HeaderMap;
 use tracing::warn;
 
-use crate::config::{Config, Route};
+use crate::config::{Config, Mode, Route};
 use crate::decide::{self, Lookup};
 use crate::login::LoginHeader;
 use crate::metrics::{Metrics, StoreOp};
-use crate::session::{SessionId, find_cookie};
-use crate::store::{Found, Record, SessionStore, Store, StoreError, Touch};
+use crate::session::SessionId;
+pub use crate::source::Cookie;
+use crate::source::key;
+use crate::store::{ForeignFound, Found, Record, SessionStore, Store, StoreError, Touch};
 
 /// Unix milliseconds on the gateway's clock.
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// The request's session cookie, validated.
-#[derive(Debug)]
-pub enum Cookie {
-    Absent,
-    Malformed,
-    Present(SessionId),
-}
-
-impl Cookie {
-    pub fn read(headers: &HeaderMap, name: &str) -> Cookie {
-        match find_cookie(headers, name) {
-            None => Cookie::Absent,
-            Some(value) => match SessionId::parse(value) {
-                Ok(id) => Cookie::Present(id),
-                Err(_) => Cookie::Malformed,
-            },
-        }
-    }
-
-    pub fn id(&self) -> Option<&SessionId> {
-        match self {
-            Cookie::Present(id) => Some(id),
-            Cookie::Absent | Cookie::Malformed => None,
-        }
-    }
 }
 
 /// A new session, as the response must announce it.
@@ -73,14 +47,6 @@ impl Guard {
 
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    fn key(config: &Config, id: &SessionId) -> String {
-        let prefix = &config.store.key_prefix;
-        let mut key = String::with_capacity(prefix.len() + id.expose().len());
-        key.push_str(prefix);
-        key.push_str(id.expose());
-        key
     }
 
     /// Times one store operation and counts its failure.
@@ -112,7 +78,10 @@ impl Guard {
     }
 
     async fn lookup(&self, config: &Config, id: &SessionId, touch: &Touch) -> Lookup {
-        let key = Guard::key(config, id);
+        let key = key(config, id);
+        if config.session.mode == Mode::External {
+            return self.lookup_foreign(config, &key, touch).await;
+        }
         match self
             .timed(StoreOp::Touch, self.store.touch(&key, touch))
             .await
@@ -121,6 +90,78 @@ impl Guard {
             Ok(None) => Lookup::Unknown,
             Err(_) => Lookup::StoreFailed,
         }
+    }
+
+    /// External mode: the application's own key. Its TTL is extended to
+    /// `idle_timeout`, never shortened, its value never read. A route with
+    /// a stricter idle limit costs a second round trip: the first one only
+    /// reads the TTL, so a session too idle for the route is not slid.
+    async fn lookup_foreign(&self, config: &Config, key: &str, touch: &Touch) -> Lookup {
+        let idle = config.session.idle_timeout;
+        let touch_foreign = |extend| {
+            self.timed(
+                StoreOp::Touch,
+                self.store.touch_foreign(key, idle, extend, touch.min_step),
+            )
+        };
+        let first_extends = touch.extend && touch.max_idle.is_none();
+        let found = match touch_foreign(first_extends).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Lookup::Unknown,
+            Err(_) => return Lookup::StoreFailed,
+        };
+        let mut found = foreign_found(found, idle, touch.now_ms);
+        let within_route_limit = touch.max_idle.is_none_or(|limit| {
+            touch.now_ms.saturating_sub(found.record.touched_ms) <= millis(limit)
+        });
+        if touch.extend && !first_extends && within_route_limit {
+            match touch_foreign(true).await {
+                Ok(Some(again)) => {
+                    found.ttl = again.ttl.unwrap_or(found.ttl);
+                    found.extended = again.extended;
+                }
+                Ok(None) => return Lookup::Unknown,
+                Err(_) => return Lookup::StoreFailed,
+            }
+        }
+        Lookup::Live(found)
+    }
+
+    /// Observe mode: registers a session the application just set, under
+    /// the gateway's prefix; the application's previous session, if the
+    /// request carried one, ends (the application rotated its id).
+    pub async fn learn(
+        &self,
+        config: &Config,
+        id: &SessionId,
+        old: Option<&SessionId>,
+    ) -> Result<(), StoreError> {
+        let session = &config.session;
+        let now = now_ms();
+        let deadline_ms = session
+            .absolute_timeout
+            .map(|cap| now.saturating_add(millis(cap)));
+        let ttl = session
+            .absolute_timeout
+            .map_or(session.idle_timeout, |cap| session.idle_timeout.min(cap));
+        let record = Record {
+            user: None,
+            started_ms: now,
+            idle: session.idle_timeout,
+            deadline_ms,
+            browser: false,
+            touched_ms: now,
+        };
+        if let Some(old) = old.filter(|old| *old != id) {
+            let _ = self.end(config, old).await;
+        }
+        self.timed(
+            StoreOp::Create,
+            self.store.create(&key(config, id), &record, ttl),
+        )
+        .await?;
+        self.metrics.session_created(session.mode);
+        Ok(())
     }
 
     /// Reads a session without sliding it (`GET /.sessiongate/session`).
@@ -166,7 +207,7 @@ impl Guard {
         };
         let deadline_ms = session
             .absolute_timeout
-            .map(|cap| now.saturating_add(u64::try_from(cap.as_millis()).unwrap_or(u64::MAX)));
+            .map(|cap| now.saturating_add(millis(cap)));
         let ttl = session.absolute_timeout.map_or(idle, |cap| idle.min(cap));
         let record = Record {
             user: Some(login.user),
@@ -183,7 +224,7 @@ impl Guard {
         }
         self.timed(
             StoreOp::Create,
-            self.store.create(&Guard::key(config, &id), &record, ttl),
+            self.store.create(&key(config, &id), &record, ttl),
         )
         .await?;
         self.metrics.session_created(session.mode);
@@ -195,20 +236,49 @@ impl Guard {
 
     /// Ends a session (logout). `Ok(true)` when it existed.
     pub async fn end(&self, config: &Config, id: &SessionId) -> Result<bool, StoreError> {
-        self.timed(StoreOp::Delete, self.store.delete(&Guard::key(config, id)))
+        self.timed(StoreOp::Delete, self.store.delete(&key(config, id)))
             .await
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// An application's key seen as a session: idle time is what the TTL has
+/// lost since it was last set to `idle` (a key the application gave a
+/// longer TTL counts as fresh; one without expiry never idles out).
+fn foreign_found(found: ForeignFound, idle: Duration, now_ms: u64) -> Found {
+    let ttl_before = found.ttl_before.unwrap_or(idle);
+    let idle_for = millis(idle.saturating_sub(ttl_before));
+    Found {
+        record: Record {
+            user: None,
+            started_ms: now_ms.saturating_sub(idle_for),
+            idle,
+            deadline_ms: None,
+            browser: false,
+            touched_ms: now_ms.saturating_sub(idle_for),
+        },
+        ttl_before,
+        ttl: found.ttl.unwrap_or(idle),
+        extended: found.extended,
     }
 }
 
 /// The body of `GET /.sessiongate/session` for a live session (SPEC §6).
 pub fn status_json(found: &Found, now_ms: u64) -> serde_json::Value {
     let record = &found.record;
-    serde_json::json!({
+    let mut body = serde_json::json!({
         "authenticated": true,
-        "user": record.user,
         "expires_in": found.ttl.as_secs(),
         "idle_timeout": record.idle.as_secs(),
         "absolute_expires_in": record.deadline_ms.map(|d| d.saturating_sub(now_ms) / 1000),
         "browser_session": record.browser,
-    })
+    });
+    // External and observe sessions have no known user: no `user` key.
+    if let Some(user) = &record.user {
+        body["user"] = serde_json::Value::from(user.as_str());
+    }
+    body
 }

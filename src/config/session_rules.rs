@@ -5,7 +5,7 @@
 use http::HeaderName;
 use regex::Regex;
 
-use super::raw::{RawCookieSecure, RawSession};
+use super::raw::{RawCookieSecure, RawDuration, RawSession};
 use super::validate::Validator;
 use super::{CookieSecure, Mode, SameSite, SessionConfig};
 
@@ -188,6 +188,27 @@ impl Validator<'_, '_> {
                 None
             }
         };
+        // The application owns an external session: the gateway never sees it
+        // start and never writes its cookie, so these two cannot be kept.
+        let capped = matches!(&raw.absolute_timeout,
+            RawDuration::Text(t) if humantime::parse_duration(t.trim()).is_ok_and(|d| !d.is_zero()));
+        if external && capped {
+            self.error(
+                "session.absolute_timeout",
+                "not available in external mode: the application owns the session, and the \
+                 gateway never sees it begin; remove it (or use observe mode)",
+            );
+        }
+        if mode != Mode::Managed && raw.browser_session {
+            self.error(
+                "session.browser_session",
+                format!(
+                    "only used in managed mode (it shapes the gateway's own cookie), but \
+                     session.mode is \"{}\"; the application's cookie is the application's",
+                    mode.as_str()
+                ),
+            );
+        }
         (key_template, id_pattern, learn_cookie)
     }
 

@@ -212,3 +212,28 @@ fn identity_header_rules() {
         "cannot carry the user",
     );
 }
+
+#[test]
+fn external_mode_refuses_what_it_cannot_keep() {
+    let base = "[store]\nurl = \"redis://127.0.0.1:6379\"\n[session]\nmode = \"external\"\nkey_template = \"sess:{id}\"\n";
+    let errors = crate::config::Config::from_toml_str(&format!(
+        "{base}absolute_timeout = \"12h\"\nbrowser_session = true\n"
+    ))
+    .expect_err("invalid");
+    let messages = errors.messages();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("session.absolute_timeout: not available in external mode")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("session.browser_session: only used in managed mode")),
+        "{messages:?}"
+    );
+    assert!(
+        crate::config::Config::from_toml_str(&format!("{base}absolute_timeout = \"0s\"\n")).is_ok()
+    );
+}

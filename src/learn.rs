@@ -1,0 +1,128 @@
+//! Observe mode: learning sessions from the application's `Set-Cookie`.
+//!
+//! Pure: given an upstream response's headers, what did the application do
+//! with its session cookie? The gateway then registers or ends sessions.
+
+use http::HeaderMap;
+use http::header::SET_COOKIE;
+
+/// What a response did to the application's session cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Learned {
+    /// The cookie was set to this value: a session to register.
+    Set(String),
+    /// The cookie was deleted (`Max-Age<=0`, an `Expires` in the past, or an
+    /// empty value): the session ends.
+    Deleted,
+}
+
+/// The last `Set-Cookie` for `name` in `headers` (browsers apply them in
+/// order, so the last one wins), judged at `now_unix` seconds.
+pub fn learned(headers: &HeaderMap, name: &str, now_unix: i64) -> Option<Learned> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .rev()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|line| judge(line, name, now_unix))
+}
+
+fn judge(line: &str, name: &str, now_unix: i64) -> Option<Learned> {
+    let cookie = cookie::Cookie::parse(line).ok()?;
+    if cookie.name() != name {
+        return None;
+    }
+    let value = cookie.value_trimmed();
+    // RFC 6265 §5.2.2: a Max-Age of zero or less expires the cookie now.
+    let deleted = value.is_empty()
+        || cookie.max_age().is_some_and(|age| age.whole_seconds() <= 0)
+        || cookie
+            .expires_datetime()
+            .is_some_and(|at| at.unix_timestamp() <= now_unix);
+    Some(if deleted {
+        Learned::Deleted
+    } else {
+        Learned::Set(value.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    const NOW: i64 = 1_790_000_000; // 2026-09
+
+    fn headers(lines: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for line in lines {
+            h.append(SET_COOKIE, HeaderValue::from_static(line));
+        }
+        h
+    }
+
+    #[test]
+    fn learns_the_value_among_several_cookies() {
+        let h = headers(&[
+            "theme=dark; Path=/",
+            "appsession=abc123; Path=/; HttpOnly; SameSite=Lax",
+            "other=1",
+        ]);
+        assert_eq!(
+            learned(&h, "appsession", NOW),
+            Some(Learned::Set("abc123".into()))
+        );
+        assert_eq!(learned(&headers(&["theme=dark"]), "appsession", NOW), None);
+        // A longer name with our name as prefix is another cookie.
+        assert_eq!(
+            learned(&headers(&["appsession2=x"]), "appsession", NOW),
+            None
+        );
+    }
+
+    #[test]
+    fn the_last_set_cookie_wins() {
+        let h = headers(&["appsession=old", "appsession=new"]);
+        assert_eq!(
+            learned(&h, "appsession", NOW),
+            Some(Learned::Set("new".into()))
+        );
+        let h = headers(&["appsession=new", "appsession=; Max-Age=0"]);
+        assert_eq!(learned(&h, "appsession", NOW), Some(Learned::Deleted));
+    }
+
+    #[test]
+    fn deletion_by_max_age_expires_or_empty_value() {
+        for line in [
+            "appsession=x; Max-Age=0",
+            "appsession=x; max-age=-1",
+            "appsession=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            "appsession=x; expires=Thu, 01-Jan-1970 00:00:00 GMT",
+            "appsession=; Path=/",
+            "appsession=\"\"",
+        ] {
+            let h = headers(&[line]);
+            assert_eq!(
+                learned(&h, "appsession", NOW),
+                Some(Learned::Deleted),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn future_expiry_and_positive_max_age_are_sets() {
+        for line in [
+            "appsession=x; Max-Age=3600",
+            "appsession=x; Expires=Fri, 01 Jan 2100 00:00:00 GMT",
+            "appsession=x; Expires=garbage",
+        ] {
+            let h = headers(&[line]);
+            assert_eq!(
+                learned(&h, "appsession", NOW),
+                Some(Learned::Set("x".into())),
+                "{line}"
+            );
+        }
+    }
+}
