@@ -1,6 +1,7 @@
 mod cli;
 mod config_check;
 mod demo_app;
+mod deploy_files;
 mod operations;
 mod proxy;
 mod reload;
