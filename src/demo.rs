@@ -153,22 +153,22 @@ fn toml_duration(d: Duration) -> String {
 }
 
 /// The lines `sessiongate demo` prints when it is ready.
-pub fn banner(opts: &DemoOptions) -> String {
+/// `proxy` and `admin` are the addresses actually bound (with `--port 0`
+/// the kernel picks them).
+pub fn banner(opts: &DemoOptions, proxy: SocketAddr, admin: SocketAddr) -> String {
     let absolute = opts
         .absolute_timeout
         .map(|d| format!("  absolute timeout: {}\n", humantime::format_duration(d)))
         .unwrap_or_default();
     format!(
         "sessiongate demo\n\
-         \n  open:             http://127.0.0.1:{port}/\n\
+         \n  open:             http://{proxy}/\n\
          \x20 username:         {DEMO_USER}\n\
          \x20 password:         {DEMO_PASSWORD}\n\
          \x20 idle timeout:     {idle} (leave the page alone and watch it expire)\n\
          {absolute}\
-         \x20 metrics:          http://127.0.0.1:{admin}/metrics\n\
+         \x20 metrics:          http://{admin}/metrics\n\
          \nCtrl-C to stop\n",
-        port = opts.port,
-        admin = opts.admin_port(),
         idle = humantime::format_duration(opts.idle_timeout),
     )
 }
@@ -420,7 +420,11 @@ mod tests {
 
     #[test]
     fn banner_names_url_credentials_timeout_and_metrics() {
-        let text = banner(&DemoOptions::default());
+        let text = banner(
+            &DemoOptions::default(),
+            "127.0.0.1:8080".parse().unwrap(),
+            "127.0.0.1:8081".parse().unwrap(),
+        );
         for needle in [
             "http://127.0.0.1:8080/",
             DEMO_USER,

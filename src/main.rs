@@ -140,10 +140,10 @@ fn bind(addr: SocketAddr, key: &str) -> Result<tokio::net::TcpListener> {
 enum Launch {
     /// `run`: SIGHUP reloads this file.
     Run { path: PathBuf },
-    /// `demo`: the demo app on its listener, and the banner to print.
+    /// `demo`: the demo app on its listener.
     Demo {
         listener: std::net::TcpListener,
-        banner: String,
+        opts: demo::DemoOptions,
     },
 }
 
@@ -159,11 +159,17 @@ fn run(config: Config, launch: Launch) -> Result<()> {
             proxy: bind(config.server.listen, "server.listen")?,
             admin: Some(bind(config.admin.listen, "admin.listen")?),
         };
-        if let Launch::Demo { listener, banner } = launch {
+        if let Launch::Demo { listener, opts } = launch {
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
             tokio::spawn(demo::serve_app(listener, std::future::pending()));
-            eprintln!("{banner}");
+            let admin = listeners
+                .admin
+                .as_ref()
+                .map(|l| l.local_addr())
+                .transpose()?;
+            let proxy = listeners.proxy.local_addr()?;
+            eprintln!("{}", demo::banner(&opts, proxy, admin.unwrap_or(proxy)));
         }
         sessiongate::run_reloadable(listeners, config, shutdown, reloads).await?;
         Ok(())
@@ -177,8 +183,7 @@ fn run_demo(opts: demo::DemoOptions) -> Result<()> {
     let config = Config::from_toml_str(&toml)
         .map_err(|errors| anyhow::anyhow!("demo config is invalid:\n{}", errors.render("demo")))?;
     // The gateway runs exactly as `run` does: same code path, other config.
-    let banner = demo::banner(&opts);
-    run(config, Launch::Demo { listener, banner })
+    run(config, Launch::Demo { listener, opts })
 }
 
 /// Reads `path` again on every SIGHUP and hands the result to the gateway,

@@ -28,6 +28,8 @@
     var expired = left === 0;
     var warning = !expired && left < warnBelow;
     $("countdown").textContent = String(left);
+    var unit = panel.querySelector(".unit");
+    if (unit) unit.textContent = left === 1 ? "second left" : "seconds left";
     $("warning").hidden = !warning;
     $("expired").hidden = !expired;
     $("stay-signed-in").disabled = expired;
