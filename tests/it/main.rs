@@ -1,6 +1,7 @@
 mod cli;
 mod config_check;
 mod demo_app;
+mod legacy_modes;
 mod operations;
 mod proxy;
 mod reload;
