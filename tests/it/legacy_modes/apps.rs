@@ -57,7 +57,10 @@ async fn express_app_keeps_its_sessions_in_redis_under_sess_id() {
     // disableTouch: reading the session leaves value and TTL alone.
     assert_eq!(redis.query::<String>(&["GET", &key]), stored);
     let after: i64 = redis.query(&["PTTL", &key]);
-    assert!(after <= ttl, "the app extended its own TTL: {ttl} -> {after}");
+    assert!(
+        after <= ttl,
+        "the app extended its own TTL: {ttl} -> {after}"
+    );
 
     let whoami = http.get(app.url("/whoami"), &cookie_header).await;
     assert_eq!(whoami.json(), json!({"user": "alice", "views": 1}));
@@ -119,8 +122,8 @@ async fn observe_app_issues_clears_and_remembers_its_own_cookie() {
         assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
     }
 
-    let seen: Vec<String> = serde_json::from_str(&http.get(app.url("/_seen"), &[]).await.body)
-        .expect("JSON list");
+    let seen: Vec<String> =
+        serde_json::from_str(&http.get(app.url("/_seen"), &[]).await.body).expect("JSON list");
     assert_eq!(seen.first().map(String::as_str), Some("POST /login"));
     assert_eq!(seen.iter().filter(|r| *r == "GET /whoami").count(), 5);
 }
