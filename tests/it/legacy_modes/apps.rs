@@ -127,3 +127,10 @@ async fn observe_app_issues_clears_and_remembers_its_own_cookie() {
     assert_eq!(seen.first().map(String::as_str), Some("POST /login"));
     assert_eq!(seen.iter().filter(|r| *r == "GET /whoami").count(), 5);
 }
+
+/// An app that dies at start-up fails the test at once, with its stderr.
+#[test]
+#[should_panic(expected = "Cannot find module")]
+fn an_app_that_dies_fails_with_its_stderr() {
+    NodeApp::start("no-such-app.js", &[]);
+}
