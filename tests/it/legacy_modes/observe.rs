@@ -1,0 +1,234 @@
+//! Observe mode in front of an app whose sessions never expire: the gateway
+//! learns the `appsession` value from the app's `Set-Cookie`, registers it
+//! under `key_prefix` with `idle_timeout`, refuses values it never saw set,
+//! ends the session when the app deletes the cookie, and on expiry clears
+//! the app's cookie in the browser although the app still knows it.
+
+use http::StatusCode;
+use serde_json::json;
+
+use super::{BROWSER, Http, wait};
+use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::node_app::NodeApp;
+use crate::support::redis::RedisServer;
+
+/// The gateway's idle timeout, ms (`idle_timeout = "2s"`).
+const IDLE_MS: i64 = 2_000;
+
+struct Setup {
+    // Fields drop in declaration order: the gateway, then the app, then Redis.
+    gateway: TestGateway,
+    app: NodeApp,
+    redis: RedisServer,
+    http: Http,
+}
+
+impl Setup {
+    async fn start() -> Setup {
+        let redis = RedisServer::start();
+        let app = NodeApp::start("observe-app.js", &[]);
+        let config = config_toml(&format!(
+            r#"
+            [store]
+            url = "{redis}"
+            op_timeout = "2s"
+            [session]
+            mode = "observe"
+            learn_cookie = "appsession"
+            idle_timeout = "2s"
+            sliding = true
+            [upstream]
+            url = "{upstream}"
+            [log]
+            access_log = false
+            [[route]]
+            name = "login"
+            path = "/login"
+            public = true
+            [[route]]
+            name = "login-multi"
+            path = "/login-multi"
+            public = true
+            "#,
+            redis = redis.url(),
+            upstream = app.url(""),
+        ));
+        let gateway = TestGateway::start(config).await;
+        Setup {
+            gateway,
+            app,
+            redis,
+            http: Http::new(),
+        }
+    }
+
+    /// Logs `user` in through the gateway at `path`; returns the
+    /// `appsession=…` cookie pair and the key the gateway should have made.
+    async fn login(&self, path: &str, user: &str) -> (String, String) {
+        let login = self
+            .http
+            .post(self.gateway.url(&format!("{path}?user={user}")), &[])
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "body: {}", login.body);
+        assert!(
+            login
+                .set_cookies()
+                .iter()
+                .all(|c| !c.starts_with("sessiongate=")),
+            "observe mode sets no cookie of its own: {:?}",
+            login.set_cookies()
+        );
+        let cookie = login.cookie_pair("appsession");
+        let value = cookie.strip_prefix("appsession=").unwrap().to_owned();
+        (cookie, format!("sessiongate:{value}"))
+    }
+
+    fn pttl(&self, key: &str) -> i64 {
+        self.redis.query(&["PTTL", key])
+    }
+
+    fn exists(&self, key: &str) -> bool {
+        self.redis.query::<i64>(&["EXISTS", key]) == 1
+    }
+
+    /// How many `GET /whoami` the app itself has received.
+    async fn app_saw_whoami(&self) -> usize {
+        let seen = self.http.get(self.app.url("/_seen"), &[]).await.body;
+        let seen: Vec<String> = serde_json::from_str(&seen).expect("JSON list");
+        seen.iter().filter(|r| *r == "GET /whoami").count()
+    }
+}
+
+#[tokio::test]
+async fn a_learned_session_slides_and_expires_although_the_app_keeps_it() {
+    let s = Setup::start().await;
+    let (cookie, key) = s.login("/login", "alice").await;
+    assert!(s.exists(&key), "the gateway did not learn the app's cookie");
+    let ttl = s.pttl(&key);
+    assert!((1_500..=IDLE_MS).contains(&ttl), "PTTL {ttl} after login");
+
+    let cookie_header = [("cookie", cookie.as_str())];
+    // 5 × 0.6 s = 3 s: alive past the idle timeout only by sliding.
+    for round in 0..5 {
+        wait(600).await;
+        let whoami = s.http.get(s.gateway.url("/whoami"), &cookie_header).await;
+        assert_eq!(
+            whoami.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            whoami.body
+        );
+        assert_eq!(whoami.json(), json!({"user": "alice"}));
+        let ttl = s.pttl(&key);
+        assert!(
+            (1_500..=IDLE_MS).contains(&ttl),
+            "round {round}: PTTL {ttl} after a request"
+        );
+    }
+    assert_eq!(s.app_saw_whoami().await, 5);
+
+    wait(2_600).await;
+    assert!(
+        !s.exists(&key),
+        "the registered session outlived idle_timeout"
+    );
+    let whoami = s
+        .http
+        .get(s.gateway.url("/whoami"), &[cookie_header[0], BROWSER])
+        .await;
+    whoami.assert_sent_to_login("/whoami", "appsession");
+    assert_eq!(
+        s.app_saw_whoami().await,
+        5,
+        "the app saw an expired request"
+    );
+
+    // The app itself would still have let it in.
+    let direct = s.http.get(s.app.url("/whoami"), &cookie_header).await;
+    assert_eq!(direct.status, StatusCode::OK);
+}
+
+/// Values the gateway never saw set are refused before the app sees them:
+/// a forged one, and a real app session made behind the gateway's back.
+#[tokio::test]
+async fn a_value_never_seen_set_is_refused() {
+    let s = Setup::start().await;
+    let forged = format!("appsession={}", "0123456789abcdef".repeat(2));
+    let direct = s.http.post(s.app.url("/login?user=mallory"), &[]).await;
+    let unlearned = direct.cookie_pair("appsession");
+    assert_eq!(
+        s.http
+            .get(s.app.url("/whoami"), &[("cookie", unlearned.as_str())])
+            .await
+            .status,
+        StatusCode::OK,
+        "the app knows its own session"
+    );
+
+    for cookie in [forged.as_str(), unlearned.as_str()] {
+        let answer = s
+            .http
+            .get(s.gateway.url("/whoami"), &[("cookie", cookie), BROWSER])
+            .await;
+        answer.assert_sent_to_login("/whoami", "appsession");
+    }
+    assert_eq!(s.app_saw_whoami().await, 1, "only the direct check");
+}
+
+/// Learning picks `appsession` among several `Set-Cookie` headers; the app
+/// deleting its cookie, by `Max-Age=0` or by a past `Expires`, ends the
+/// session in the store.
+#[tokio::test]
+async fn learns_among_several_cookies_and_ends_when_the_app_deletes_it() {
+    let s = Setup::start().await;
+
+    let login = s
+        .http
+        .post(s.gateway.url("/login-multi?user=bob"), &[])
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "body: {}", login.body);
+    let set = login.set_cookies();
+    assert_eq!(set.len(), 3, "all of the app's cookies pass: {set:?}");
+    let cookie = login.cookie_pair("appsession");
+    let key = format!(
+        "sessiongate:{}",
+        cookie.strip_prefix("appsession=").unwrap()
+    );
+    assert!(s.exists(&key), "appsession not learned among {set:?}");
+    for other in ["dark", "en"] {
+        assert!(
+            !s.exists(&format!("sessiongate:{other}")),
+            "learned {other}"
+        );
+    }
+    let cookies = format!("theme=dark; {cookie}; lang=en");
+    let whoami = s
+        .http
+        .get(s.gateway.url("/whoami"), &[("cookie", cookies.as_str())])
+        .await;
+    assert_eq!(whoami.json(), json!({"user": "bob"}));
+
+    for (logout, user) in [("/logout", "carol"), ("/logout-expires", "dave")] {
+        let (cookie, key) = s.login("/login", user).await;
+        assert!(s.exists(&key));
+        let cookie_header = [("cookie", cookie.as_str())];
+        let answer = s.http.post(s.gateway.url(logout), &cookie_header).await;
+        assert_eq!(answer.status, StatusCode::OK, "{logout}: {}", answer.body);
+        assert!(
+            answer
+                .set_cookies()
+                .iter()
+                .any(|c| c.starts_with("appsession=;")),
+            "{logout}: the app's deletion passes: {:?}",
+            answer.set_cookies()
+        );
+        assert!(!s.exists(&key), "{logout} did not end the session");
+        let after = s
+            .http
+            .get(s.gateway.url("/whoami"), &[cookie_header[0], BROWSER])
+            .await;
+        after.assert_sent_to_login("/whoami", "appsession");
+    }
+    // Bob's session was not touched by the others' logouts.
+    assert!(s.exists(&key));
+}
