@@ -7,7 +7,7 @@
 //! `EVALSHA` by it; `SCRIPT LOAD` after a `NOSCRIPT` goes to every node),
 //! and `create`'s `MULTI` transaction holds commands on one key only, so the
 //! pipeline goes to that key's master. The operations are the single-server
-//! store's, unchanged ([`Commands`]).
+//! store's, unchanged (`Commands`).
 //!
 //! The cluster connection is made in the background (`Store::open` never
 //! waits) and follows slot moves and failovers by itself: redis-rs refreshes

@@ -111,7 +111,7 @@ pub(crate) fn parse(url: &str) -> Result<NodesUrl, StoreError> {
             (decode(name)?.unwrap_or_default(), db)
         }
         Topology::Cluster => {
-            if segments.clone().any(|s| s != "0") {
+            if segments.next().is_some_and(|db| db != "0") {
                 return Err(invalid("a Redis Cluster has only database 0"));
             }
             (String::new(), 0)

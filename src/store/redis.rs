@@ -16,6 +16,10 @@
 //! the manager reconnects by itself after Redis restarts. Every operation is
 //! bounded by `op_timeout`, so a stalled Redis becomes
 //! [`StoreError::Timeout`] instead of a stalled request.
+//!
+//! The operations themselves live in `Commands`, generic over the
+//! connection: the Sentinel store runs them on the master it resolved, the
+//! Cluster store on a cluster connection (each operation has one key).
 
 use std::future::Future;
 use std::sync::LazyLock;

@@ -14,7 +14,7 @@
 //! [`ArcSwapOption`] (lock-free) and answers the failure at once, so during
 //! the switch requests get a [`StoreError`] (503, never a logout). One
 //! re-resolution runs at a time, in the background, at most one per
-//! [`RESOLVE_INTERVAL`]: a thousand failing requests cause one query to
+//! `RESOLVE_INTERVAL` (100 ms): a thousand failing requests cause one query to
 //! the sentinels, not a thousand.
 
 use std::sync::Arc;
