@@ -272,3 +272,29 @@ impl SessionStore for SentinelStore {
         self.checked(master.store.ping().await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redis(kind: ErrorKind) -> StoreError {
+        StoreError::Redis(RedisError::from((kind, "test")))
+    }
+
+    #[test]
+    fn failover_signals() {
+        assert!(signals_failover(&StoreError::Timeout));
+        assert!(signals_failover(&redis(ErrorKind::Io)));
+        assert!(signals_failover(&redis(ErrorKind::Server(
+            ServerErrorKind::ReadOnly
+        ))));
+        assert!(signals_failover(&redis(ErrorKind::Server(
+            ServerErrorKind::MasterDown
+        ))));
+        // The script or the record is wrong, not the master.
+        assert!(!signals_failover(&redis(ErrorKind::Server(
+            ServerErrorKind::ResponseError
+        ))));
+        assert!(!signals_failover(&StoreError::Corrupt("x")));
+    }
+}

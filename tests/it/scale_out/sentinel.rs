@@ -50,6 +50,37 @@ async fn the_store_finds_the_master_through_the_sentinels() {
     assert!(found.is_some());
 }
 
+/// 500 requests failing at once while the master is gone ask the
+/// sentinels a handful of times, not 500 (one re-resolution at a time, at
+/// most one per 100 ms).
+#[tokio::test]
+async fn failing_requests_do_not_stampede_the_sentinels() {
+    let mut topology = RedisSentinel::start();
+    let store = SentinelStore::connect(&topology.url(), MS(100)).expect("connect");
+    until("ready", async || store.ping().await.is_ok()).await;
+    let before = topology.sentinel_commands();
+    let started = Instant::now();
+    topology.kill_master();
+    for _ in 0..5 {
+        let pings = (0..100).map(|_| store.ping());
+        let results = futures_util::future::join_all(pings).await;
+        assert!(results.iter().all(Result::is_err), "the master is gone");
+    }
+    let elapsed = started.elapsed();
+    let asked = topology.sentinel_commands() - before;
+    eprintln!(
+        "500 failed pings in {} ms: the sentinels processed {asked} commands",
+        elapsed.as_millis()
+    );
+    // Per re-resolution redis-rs sends at most a few commands to each of
+    // the 3 sentinels; the sentinels' own chatter adds a few per second.
+    let resolutions = u64::try_from(elapsed.as_millis() / 100).unwrap() + 2;
+    assert!(
+        asked <= resolutions * 3 * 3 + 30,
+        "{asked} sentinel commands for {resolutions} possible re-resolutions"
+    );
+}
+
 /// Kill the master: sessions survive on the promoted replica, requests in
 /// the switch get 503 (never a login redirect), then 200 again.
 #[tokio::test]

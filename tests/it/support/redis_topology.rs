@@ -315,6 +315,21 @@ impl RedisSentinel {
         self.master.kill();
     }
 
+    /// Commands the three sentinels processed so far (`INFO stats`
+    /// `total_commands_processed`; their own chatter included).
+    pub fn sentinel_commands(&self) -> u64 {
+        self.sentinels
+            .iter()
+            .map(|s| {
+                let info: String = query(s.port, &["INFO", "stats"]);
+                info.lines()
+                    .find_map(|l| l.strip_prefix("total_commands_processed:"))
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .expect("total_commands_processed in INFO stats")
+            })
+            .sum()
+    }
+
     /// The port of the master the sentinels name now.
     pub fn current_master_port(&self) -> u16 {
         let addr: Vec<String> = query(
