@@ -2,8 +2,11 @@
 //!
 //! [`SessionStore`] has two implementations that pass one shared conformance
 //! suite (`tests/it/store_conformance.rs`): [`memory::MemoryStore`] (the
-//! embedded default, `memory://`) and [`redis::RedisStore`]. Expiry always
-//! lives in the store as a millisecond TTL: nothing sweeps.
+//! embedded default, `memory://`) and [`redis::RedisStore`]. For many
+//! gateways on a highly available Redis, [`sentinel::SentinelStore`] and
+//! [`cluster::ClusterStore`] run the same Redis operations on the master
+//! Sentinel names or on the key's Cluster master (`tests/it/scale_out.rs`).
+//! Expiry always lives in the store as a millisecond TTL: nothing sweeps.
 //!
 //! The hot path makes exactly one store round trip per protected request:
 //! [`SessionStore::touch`] reads the record and slides its TTL together.
@@ -13,12 +16,17 @@
 use std::future::Future;
 use std::time::Duration;
 
+pub mod cluster;
 pub mod memory;
+mod nodes;
 pub mod redis;
 mod rules;
+pub mod sentinel;
 
+pub use cluster::ClusterStore;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+pub use sentinel::SentinelStore;
 
 /// One session as the gateway keeps it (managed and observe modes).
 ///
@@ -140,22 +148,32 @@ pub trait SessionStore: Send + Sync + 'static {
 pub enum Store {
     Memory(MemoryStore),
     Redis(RedisStore),
+    Sentinel(SentinelStore),
+    Cluster(ClusterStore),
 }
 
 impl Store {
-    /// The store `cfg.url` names: `memory://` or a Redis URL (`redis://`,
-    /// `rediss://`, `redis+unix://`, `unix://`).
+    /// The store `cfg.url` names: `memory://`, a single Redis (`redis://`,
+    /// `rediss://`, `redis+unix://`, `unix://`), Sentinel
+    /// (`redis+sentinel://`, `rediss+sentinel://`) or Cluster
+    /// (`redis+cluster://`, `rediss+cluster://`).
     ///
     /// Never waits for Redis: a gateway started while Redis is down answers
-    /// 503 until it is back. Fails only for a malformed URL, or with
-    /// [`StoreError::Unsupported`] for `redis+sentinel://` and
-    /// `redis+cluster://`, which are not implemented yet. Must be called
+    /// 503 until it is back. Fails only for a malformed URL. Must be called
     /// inside a Tokio runtime.
     pub async fn open(cfg: &crate::config::StoreConfig) -> Result<Store, StoreError> {
         if cfg.url.starts_with("memory://") {
             return Ok(Store::Memory(MemoryStore::new()));
         }
-        RedisStore::connect(&cfg.url, cfg.op_timeout).map(Store::Redis)
+        match nodes::topology(&cfg.url) {
+            Some(nodes::Topology::Sentinel) => {
+                SentinelStore::connect(&cfg.url, cfg.op_timeout).map(Store::Sentinel)
+            }
+            Some(nodes::Topology::Cluster) => {
+                ClusterStore::connect(&cfg.url, cfg.op_timeout).map(Store::Cluster)
+            }
+            None => RedisStore::connect(&cfg.url, cfg.op_timeout).map(Store::Redis),
+        }
     }
 }
 
@@ -164,6 +182,8 @@ impl SessionStore for Store {
         match self {
             Store::Memory(store) => store.create(key, record, ttl).await,
             Store::Redis(store) => store.create(key, record, ttl).await,
+            Store::Sentinel(store) => store.create(key, record, ttl).await,
+            Store::Cluster(store) => store.create(key, record, ttl).await,
         }
     }
 
@@ -171,6 +191,8 @@ impl SessionStore for Store {
         match self {
             Store::Memory(store) => store.touch(key, touch).await,
             Store::Redis(store) => store.touch(key, touch).await,
+            Store::Sentinel(store) => store.touch(key, touch).await,
+            Store::Cluster(store) => store.touch(key, touch).await,
         }
     }
 
@@ -184,6 +206,8 @@ impl SessionStore for Store {
         match self {
             Store::Memory(store) => store.touch_foreign(key, idle, extend, min_step).await,
             Store::Redis(store) => store.touch_foreign(key, idle, extend, min_step).await,
+            Store::Sentinel(store) => store.touch_foreign(key, idle, extend, min_step).await,
+            Store::Cluster(store) => store.touch_foreign(key, idle, extend, min_step).await,
         }
     }
 
@@ -191,6 +215,8 @@ impl SessionStore for Store {
         match self {
             Store::Memory(store) => store.delete(key).await,
             Store::Redis(store) => store.delete(key).await,
+            Store::Sentinel(store) => store.delete(key).await,
+            Store::Cluster(store) => store.delete(key).await,
         }
     }
 
@@ -198,6 +224,8 @@ impl SessionStore for Store {
         match self {
             Store::Memory(store) => store.ping().await,
             Store::Redis(store) => store.ping().await,
+            Store::Sentinel(store) => store.ping().await,
+            Store::Cluster(store) => store.ping().await,
         }
     }
 }

@@ -16,12 +16,16 @@
 //! the manager reconnects by itself after Redis restarts. Every operation is
 //! bounded by `op_timeout`, so a stalled Redis becomes
 //! [`StoreError::Timeout`] instead of a stalled request.
+//!
+//! The operations themselves live in `Commands`, generic over the
+//! connection: the Sentinel store runs them on the master it resolved, the
+//! Cluster store on a cluster connection (each operation has one key).
 
 use std::future::Future;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisResult, Script};
 
 use super::rules::millis;
@@ -34,7 +38,7 @@ static TOUCH_FOREIGN: LazyLock<Script> =
 /// Each (re)connection attempt gives up after this long at least: a TLS
 /// handshake may legitimately take longer than one `op_timeout`, and the
 /// attempt goes on in the background while requests are answered 503.
-const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What `touch.lua` returns: the six fields as stored, then
 /// `ttl_before`, `ttl_after` and `extended`.
@@ -53,7 +57,15 @@ type TouchReply = (
 /// The Redis-backed session store. Cloning shares the connection.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    ops: Commands<ConnectionManager>,
+}
+
+/// The store's operations over any async connection: a
+/// [`ConnectionManager`] to one server (here and behind Sentinel) or a
+/// cluster connection, which routes each command by its one key.
+#[derive(Clone)]
+pub(crate) struct Commands<C> {
+    conn: C,
     op_timeout: Duration,
 }
 
@@ -61,7 +73,7 @@ impl std::fmt::Debug for RedisStore {
     // The URL may hold a password: never print it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("op_timeout", &self.op_timeout)
+            .field("op_timeout", &self.ops.op_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -71,12 +83,24 @@ impl RedisStore {
     /// in the background and retried with backoff, so this fails only for a
     /// malformed or unsupported URL. Must be called inside a Tokio runtime.
     pub fn connect(url: &str, op_timeout: Duration) -> Result<Self, StoreError> {
-        match url.split_once("://").map(|(scheme, _)| scheme) {
-            Some("redis+sentinel") => return Err(StoreError::Unsupported("redis+sentinel")),
-            Some("redis+cluster") => return Err(StoreError::Unsupported("redis+cluster")),
-            _ => {}
+        if let Some((scheme, _)) = url.split_once("://")
+            && scheme.contains('+')
+            && !matches!(scheme, "redis+unix")
+        {
+            // `redis+sentinel://` and `redis+cluster://` have their own
+            // stores; redis-rs would misread them as a single server.
+            return Err(StoreError::Unsupported("single-server Redis"));
         }
         let client = redis::Client::open(url).map_err(StoreError::Redis)?;
+        Self::from_client(client, op_timeout)
+    }
+
+    /// A store on `client`'s server (the sentinel store builds one per
+    /// master it resolves). Never waits for the server.
+    pub(crate) fn from_client(
+        client: redis::Client,
+        op_timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(op_timeout))
             .set_connection_timeout(Some(op_timeout.max(MIN_CONNECT_TIMEOUT)))
@@ -90,7 +114,43 @@ impl RedisStore {
         tokio::spawn(async move {
             let _ = redis::cmd("PING").query_async::<()>(&mut warm).await;
         });
-        Ok(Self { conn, op_timeout })
+        Ok(Self {
+            ops: Commands::new(conn, op_timeout),
+        })
+    }
+}
+
+impl SessionStore for RedisStore {
+    async fn create(&self, key: &str, record: &Record, ttl: Duration) -> Result<(), StoreError> {
+        self.ops.create(key, record, ttl).await
+    }
+
+    async fn touch(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError> {
+        self.ops.touch(key, touch).await
+    }
+
+    async fn touch_foreign(
+        &self,
+        key: &str,
+        idle: Duration,
+        extend: bool,
+        min_step: Duration,
+    ) -> Result<Option<ForeignFound>, StoreError> {
+        self.ops.touch_foreign(key, idle, extend, min_step).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.ops.delete(key).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.ops.ping().await
+    }
+}
+
+impl<C> Commands<C> {
+    pub(crate) fn new(conn: C, op_timeout: Duration) -> Self {
+        Self { conn, op_timeout }
     }
 
     /// Runs one Redis call under `op_timeout`.
@@ -107,7 +167,10 @@ impl RedisStore {
     }
 }
 
-impl SessionStore for RedisStore {
+impl<C> SessionStore for Commands<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
     async fn create(&self, key: &str, record: &Record, ttl: Duration) -> Result<(), StoreError> {
         let mut hset = redis::cmd("HSET");
         hset.arg(key)

@@ -6,6 +6,7 @@ mod legacy_modes;
 mod operations;
 mod proxy;
 mod reload;
+mod scale_out;
 mod sessions;
 mod store_conformance;
 mod support;

@@ -1,4 +1,5 @@
 pub mod gateway;
 pub mod node_app;
 pub mod redis;
+pub mod redis_topology;
 pub mod upstream;

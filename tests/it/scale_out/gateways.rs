@@ -1,0 +1,35 @@
+//! Two gateway instances on one Redis Cluster share every session.
+
+use http::StatusCode;
+use sessiongate::demo::DEMO_USER;
+
+use super::{Http, demo_app, gateway};
+use crate::support::redis_topology::RedisCluster;
+
+#[tokio::test]
+async fn two_gateways_share_sessions() {
+    let cluster = RedisCluster::start();
+    let app = demo_app().await;
+    let a = gateway(&cluster.url(), "1s", &app).await;
+    let b = gateway(&cluster.url(), "1s", &app).await;
+    let http = Http::new();
+
+    let cookie = http.login(&a).await;
+    let (status, _, body) = http.get(a.url("/"), &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(DEMO_USER));
+
+    // B never saw the login: the session is in Redis, not in A.
+    let (status, _, body) = http.get(b.url("/"), &cookie).await;
+    assert_eq!(status, StatusCode::OK, "B serves A's session");
+    assert!(body.contains(DEMO_USER));
+
+    let (status, _, _) = http.get(b.url("/.sessiongate/logout"), &cookie).await;
+    assert_eq!(status, StatusCode::FOUND);
+
+    // A sees the logout B made.
+    let (status, headers, _) = http.get(a.url("/"), &cookie).await;
+    assert_eq!(status, StatusCode::FOUND, "A sees the session ended");
+    let location = headers["location"].to_str().unwrap();
+    assert!(location.starts_with("/login"), "to login: {location}");
+}
