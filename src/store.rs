@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub mod cluster;
 pub mod memory;
-mod nodes;
+pub(crate) mod nodes;
 pub mod redis;
 mod rules;
 pub mod sentinel;
@@ -95,6 +95,8 @@ pub enum StoreError {
     Redis(#[source] ::redis::RedisError),
     #[error("stored session record is malformed: {0}")]
     Corrupt(&'static str),
+    #[error("invalid store URL: {0}")]
+    InvalidUrl(&'static str),
     #[error("operation not supported by the {0} store")]
     Unsupported(&'static str),
 }

@@ -354,6 +354,8 @@ fn store_urls() {
         "redis+unix:///run/redis.sock",
         "redis+sentinel://a:1,b:2/m/0",
         "redis+cluster://a:1,b:2",
+        "rediss+sentinel://u:p@a:1,b:2/m/1",
+        "rediss+cluster://a:1",
     ] {
         assert_eq!(
             accepts(&format!("[store]\nurl = \"{url}\"\n")).store.url,
@@ -374,6 +376,12 @@ fn store_urls() {
     );
     rejects("[store]\nurl = \"memory://x\"\n", 2, 7, "takes no address");
     rejects("[store]\nurl = \"redis://\"\n", 2, 7, "names no server");
+    rejects(
+        "[store]\nurl = \"redis+sentinel://a:1,b:2\"\n",
+        2,
+        7,
+        "expected e.g. \"redis+sentinel://H1:26379,H2:26379/MASTER/0\"",
+    );
 }
 
 #[test]

@@ -32,7 +32,9 @@ const STORE_SCHEMES: &[&str] = &[
     "rediss",
     "redis+unix",
     "redis+sentinel",
+    "rediss+sentinel",
     "redis+cluster",
+    "rediss+cluster",
 ];
 
 pub(crate) struct Validator<'d, 'i> {
@@ -346,8 +348,8 @@ impl<'d, 'i> Validator<'d, 'i> {
     }
 
     fn store_url(&mut self, url: &str) -> Option<String> {
-        let choices = "memory://, redis://, rediss://, redis+unix://, redis+sentinel:// \
-                       or redis+cluster://";
+        let choices = "memory://, redis://, rediss://, redis+unix://, redis+sentinel://, \
+                       rediss+sentinel://, redis+cluster:// or rediss+cluster://";
         let Some((scheme, rest)) = url.split_once("://") else {
             self.error(
                 "store.url",
@@ -373,6 +375,18 @@ impl<'d, 'i> Validator<'d, 'i> {
             self.error(
                 "store.url",
                 format!("\"{url}\" names no server, e.g. \"redis://127.0.0.1:6379/0\""),
+            );
+            return None;
+        }
+        if crate::store::nodes::topology(url).is_some()
+            && let Err(e) = crate::store::nodes::parse(url)
+        {
+            self.error(
+                "store.url",
+                format!(
+                    "{e}: \"{url}\"; expected e.g. \"redis+sentinel://H1:26379,H2:26379/MASTER/0\" \
+                     or \"redis+cluster://H1:6379,H2:6379\""
+                ),
             );
             return None;
         }

@@ -7,7 +7,6 @@
 //! messages never repeat the URL: it may hold a password.
 
 use percent_encoding::percent_decode_str;
-use redis::{ErrorKind, RedisError};
 
 use super::StoreError;
 
@@ -165,7 +164,7 @@ fn decode(part: &str) -> Result<Option<String>, StoreError> {
 }
 
 fn invalid(why: &'static str) -> StoreError {
-    StoreError::Redis(RedisError::from((ErrorKind::InvalidClientConfig, why)))
+    StoreError::InvalidUrl(why)
 }
 
 #[cfg(test)]

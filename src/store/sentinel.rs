@@ -197,7 +197,7 @@ fn signals_failover(error: &StoreError) -> bool {
             ),
             _ => true,
         },
-        StoreError::Corrupt(_) | StoreError::Unsupported(_) => false,
+        StoreError::Corrupt(_) | StoreError::Unsupported(_) | StoreError::InvalidUrl(_) => false,
     }
 }
 

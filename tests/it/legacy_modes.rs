@@ -26,6 +26,9 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// What a browser navigating to a page sends: a redirect, not a 401.
 const BROWSER: (&str, &str) = ("accept", "text/html,application/xhtml+xml");
 
+/// What a script asking for JSON sends: a 401, not a redirect.
+const API: (&str, &str) = ("accept", "application/json");
+
 /// One answer, body as text.
 struct Answer {
     status: StatusCode,

@@ -7,7 +7,7 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{BROWSER, Http, metric, percent_decode, wait};
+use super::{API, BROWSER, Http, metric, percent_decode, wait};
 use crate::support::gateway::{TestGateway, config_toml};
 use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
@@ -182,7 +182,10 @@ async fn an_idle_session_is_sent_to_login_and_its_cookie_cleared() {
     assert_eq!(s.redirects("expired").await, before + 1.0);
 
     // API clients get the 401 JSON, same reason.
-    let api = s.http.get(s.gateway.url("/peek"), &cookie_header).await;
+    let api = s
+        .http
+        .get(s.gateway.url("/peek"), &[cookie_header[0], API])
+        .await;
     assert_eq!(api.status, StatusCode::UNAUTHORIZED, "body: {}", api.body);
     assert_eq!(api.json()["reason"], "expired");
 }
