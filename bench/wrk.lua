@@ -14,6 +14,7 @@ local path = "/app/page"
 local cookies = nil
 local count = 0
 local idx = 0
+local prepare -- defined below init, which calls it
 
 local function parse(args)
   local i = 1
@@ -60,7 +61,7 @@ local PRECOMPUTE = 200000
 local prepared = nil
 local fixed = nil
 
-local function prepare()
+prepare = function()
   if cookies == nil then
     fixed = wrk.format("GET", path)
   elseif count <= PRECOMPUTE then
