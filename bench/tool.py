@@ -205,8 +205,31 @@ def report(runs_path, out_path, meta_path):
                 f"{fmt(row['redis_evalsha_per_request'], '>12.2f')}"
                 f"{fmt(row['ratio_to_direct'], '>10.3f')}{fmt(row['ratio_to_nginx'], '>9.3f')}"
                 f"{fmt(row['p99_added_over_direct_ms'], '>11.3f')}")
+    mem = meta.get("memory") or {}
+    bars = {}
+    valid = table.get("valid", {})
+    if "sg-redis" in valid:
+        bars["sg_redis_rps_ge_nginx"] = (valid["sg-redis"]["ratio_to_nginx"] or 0) >= 1.0
+    lat = table.get("latency", {})
+    if "sg-redis" in lat:
+        added = lat["sg-redis"]["p99_added_over_direct_ms"]
+        bars["p99_added_le_0_3ms (1 conn)"] = added is not None and added <= 0.3
+    if "idle" in mem:
+        bars["rss_1000_idle_le_32mb"] = mem["idle"]["rss_with_idle_kb"] <= 32 * 1024
+        lines.append(f"\n== memory ==\nRSS with {mem['idle']['connections']} idle keep-alive connections: "
+                     f"{mem['idle']['rss_with_idle_kb'] / 1024:.1f} MB "
+                     f"(before: {mem['idle']['rss_before_kb'] / 1024:.1f} MB, "
+                     f"{mem['idle']['per_connection_bytes']} bytes/connection)")
+    if "upload" in mem:
+        bars["upload_500mb_growth_lt_8mb"] = mem["upload"]["hwm_growth_kb"] < 8 * 1024
+        lines.append(f"500 MB upload: status {mem['upload']['status']} in {mem['upload']['seconds']} s, "
+                     f"peak RSS growth {mem['upload']['hwm_growth_kb'] / 1024:.1f} MB")
+    lines.append("\n== bars ==")
+    for k, v in bars.items():
+        lines.append(f"{k:<32}{'met' if v else 'NOT met'}")
     text = "\n".join(lines)
     print(text)
+    meta["bars"] = bars
     meta["results"] = table
     meta["runs"] = runs
     with open(out_path, "w") as f:

@@ -7,12 +7,14 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use http::{HeaderMap, HeaderValue, Method};
 use sessiongate::config::Config;
 use sessiongate::decide::{self, Lookup, Refusal};
+use sessiongate::gateway::Gateway;
 use sessiongate::login;
 use sessiongate::route::{self, Router};
+use sessiongate::server::ConnInfo;
 use sessiongate::session::{SessionId, find_cookie};
 use sessiongate::store::{Found, Record};
 
@@ -145,5 +147,26 @@ fn login_location(c: &mut Criterion) {
     });
 }
 
+/// The size of what `f` returns, without calling it.
+fn size_of_return<A, B, C, R>(_f: impl Fn(A, B, C) -> R) -> usize {
+    std::mem::size_of::<R>()
+}
+
+/// Memory per connection, not time: hyper's HTTP/1 dispatcher keeps one
+/// boxed slot for the service's future for the whole life of a connection,
+/// idle or not, so the size of `Gateway::handle`'s future is paid by every
+/// open connection.
+fn future_sizes() {
+    let handle = size_of_return(
+        |g: &'static Gateway, r: http::Request<hyper::body::Incoming>, c: ConnInfo| g.handle(r, c),
+    );
+    println!("size_of Gateway::handle future: {handle} bytes (held per connection by hyper)");
+}
+
 criterion_group!(hot_path, cookies, routing, decision, login_location);
-criterion_main!(hot_path);
+
+fn main() {
+    future_sizes();
+    hot_path();
+    Criterion::default().configure_from_args().final_summary();
+}
