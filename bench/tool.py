@@ -205,7 +205,7 @@ def report(runs_path, out_path, meta_path):
                 f"{fmt(row['redis_evalsha_per_request'], '>12.2f')}"
                 f"{fmt(row['ratio_to_direct'], '>10.3f')}{fmt(row['ratio_to_nginx'], '>9.3f')}"
                 f"{fmt(row['p99_added_over_direct_ms'], '>11.3f')}")
-    mem = meta.get("memory") or {}
+    mem = {k: v for k, v in (meta.get("memory") or {}).items() if v}
     bars = {}
     valid = table.get("valid", {})
     if "sg-redis" in valid:
@@ -220,6 +220,9 @@ def report(runs_path, out_path, meta_path):
                      f"{mem['idle']['rss_with_idle_kb'] / 1024:.1f} MB "
                      f"(before: {mem['idle']['rss_before_kb'] / 1024:.1f} MB, "
                      f"{mem['idle']['per_connection_bytes']} bytes/connection)")
+    if "idle_nginx" in mem:
+        lines.append(f"nginx (reference), same test: {mem['idle_nginx']['rss_with_idle_kb'] / 1024:.1f} MB "
+                     f"({mem['idle_nginx']['per_connection_bytes']} bytes/connection)")
     if "upload" in mem:
         bars["upload_500mb_growth_lt_8mb"] = mem["upload"]["hwm_growth_kb"] < 8 * 1024
         lines.append(f"500 MB upload: status {mem['upload']['status']} in {mem['upload']['seconds']} s, "
