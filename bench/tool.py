@@ -9,6 +9,7 @@
   tool.py idle PORT PID N PATH          RSS with N idle keep-alive connections
   tool.py upload PORT PID MB PATH COOKIE   stream MB through the gateway; RSS growth
   tool.py report RUNS.jsonl OUT.json META.json   the table, printed and written
+  tool.py markdown RESULTS.json         the results as Markdown (bench/README.md)
 """
 
 import http.client
@@ -240,6 +241,47 @@ def report(runs_path, out_path, meta_path):
         f.write("\n")
 
 
+def markdown(results_path):
+    """The results of a latest.json as Markdown tables, for bench/README.md."""
+    d = json.load(open(results_path))
+    out = []
+    m = d["method"]
+    out.append(f"Run {d['date']} at {d['git']}: {m['rounds']} rounds x {m['duration_s']} s, "
+               f"wrk {m['threads']} threads x {m['connections']} connections "
+               f"(latency: 1 x 1), {m['sessions']} sessions.")
+    for scenario, rows in d["results"].items():
+        out.append(f"\n**{scenario}**\n")
+        out.append("| target | req/s | p50 ms | p99 ms | p99.9 ms | errors | Redis cmds/req "
+                   "| × direct | × nginx | p99 − direct ms |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for t, r in rows.items():
+            def f(v, spec=".3f"):
+                return "–" if v is None else format(v, spec)
+            out.append(f"| {t} | {r['rps_median']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
+                       f"{r['p999_ms']:.3f} | {r['errors']} | {f(r['redis_commands_per_request'], '.2f')} | "
+                       f"{f(r['ratio_to_direct'])} | {f(r['ratio_to_nginx'])} | "
+                       f"{f(r['p99_added_over_direct_ms'])} |")
+    mem = d.get("memory") or {}
+    if mem.get("idle"):
+        i = mem["idle"]
+        out.append(f"\nRSS with {i['connections']} idle keep-alive connections: "
+                   f"{i['rss_with_idle_kb'] / 1024:.1f} MB (from {i['rss_before_kb'] / 1024:.1f} MB; "
+                   f"{i['per_connection_bytes']} bytes/connection).")
+    if mem.get("idle_nginx"):
+        i = mem["idle_nginx"]
+        out.append(f"nginx, same test: {i['rss_with_idle_kb'] / 1024:.1f} MB "
+                   f"({i['per_connection_bytes']} bytes/connection).")
+    if mem.get("upload"):
+        u = mem["upload"]
+        out.append(f"500 MB upload through the gateway: {u['status']} in {u['seconds']} s, "
+                   f"peak RSS (VmHWM) growth {u['hwm_growth_kb'] / 1024:.1f} MB.")
+    if d.get("bars"):
+        out.append("\n| bar | |\n|---|---|")
+        for k, v in d["bars"].items():
+            out.append(f"| {k} | {'met' if v else '**not met**'} |")
+    print("\n".join(out))
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "port":
@@ -256,6 +298,8 @@ def main(argv):
         idle(int(args[0]), int(args[1]), int(args[2]), args[3])
     elif cmd == "upload":
         upload(int(args[0]), int(args[1]), int(args[2]), args[3], args[4] if len(args) > 4 else None)
+    elif cmd == "markdown":
+        markdown(args[0])
     elif cmd == "report":
         report(args[0], args[1], args[2])
     else:
