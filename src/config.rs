@@ -28,6 +28,7 @@ mod tests_session;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
+pub use validate::{STORE_URL_ENV, redact_url};
 
 impl Config {
     /// Parses and validates a config file's text. On failure, every problem
@@ -37,10 +38,17 @@ impl Config {
     /// Relative TLS paths are kept as written; [`Config::load`] resolves
     /// them against the file's directory.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigErrors> {
+        Config::parse(text, None)
+    }
+
+    /// [`Config::from_toml_str`], with `store_url` (when given) in place of
+    /// the file's `store.url`, validated the same way.
+    pub fn parse(text: &str, store_url: Option<&str>) -> Result<Config, ConfigErrors> {
         let doc = document::Document::parse(text).map_err(ConfigErrors)?;
         let mut errors = Vec::new();
         let parsed = doc.read(&mut errors);
-        let result = validate::Validator::new(&doc, &parsed.failed).validate(&parsed.raw);
+        let result =
+            validate::Validator::new(&doc, &parsed.failed, store_url).validate(&parsed.raw);
         match result {
             Ok(config) if errors.is_empty() => Ok(config),
             Ok(_) => Err(sorted(errors)),
@@ -54,15 +62,22 @@ impl Config {
     /// Reads and validates the file at `path`. Relative `server.tls` paths
     /// are resolved against the file's directory, so a config means the same
     /// whatever directory the gateway was started from.
+    ///
+    /// A non-empty `$SESSIONGATE_STORE_URL` replaces `store.url`, so the
+    /// password-bearing URL can come from a secret while the file does not.
     pub fn load(path: &Path) -> Result<Config, LoadError> {
         let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
             path: path.to_owned(),
             source,
         })?;
-        let mut config = Config::from_toml_str(&text).map_err(|errors| LoadError::Invalid {
-            path: path.to_owned(),
-            errors,
-        })?;
+        let store_url = std::env::var(STORE_URL_ENV)
+            .ok()
+            .filter(|url| !url.is_empty());
+        let mut config =
+            Config::parse(&text, store_url.as_deref()).map_err(|errors| LoadError::Invalid {
+                path: path.to_owned(),
+                errors,
+            })?;
         let base = path.parent().unwrap_or(Path::new(""));
         if let Some(tls) = &mut config.server.tls {
             tls.cert = base.join(&tls.cert);

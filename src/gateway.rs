@@ -528,13 +528,6 @@ fn take_control_headers(headers: &mut HeaderMap) -> (Option<HeaderValue>, Option
     (login, logout)
 }
 
-/// Which modes this build enforces; the others are refused at start-up.
-pub fn supported(mode: Mode) -> bool {
-    match mode {
-        Mode::Managed | Mode::External | Mode::Observe => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,10 +73,6 @@ pub enum Error {
         #[source]
         source: store::StoreError,
     },
-    #[error(
-        "session.mode = \"{0}\" is not available in this build yet: use \"managed\" (see the README's limitations)"
-    )]
-    ModeNotAvailable(&'static str),
 }
 
 /// Runs the gateway on already-bound listeners until `shutdown` resolves
@@ -97,14 +93,11 @@ pub async fn run_reloadable(
     shutdown: impl Future<Output = ()> + Send,
     reloads: Option<reload::Reloads>,
 ) -> Result<(), Error> {
-    if !gateway::supported(config.session.mode) {
-        return Err(Error::ModeNotAvailable(config.session.mode.as_str()));
-    }
     let tls = config.server.tls.as_ref().map(tls::acceptor).transpose()?;
     let store = store::Store::open(&config.store)
         .await
         .map_err(|source| Error::Store {
-            url: config.store.url.clone(),
+            url: config::redact_url(&config.store.url).into_owned(),
             source,
         })?;
     let mut registry = prometheus_client::registry::Registry::default();

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, LoadError};
-use crate::gateway::{self, Gateway, SharedGateway};
+use crate::gateway::{Gateway, SharedGateway};
 use crate::guard::Guard;
 use crate::metrics::{Metrics, ReloadResult};
 
@@ -48,13 +48,6 @@ impl Reloader {
                 return ReloadResult::Failure;
             }
         };
-        if !gateway::supported(next.session.mode) {
-            error!(
-                mode = next.session.mode.as_str(),
-                "config reload rejected: this session mode is not available; the running config stays"
-            );
-            return ReloadResult::Failure;
-        }
         let current = self.gateway.load();
         for key in restart_needed(current.config(), &next) {
             warn!(

@@ -468,3 +468,48 @@ fn log_format() {
         "log.format: expected one of \"text\", \"json\", got \"xml\"",
     );
 }
+
+#[test]
+fn the_environment_store_url_replaces_the_files() {
+    let file = "[store]\nurl = \"redis://file:6379\"\n";
+    let c = Config::parse(file, Some("redis://:pw@secret-host:6379/2")).unwrap();
+    assert_eq!(c.store.url, "redis://:pw@secret-host:6379/2");
+    assert_eq!(
+        Config::parse(file, None).unwrap().store.url,
+        "redis://file:6379"
+    );
+
+    let errors = Config::parse(file, Some("mysql://u:hunter2@db")).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors:?}");
+    let error = &errors.0[0];
+    assert_eq!(error.position, None, "the file is not where it is wrong");
+    assert!(
+        error
+            .message
+            .starts_with("SESSIONGATE_STORE_URL: unsupported scheme"),
+        "{}",
+        error.message
+    );
+    let errors = Config::parse(file, Some("u:hunter2@db:6379")).unwrap_err();
+    assert!(!errors.0[0].message.contains("hunter2"), "{:?}", errors.0);
+}
+
+#[test]
+fn passwords_never_appear_in_shown_urls() {
+    for (url, shown) in [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://:pw@h:6379/0", "redis://:***@h:6379/0"),
+        ("rediss://user:p@ss@h/1", "rediss://user:***@h/1"),
+        ("redis://lonely@h", "redis://:***@h"),
+        (
+            "redis+sentinel://u:pw@a:1,b:2/m/0",
+            "redis+sentinel://u:***@a:1,b:2/m/0",
+        ),
+        ("redis://h/path@x", "redis://h/path@x"),
+        ("memory://", "memory://"),
+        ("not a url", "not a url"),
+        ("u:pw@h:6379", "***@h:6379"),
+    ] {
+        assert_eq!(redact_url(url), shown, "{url}");
+    }
+}

@@ -26,6 +26,30 @@ const MIN_HEADER_BYTES: i64 = 8192;
 /// Beyond this a request head is an attack, not a browser.
 const MAX_HEADER_BYTES: i64 = 1024 * 1024;
 
+/// The environment variable that replaces `store.url` (a Kubernetes Secret
+/// or systemd credential carries the password; the TOML stays shareable).
+pub const STORE_URL_ENV: &str = "SESSIONGATE_STORE_URL";
+
+/// `url` with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return match url.rfind('@') {
+            Some(at) => format!("***{}", &url[at..]).into(),
+            None => url.into(),
+        };
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.into();
+    };
+    let user = match rest[..at].split_once(':') {
+        Some((user, _password)) => user,
+        // `redis://secret@host`: a lone userinfo may be the password.
+        None => "",
+    };
+    format!("{scheme}://{user}:***{}", &rest[at..]).into()
+}
+
 const STORE_SCHEMES: &[&str] = &[
     "memory",
     "redis",
@@ -40,14 +64,21 @@ const STORE_SCHEMES: &[&str] = &[
 pub(crate) struct Validator<'d, 'i> {
     pub(super) doc: &'d Document<'i>,
     failed: &'d BTreeSet<String>,
+    /// `$SESSIONGATE_STORE_URL`, which replaces the file's `store.url`.
+    store_url_env: Option<&'d str>,
     errors: Vec<ConfigError>,
 }
 
 impl<'d, 'i> Validator<'d, 'i> {
-    pub(crate) fn new(doc: &'d Document<'i>, failed: &'d BTreeSet<String>) -> Self {
+    pub(crate) fn new(
+        doc: &'d Document<'i>,
+        failed: &'d BTreeSet<String>,
+        store_url_env: Option<&'d str>,
+    ) -> Self {
         Validator {
             doc,
             failed,
+            store_url_env,
             errors: Vec::new(),
         }
     }
@@ -338,7 +369,10 @@ impl<'d, 'i> Validator<'d, 'i> {
     }
 
     fn store(&mut self, raw: &RawStore) -> Option<StoreConfig> {
-        let url = self.store_url(&raw.url);
+        let url = match self.store_url_env {
+            Some(url) => self.store_url(url, STORE_URL_ENV),
+            None => self.store_url(&raw.url, "store.url"),
+        };
         let op_timeout = self.positive("store.op_timeout", &raw.op_timeout, "100ms");
         Some(StoreConfig {
             url: url?,
@@ -347,34 +381,39 @@ impl<'d, 'i> Validator<'d, 'i> {
         })
     }
 
-    fn store_url(&mut self, url: &str) -> Option<String> {
+    /// `key` names where the URL came from: `store.url` or the environment
+    /// variable that overrides it (an error then has no file position).
+    fn store_url(&mut self, url: &str, key: &str) -> Option<String> {
+        let shown = redact_url(url);
         let choices = "memory://, redis://, rediss://, redis+unix://, redis+sentinel://, \
                        rediss+sentinel://, redis+cluster:// or rediss+cluster://";
         let Some((scheme, rest)) = url.split_once("://") else {
             self.error(
-                "store.url",
-                format!("expected a URL starting with {choices}, got \"{url}\""),
+                key,
+                format!("expected a URL starting with {choices}, got \"{shown}\""),
             );
             return None;
         };
         if !STORE_SCHEMES.contains(&scheme) {
             self.error(
-                "store.url",
+                key,
                 format!("unsupported scheme \"{scheme}://\"; expected one of {choices}"),
             );
             return None;
         }
         if scheme == "memory" && !rest.is_empty() {
             self.error(
-                "store.url",
-                format!("the embedded store takes no address: write \"memory://\", got \"{url}\""),
+                key,
+                format!(
+                    "the embedded store takes no address: write \"memory://\", got \"{shown}\""
+                ),
             );
             return None;
         }
         if scheme != "memory" && rest.is_empty() {
             self.error(
-                "store.url",
-                format!("\"{url}\" names no server, e.g. \"redis://127.0.0.1:6379/0\""),
+                key,
+                format!("\"{shown}\" names no server, e.g. \"redis://127.0.0.1:6379/0\""),
             );
             return None;
         }
@@ -382,9 +421,9 @@ impl<'d, 'i> Validator<'d, 'i> {
             && let Err(e) = crate::store::nodes::parse(url)
         {
             self.error(
-                "store.url",
+                key,
                 format!(
-                    "{e}: \"{url}\"; expected e.g. \"redis+sentinel://H1:26379,H2:26379/MASTER/0\" \
+                    "{e}: \"{shown}\"; expected e.g. \"redis+sentinel://H1:26379,H2:26379/MASTER/0\" \
                      or \"redis+cluster://H1:6379,H2:6379\""
                 ),
             );

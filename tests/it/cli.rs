@@ -15,6 +15,7 @@ fn sessiongate(args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
         .env_remove("SESSIONGATE_CONFIG")
+        .env_remove("SESSIONGATE_STORE_URL")
         .output()
         .expect("run sessiongate")
 }
@@ -63,6 +64,35 @@ fn config_falls_back_to_the_environment() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_store_url_may_come_from_the_environment_and_is_checked_there() {
+    let check = |url: &str| {
+        Command::new(BIN)
+            .args(["check", "--config", EXAMPLE])
+            .env("SESSIONGATE_STORE_URL", url)
+            .output()
+            .unwrap()
+    };
+    let out = check("redis://:s3cret@127.0.0.1:6379/1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = check("mysql://root:s3cret@db");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SESSIONGATE_STORE_URL: unsupported scheme \"mysql://\""),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("s3cret"),
+        "a password in an error: {stderr}"
     );
 }
 

@@ -199,8 +199,8 @@ fn kubernetes_manifests_probe_the_admin_port_and_keep_a_replica() {
             kinds.push((doc["kind"].as_str().unwrap().to_owned(), doc));
         }
     }
-    let generated = &kustomization["secretGenerator"][0]["files"][0];
-    let config_file = generated.as_str().expect("secretGenerator file");
+    let generated = &kustomization["configMapGenerator"][0]["files"][0];
+    let config_file = generated.as_str().expect("configMapGenerator file");
     let cfg = config(&format!("deploy/kubernetes/{config_file}"));
 
     let get = |kind: &str| {
@@ -241,10 +241,17 @@ fn kubernetes_manifests_probe_the_admin_port_and_keep_a_replica() {
     assert_eq!(security["readOnlyRootFilesystem"].as_bool(), Some(true));
     assert_eq!(security["allowPrivilegeEscalation"].as_bool(), Some(false));
     assert_eq!(security["capabilities"]["drop"][0].as_str(), Some("ALL"));
-    let secret = &pod["volumes"][0]["secret"]["secretName"];
+    // The TOML from the generated ConfigMap; the Redis URL from a Secret.
+    let config_map = &pod["volumes"][0]["configMap"]["name"];
     assert_eq!(
-        secret.as_str(),
-        kustomization["secretGenerator"][0]["name"].as_str()
+        config_map.as_str(),
+        kustomization["configMapGenerator"][0]["name"].as_str()
+    );
+    let env = &container["env"][0];
+    assert_eq!(env["name"].as_str(), Some("SESSIONGATE_STORE_URL"));
+    assert_eq!(
+        env["valueFrom"]["secretKeyRef"]["name"].as_str(),
+        Some("sessiongate-redis")
     );
 
     let service_ports: Vec<i64> = get("Service")["spec"]["ports"]

@@ -111,7 +111,7 @@ async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
     assert_eq!(http.get(url("/"), &[]).await.0, StatusCode::FOUND);
     let api = [("accept", "application/json")];
     assert_eq!(http.get(url("/"), &api).await.0, StatusCode::UNAUTHORIZED);
-    let bad = [("cookie", "sessiongate=not_valid")];
+    let bad = [("cookie", "sessiongate=not*valid")];
     assert_eq!(http.get(url("/"), &bad).await.0, StatusCode::FOUND);
     let unknown = [("cookie", "sessiongate=0123456789abcdef")];
     assert_eq!(http.get(url("/"), &unknown).await.0, StatusCode::FOUND);
