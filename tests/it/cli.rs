@@ -118,7 +118,8 @@ impl Running {
         let mut child = Command::new(BIN)
             .args(args)
             .env_remove("SESSIONGATE_CONFIG")
-            .env("NO_COLOR", "1")
+            // Piped stderr must be plain text by itself, without NO_COLOR.
+            .env_remove("NO_COLOR")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -189,8 +190,10 @@ fn config_file(dir: &tempfile::TempDir, listen: &str) -> String {
 fn run_logs_each_listener_and_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut gw = Running::start(&["run", "--config", &config_file(&dir, "127.0.0.1:0")]);
-    gw.wait_for("listening on");
-    gw.wait_for("listening on");
+    for _ in 0..2 {
+        let line = gw.wait_for("listening on");
+        assert!(!line.contains('\x1b'), "colour codes in a log file: {line:?}");
+    }
     gw.signal("-TERM");
     assert!(gw.wait().success());
 }
