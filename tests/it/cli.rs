@@ -192,7 +192,10 @@ fn run_logs_each_listener_and_exits_0_on_sigterm() {
     let mut gw = Running::start(&["run", "--config", &config_file(&dir, "127.0.0.1:0")]);
     for _ in 0..2 {
         let line = gw.wait_for("listening on");
-        assert!(!line.contains('\x1b'), "colour codes in a log file: {line:?}");
+        assert!(
+            !line.contains('\x1b'),
+            "colour codes in a log file: {line:?}"
+        );
     }
     gw.signal("-TERM");
     assert!(gw.wait().success());

@@ -63,3 +63,26 @@ fn example_config_loads() {
     let config = Config::load(&path).unwrap();
     assert_eq!(config.routes.len(), 1);
 }
+
+/// Every TOML block in the README is a config a reader may paste: each one
+/// must pass `check` as it stands.
+#[test]
+fn every_toml_example_in_the_readme_is_valid() {
+    let readme = include_str!("../../README.md");
+    let mut blocks = 0;
+    let mut rest = readme;
+    while let Some(start) = rest.find("```toml\n") {
+        let body = &rest[start + "```toml\n".len()..];
+        let end = body.find("```").expect("an unclosed ```toml block");
+        let block = &body[..end];
+        blocks += 1;
+        if let Err(errors) = Config::from_toml_str(block) {
+            panic!(
+                "README TOML block {blocks} is invalid:\n{}\n{block}",
+                errors.render("README.md")
+            );
+        }
+        rest = &body[end + 3..];
+    }
+    assert!(blocks >= 5, "only {blocks} TOML blocks found in the README");
+}
