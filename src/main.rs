@@ -60,6 +60,13 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration)]
         absolute_timeout: Option<Duration>,
     },
+    /// Only the demo's built-in app, to put a `run` gateway in front of
+    /// (deploy/compose.yaml): its login page answers with Sessiongate-Login.
+    DemoApp {
+        /// Where the app listens.
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        listen: SocketAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,6 +88,7 @@ fn main() -> ExitCode {
             idle_timeout,
             absolute_timeout,
         }),
+        Command::DemoApp { listen } => run_demo_app(listen),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -187,6 +195,18 @@ fn run_demo(opts: demo::DemoOptions) -> Result<()> {
         .map_err(|errors| anyhow::anyhow!("demo config is invalid:\n{}", errors.render("demo")))?;
     // The gateway runs exactly as `run` does: same code path, other config.
     run(config, Launch::Demo { listener, opts })
+}
+
+/// `demo-app`: the demo application alone, until SIGTERM/SIGINT.
+fn run_demo_app(listen: SocketAddr) -> Result<()> {
+    init_logging(LogFormat::Text);
+    runtime()?.block_on(async move {
+        let shutdown = shutdown_signal()?;
+        let listener = bind(listen, "--listen")?;
+        tracing::info!("demo app listening on {}", listener.local_addr()?);
+        demo::serve_app(listener, shutdown).await;
+        Ok(())
+    })
 }
 
 /// Reads `path` again on every SIGHUP and hands the result to the gateway,

@@ -165,7 +165,20 @@ fn compose_runs_the_gateway_with_a_healthy_redis() {
         "{mounts:?}"
     );
 
+    // The example app is the demo app from the gateway's own image, on the
+    // port the gateway's upstream names.
+    let app = &services["app"];
+    assert_eq!(app["image"].as_str(), gate["image"].as_str());
+    let command: Vec<&str> = app["command"]
+        .as_vec()
+        .expect("app command")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(command, ["demo-app", "--listen", "0.0.0.0:8000"]);
+
     let cfg = config("deploy/compose/sessiongate.toml");
+    assert_eq!(cfg.upstream.url.to_string(), "http://app:8000/");
     assert_eq!(cfg.store.url, "redis://redis:6379/0");
     assert_eq!(cfg.admin.listen.port(), 9090);
     assert!(cfg.routes.iter().any(|r| r.path == "/login" && r.public));
@@ -299,4 +312,124 @@ fn systemd_unit_has_the_key_lines() {
         duration(stop) > cfg.server.shutdown_grace,
         "TimeoutStopSec={stop}"
     );
+}
+
+/// The compose stack without Docker: `sessiongate demo-app` (the binary, as
+/// the `app` service runs it), a real Redis in place of the `redis` service,
+/// and the gateway on deploy/compose/sessiongate.toml with only the two
+/// service addresses replaced. A visitor is sent to login, signs in, and
+/// reaches the page first asked for with a session kept in Redis.
+#[tokio::test]
+async fn the_compose_stack_signs_a_visitor_in() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    use crate::support::gateway::TestGateway;
+    use crate::support::redis::RedisServer;
+
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    let redis = RedisServer::start();
+    let mut app = Killed(
+        Command::new(env!("CARGO_BIN_EXE_sessiongate"))
+            .args(["demo-app", "--listen", "127.0.0.1:0"])
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sessiongate demo-app"),
+    );
+    let mut lines = BufReader::new(app.0.stderr.take().unwrap()).lines();
+    let app_addr = loop {
+        let line = lines
+            .next()
+            .expect("demo-app exited before listening")
+            .unwrap();
+        if let Some((_, addr)) = line.split_once("demo app listening on ") {
+            break addr.trim().to_owned();
+        }
+    };
+
+    let text = read("deploy/compose/sessiongate.toml")
+        .replace("redis://redis:6379/0", &redis.url())
+        .replace("http://app:8000", &format!("http://{app_addr}"));
+    let cfg = Config::from_toml_str(&text).unwrap_or_else(|e| panic!("{}", e.render("compose")));
+    let gw = TestGateway::start(cfg).await;
+
+    let client = reqwest_like::Client::new();
+    let (status, headers, _) = client.get(&gw.url("/account"), None).await;
+    assert_eq!(status, 302);
+    assert_eq!(headers["location"], "/login?next=/account");
+    let (status, _, body) = client.get(&gw.url("/login?next=%2Faccount"), None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("login-form"), "{body}");
+    let (status, _, _) = client.get(&gw.url("/assets/app.css"), None).await;
+    assert_eq!(status, 200, "the login page's assets are public");
+
+    let (status, headers, _) = client
+        .post_form(
+            &gw.url("/login"),
+            "username=demo&password=sessiongate&next=%2Faccount",
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/account");
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let id = pair
+        .strip_prefix("sessiongate=")
+        .expect("the gateway's cookie");
+    let stored: i64 = redis.query(&["EXISTS", &format!("sessiongate:{id}")]);
+    assert_eq!(stored, 1, "the session lives in Redis");
+
+    let (status, _, body) = client.get(&gw.url("/account"), Some(&pair)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("demo"), "{body}");
+}
+
+/// Just enough HTTP/1.1 client for the compose test.
+mod reqwest_like {
+    use bytes::Bytes;
+    use http::{HeaderMap, Request};
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::TokioExecutor;
+
+    pub struct Client(hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>);
+
+    impl Client {
+        pub fn new() -> Self {
+            Client(hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http())
+        }
+
+        pub async fn get(&self, url: &str, cookie: Option<&str>) -> (u16, HeaderMap, String) {
+            let mut req = Request::get(url).header("accept", "text/html");
+            if let Some(cookie) = cookie {
+                req = req.header("cookie", cookie);
+            }
+            self.send(req.body(Full::default()).unwrap()).await
+        }
+
+        pub async fn post_form(&self, url: &str, form: &str) -> (u16, HeaderMap, String) {
+            let req = Request::post(url)
+                .header("accept", "text/html")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Full::new(Bytes::from(form.to_owned())))
+                .unwrap();
+            self.send(req).await
+        }
+
+        async fn send(&self, req: Request<Full<Bytes>>) -> (u16, HeaderMap, String) {
+            let res = self.0.request(req).await.expect("request");
+            let status = res.status().as_u16();
+            let headers = res.headers().clone();
+            let body = res.into_body().collect().await.expect("body").to_bytes();
+            (status, headers, String::from_utf8_lossy(&body).into_owned())
+        }
+    }
 }
