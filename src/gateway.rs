@@ -230,7 +230,7 @@ impl Gateway {
         }
 
         let host = route::request_host(req.headers(), req.uri());
-        let matched = self.router.route(host.as_deref(), req.uri().path());
+        let matched = self.router.route(host, req.uri().path());
         let index = Some(matched.index);
         let fail = |e| (e, index);
 
@@ -253,7 +253,8 @@ impl Gateway {
         let cookie = source::read(&self.config, req.headers());
         // Only the gateway's own cookie is withheld: external and observe
         // sessions live in the application's cookie, which it needs.
-        if session.mode == Mode::Managed {
+        // (Absent: no cookie of that name to strip, so no second scan.)
+        if session.mode == Mode::Managed && !matches!(cookie, Cookie::Absent) {
             strip_cookie(req.headers_mut(), &session.cookie_name);
         }
 

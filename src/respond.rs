@@ -28,15 +28,20 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
         let Ok(value) = value.to_str() else { continue };
         for range in value.split(',') {
             let mut parts = range.split(';');
-            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            // Compared without lowercasing: no allocation per media range.
+            let media = parts.next().unwrap_or("").trim();
+            let is_json = media.eq_ignore_ascii_case("application/json");
+            if !is_json && !media.eq_ignore_ascii_case("text/html") {
+                continue;
+            }
             let q = parts
                 .filter_map(|p| p.trim().strip_prefix("q="))
                 .find_map(|q| q.trim().parse::<f32>().ok())
                 .unwrap_or(1.0);
-            match media.as_str() {
-                "application/json" => json = json.max(q),
-                "text/html" => html = html.max(q),
-                _ => {}
+            if is_json {
+                json = json.max(q);
+            } else {
+                html = html.max(q);
             }
         }
     }

@@ -82,9 +82,9 @@ impl Router {
     }
 }
 
-/// The host a request is addressed to, lowercased, port stripped: the
+/// The host a request is addressed to, port stripped, in the case it came: the
 /// `Host` header, or the URI authority (HTTP/2 `:authority`).
-pub fn request_host(headers: &http::HeaderMap, uri: &Uri) -> Option<String> {
+pub fn request_host<'a>(headers: &'a http::HeaderMap, uri: &'a Uri) -> Option<&'a str> {
     let raw = headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -97,13 +97,17 @@ pub fn request_host(headers: &http::HeaderMap, uri: &Uri) -> Option<String> {
     } else {
         raw.split_once(':').map_or(raw, |(h, _)| h)
     };
-    Some(host.to_ascii_lowercase())
+    // Borrowed, not lowercased: routes compare hosts ignoring ASCII case.
+    Some(host)
 }
 
 /// Normalises a request path for matching: percent-decoded once, `\` read
 /// as `/`, repeated slashes collapsed, dot segments removed (RFC 3986
 /// §5.2.4). The result always starts with `/`.
-pub fn normalise_path(path: &str) -> String {
+pub fn normalise_path(path: &str) -> Cow<'_, str> {
+    if is_normal(path) {
+        return Cow::Borrowed(path);
+    }
     let decoded: Cow<'_, str> = percent_decode_str(path).decode_utf8_lossy();
     let slashed = decoded.replace('\\', "/");
     let mut out: Vec<&str> = Vec::new();
@@ -135,7 +139,18 @@ pub fn normalise_path(path: &str) -> String {
     if trailing || out.is_empty() {
         normalised.push('/');
     }
-    normalised
+    Cow::Owned(normalised)
+}
+
+/// Whether `path` is already what [`normalise_path`] would make of it (the
+/// common case, answered without allocating): it starts with `/` and has
+/// nothing to decode (`%`), no `\`, no `;parameters`, no empty segment
+/// (`//`) and no dot segment.
+fn is_normal(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.contains(['%', '\\', ';'])
+        && !path.contains("//")
+        && !path.split('/').any(|s| s == "." || s == "..")
 }
 
 #[cfg(test)]
@@ -172,6 +187,16 @@ mod tests {
         ];
         for (input, want) in table {
             assert_eq!(normalise_path(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn plain_paths_are_borrowed_and_unchanged() {
+        for plain in ["/", "/a", "/a/b/", "/reports/2026/q1", "/a.b/c..d/.e"] {
+            assert!(matches!(normalise_path(plain), Cow::Borrowed(p) if p == plain));
+        }
+        for odd in ["", "a", "//a", "/a/./b", "/a/..", "/a%2e", "/a;b", "/a\\b"] {
+            assert!(matches!(normalise_path(odd), Cow::Owned(_)), "{odd:?}");
         }
     }
 
@@ -247,17 +272,19 @@ mod tests {
     }
 
     #[test]
-    fn host_is_lowercased_and_port_stripped() {
+    fn host_port_is_stripped_and_case_ignored() {
         let mut h = http::HeaderMap::new();
         h.insert("host", "App.Example.com:8443".parse().unwrap());
         let uri = Uri::from_static("/");
-        assert_eq!(request_host(&h, &uri).as_deref(), Some("app.example.com"));
+        assert_eq!(request_host(&h, &uri), Some("App.Example.com"));
+        let r = router(vec![route("app", "/", Some("app.example.com"), true)]);
+        assert_eq!(r.route(request_host(&h, &uri), "/x").route.name, "app");
         h.insert("host", "[::1]:8080".parse().unwrap());
-        assert_eq!(request_host(&h, &uri).as_deref(), Some("[::1]"));
+        assert_eq!(request_host(&h, &uri), Some("[::1]"));
         let h2 = Uri::from_static("https://H2.example.com:443/x");
         assert_eq!(
-            request_host(&http::HeaderMap::new(), &h2).as_deref(),
-            Some("h2.example.com")
+            request_host(&http::HeaderMap::new(), &h2),
+            Some("H2.example.com")
         );
     }
 }

@@ -179,7 +179,10 @@ impl Connection {
                 tls,
                 ambiguous_framing: tainted.get(),
             };
-            async move { Ok::<_, Infallible>(gateway.handle(req, info).await) }
+            // Boxed: hyper keeps one future slot per connection for its
+            // whole life, so an idle keep-alive connection then holds a
+            // pointer rather than the request's whole state machine (4 KB).
+            Box::pin(async move { Ok::<_, Infallible>(gateway.handle(req, info).await) })
         });
         let conn = self
             .builder

@@ -4,6 +4,7 @@
 //! (SPEC §4) and never appears in a log: its `Debug` redacts.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use http::header::{COOKIE, HeaderMap, HeaderValue};
@@ -100,6 +101,21 @@ pub fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// dropped. Does nothing (and allocates nothing) when the cookie is absent.
 pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
     let is_ours = |pair: &[u8]| cookie_value(pair, name).is_some();
+    let only_ours = {
+        let mut lines = headers.get_all(COOKIE).iter();
+        match (lines.next(), lines.next()) {
+            (Some(only), None) => {
+                let mut pairs = cookie_pairs(only.as_bytes()).peekable();
+                pairs.peek().is_some() && pairs.all(is_ours)
+            }
+            _ => false,
+        }
+    };
+    if only_ours {
+        // The usual case: one Cookie line holding only our cookie.
+        headers.remove(COOKIE);
+        return;
+    }
     let present = headers
         .get_all(COOKIE)
         .iter()
@@ -111,13 +127,18 @@ pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| {
-            let rest: Vec<&[u8]> = cookie_pairs(value.as_bytes())
-                .filter(|pair| !is_ours(pair))
-                .collect();
+            let line = value.as_bytes();
+            let mut rest = Vec::with_capacity(line.len());
+            for pair in cookie_pairs(line).filter(|pair| !is_ours(pair)) {
+                if !rest.is_empty() {
+                    rest.extend_from_slice(b"; ");
+                }
+                rest.extend_from_slice(pair);
+            }
             if rest.is_empty() {
                 None
             } else {
-                HeaderValue::from_bytes(&rest.join(&b"; "[..])).ok()
+                HeaderValue::from_maybe_shared(bytes::Bytes::from(rest)).ok()
             }
         })
         .collect();
@@ -166,10 +187,14 @@ impl<'a> CookieAttrs<'a> {
     /// (no Max-Age/Expires). Max-Age is rounded *up* to whole seconds so the
     /// cookie never expires before the session does on the server.
     pub fn set(&self, value: &str, max_age: Option<Duration>) -> HeaderValue {
-        let mut out = format!("{}={}", self.name, value);
+        // One allocation, sized for the usual attributes.
+        let mut out = String::with_capacity(self.name.len() + value.len() + self.path.len() + 96);
+        out.push_str(self.name);
+        out.push('=');
+        out.push_str(value);
         if let Some(age) = max_age {
             let secs = age.as_millis().div_ceil(1000);
-            out.push_str(&format!("; Max-Age={secs}"));
+            let _ = write!(out, "; Max-Age={secs}");
         }
         self.attributes(&mut out);
         HeaderValue::try_from(out).expect("cookie names and ids are header-safe")
@@ -275,6 +300,15 @@ mod tests {
         let left: Vec<_> = h.get_all(COOKIE).iter().collect();
         assert_eq!(left, vec!["a=1; b=2"]);
         let mut h = headers(&["a=1"]);
+        strip_cookie(&mut h, "sg");
+        assert_eq!(h.get(COOKIE).unwrap(), "a=1");
+        // One line of only ours (twice, even): the header goes entirely.
+        for line in ["sg=x", "sg=x; sg=y", " sg = x ;"] {
+            let mut h = headers(&[line]);
+            strip_cookie(&mut h, "sg");
+            assert!(h.get(COOKIE).is_none(), "{line:?}");
+        }
+        let mut h = headers(&["sg=x; a=1"]);
         strip_cookie(&mut h, "sg");
         assert_eq!(h.get(COOKIE).unwrap(), "a=1");
     }

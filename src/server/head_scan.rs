@@ -103,13 +103,20 @@ impl<I> HeadScan<I> {
                         }
                         return;
                     };
-                    line.extend_from_slice(&bytes[..end]);
-                    bytes = &bytes[end + 1..];
-                    let mut line = std::mem::take(line);
-                    if line.last() == Some(&b'\r') {
-                        line.pop();
+                    let (complete, rest) = (&bytes[..end], &bytes[end + 1..]);
+                    bytes = rest;
+                    if line.is_empty() {
+                        // The usual case: the whole line arrived in this
+                        // read, so it is looked at in place, not copied.
+                        self.line(complete.strip_suffix(b"\r").unwrap_or(complete));
+                    } else {
+                        line.extend_from_slice(complete);
+                        let mut line = std::mem::take(line);
+                        if line.last() == Some(&b'\r') {
+                            line.pop();
+                        }
+                        self.line(&line);
                     }
-                    self.line(&line);
                 }
             }
         }

@@ -40,19 +40,10 @@ static TOUCH_FOREIGN: LazyLock<Script> =
 /// attempt goes on in the background while requests are answered 503.
 pub(crate) const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// What `touch.lua` returns: the six fields as stored, then
+/// What `touch.lua` returns: the six fields as stored (the user a string,
+/// the others integers, `-1` where missing or malformed), then
 /// `ttl_before`, `ttl_after` and `extended`.
-type TouchReply = (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i64,
-    i64,
-    i64,
-);
+type TouchReply = (Option<String>, i64, i64, i64, i64, i64, i64, i64, i64);
 
 /// The Redis-backed session store. Cloning shares the connection.
 #[derive(Clone)]
@@ -135,8 +126,11 @@ impl SessionStore for RedisStore {
         idle: Duration,
         extend: bool,
         min_step: Duration,
+        max_idle: Option<Duration>,
     ) -> Result<Option<ForeignFound>, StoreError> {
-        self.ops.touch_foreign(key, idle, extend, min_step).await
+        self.ops
+            .touch_foreign(key, idle, extend, min_step, max_idle)
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
@@ -226,12 +220,14 @@ where
         idle: Duration,
         extend: bool,
         min_step: Duration,
+        max_idle: Option<Duration>,
     ) -> Result<Option<ForeignFound>, StoreError> {
         let mut invocation = TOUCH_FOREIGN.key(key);
         invocation
             .arg(millis(idle))
             .arg(u8::from(extend))
-            .arg(millis(min_step));
+            .arg(millis(min_step))
+            .arg(max_idle.map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
         let mut conn = self.conn.clone();
         let reply: Option<(i64, i64, i64)> =
             self.bounded(invocation.invoke_async(&mut conn)).await?;
@@ -276,9 +272,9 @@ fn decode_touch(reply: TouchReply) -> Result<Found, StoreError> {
             "field `deadline` is missing or not a number",
         )?)
         .filter(|&d| d != 0),
-        browser: match browser.as_deref() {
-            Some("1") => true,
-            Some("0") => false,
+        browser: match browser {
+            1 => true,
+            0 => false,
             _ => return Err(StoreError::Corrupt("field `browser` is not 0 or 1")),
         },
         touched_ms: number(touched, "field `touched` is missing or not a number")?,
@@ -291,9 +287,8 @@ fn decode_touch(reply: TouchReply) -> Result<Found, StoreError> {
     })
 }
 
-/// A required numeric hash field; `corrupt` says which one is wrong.
-fn number(field: Option<String>, corrupt: &'static str) -> Result<u64, StoreError> {
-    field
-        .and_then(|v| v.parse().ok())
-        .ok_or(StoreError::Corrupt(corrupt))
+/// A required numeric hash field (`-1`: missing or not a number);
+/// `corrupt` says which one is wrong.
+fn number(field: i64, corrupt: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(field).map_err(|_| StoreError::Corrupt(corrupt))
 }

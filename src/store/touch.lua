@@ -9,7 +9,9 @@
 --
 -- Returns nil when the key is missing or expired (nothing is resurrected),
 -- else {user, started, idle, deadline, browser, touched, ttl_before,
--- ttl_after, extended} with the fields as stored before this call.
+-- ttl_after, extended} with the fields as stored before this call: user a
+-- string (nil when absent), the rest integers, -1 where a field is missing
+-- or malformed (browser: 1, 0, or -1).
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl == -2 then
   return false
@@ -30,7 +32,10 @@ if ttl >= 0 and ARGV[2] == '1' then
     if deadline > 0 and deadline - now < target then
       target = deadline - now
     end
-    if target > ttl and target - ttl >= tonumber(ARGV[3]) then
+    -- min_step is at most half the session's own idle timeout, so a short
+    -- max-age still slides under a long touch_interval.
+    local step = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
+    if target > ttl and target - ttl >= step then
       redis.call('PEXPIRE', KEYS[1], target)
       redis.call('HSET', KEYS[1], 'touched', ARGV[1])
       after = target
@@ -38,4 +43,9 @@ if ttl >= 0 and ARGV[2] == '1' then
     end
   end
 end
-return {f[1], f[2], f[3], f[4], f[5], f[6], ttl, after, extended}
+-- Numbers go back as integers (-1 for a missing or non-numeric field), so
+-- the gateway decodes one string, the user, and no other allocation.
+local browser = -1
+if f[5] == '1' then browser = 1 elseif f[5] == '0' then browser = 0 end
+return {f[1], tonumber(f[2]) or -1, tonumber(f[3]) or -1, tonumber(f[4]) or -1,
+  browser, tonumber(f[6]) or -1, ttl, after, extended}
