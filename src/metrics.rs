@@ -12,10 +12,14 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEn
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::Registry;
 
 use crate::config::Mode;
+
+mod histogram;
+
+pub use histogram::LatencyHistogram;
 
 /// Declares a label-value enum with its exposition names.
 macro_rules! label_enum {
@@ -124,12 +128,19 @@ struct ResultLabel {
     result: ReloadResult,
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+type HistogramFamily<L> = Family<L, LatencyHistogram, fn() -> LatencyHistogram>;
 
 /// Latency buckets from 50 µs to ~1.6 s, doubling: sub-millisecond
 /// latencies (a memory-store lookup, a local Redis) stay resolvable.
-fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+fn latency_histogram() -> LatencyHistogram {
+    LatencyHistogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+/// One store operation's series, resolved once.
+#[derive(Clone)]
+struct StoreOpMetrics {
+    duration: LatencyHistogram,
+    errors: Counter,
 }
 
 /// Every metric of SPEC §7.
@@ -146,12 +157,14 @@ pub struct Metrics {
     upstream_errors: Family<RouteKind, Counter>,
     config_reloads: Family<ResultLabel, Counter>,
     open_connections: Gauge,
+    /// Indexed by [`StoreOp`], in `ALL` order: no label lookup per request.
+    store_ops: std::sync::Arc<[StoreOpMetrics]>,
 }
 
 impl Metrics {
     /// Creates the metrics and registers them into `registry`.
     pub fn register(registry: &mut Registry) -> Metrics {
-        let m = Metrics {
+        let mut m = Metrics {
             requests: Family::default(),
             redirects: Family::default(),
             sessions_created: Family::default(),
@@ -163,6 +176,7 @@ impl Metrics {
             upstream_errors: Family::default(),
             config_reloads: Family::default(),
             open_connections: Gauge::default(),
+            store_ops: std::sync::Arc::new([]),
         };
         // Counters get their `_total` suffix from the encoder.
         registry.register(
@@ -230,10 +244,14 @@ impl Metrics {
         for &reason in EndReason::ALL {
             m.sessions_ended.get_or_create_owned(&EndLabel { reason });
         }
-        for &op in StoreOp::ALL {
-            m.store_errors.get_or_create_owned(&OpLabel { op });
-            m.store_duration.get_or_create_owned(&OpLabel { op });
-        }
+        let store_ops = StoreOp::ALL
+            .iter()
+            .map(|&op| StoreOpMetrics {
+                duration: m.store_duration.get_or_create_owned(&OpLabel { op }),
+                errors: m.store_errors.get_or_create_owned(&OpLabel { op }),
+            })
+            .collect();
+        m.store_ops = store_ops;
         for &result in ReloadResult::ALL {
             m.config_reloads
                 .get_or_create_owned(&ResultLabel { result });
@@ -296,10 +314,10 @@ impl Metrics {
 
     /// Records one store operation's latency, and its failure if it failed.
     pub fn store_op(&self, op: StoreOp, seconds: f64, failed: bool) {
-        let label = OpLabel { op };
-        self.store_duration.get_or_create(&label).observe(seconds);
+        let handles = &self.store_ops[op as usize];
+        handles.duration.observe(seconds);
         if failed {
-            self.store_errors.get_or_create(&label).inc();
+            handles.errors.inc();
         }
     }
 
@@ -321,7 +339,7 @@ pub struct RouteMetrics {
     outcomes: Box<[Counter]>,
     reasons: Box<[Counter]>,
     upstream_errors: Box<[Counter]>,
-    duration: Histogram,
+    duration: LatencyHistogram,
 }
 
 impl RouteMetrics {
