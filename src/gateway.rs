@@ -111,6 +111,20 @@ impl Record {
     }
 }
 
+/// Where a request's time went, for the access log.
+#[derive(Debug, Default, Clone, Copy)]
+struct Timings {
+    /// In the session store: the lookup, and any create or delete on the
+    /// way back.
+    store: std::time::Duration,
+    /// Waiting for the upstream's response head.
+    upstream: std::time::Duration,
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 /// What the session step learned, carried to the response.
 struct Passage {
     /// The request's valid-looking session id, if any.
@@ -149,7 +163,8 @@ impl Gateway {
             .log
             .access_log
             .then(|| req.uri().path().to_owned());
-        let (resp, route, record) = match self.try_handle(req, conn).await {
+        let mut timings = Timings::default();
+        let (resp, route, record) = match self.try_handle(req, conn, &mut timings).await {
             Ok(done) => done,
             Err((error, route)) => {
                 let record = self.upstream_failure(&error, route);
@@ -177,7 +192,9 @@ impl Gateway {
                 route = route.map_or("-", |r| self.route_name(r)),
                 outcome = record.outcome.map_or("-", Outcome::as_str),
                 reason = record.reason.map_or("-", Reason::as_str),
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                duration_ms = ms(elapsed),
+                store_ms = ms(timings.store),
+                upstream_ms = ms(timings.upstream),
                 client = %conn.peer.ip(),
             );
         }
@@ -220,6 +237,7 @@ impl Gateway {
         &self,
         mut req: Request<Incoming>,
         conn: ConnInfo,
+        timings: &mut Timings,
     ) -> Result<(Response<Body>, Option<usize>, Record), (GatewayError, Option<usize>)> {
         if conn.ambiguous_framing {
             return Err((FramingError::LengthAndEncoding.into(), None));
@@ -264,13 +282,21 @@ impl Gateway {
                 reissue: None,
                 secure,
             };
-            let resp = self.forward(req, matched, conn).await.map_err(fail)?;
-            let resp = self.on_response(resp, passage).await.map_err(fail)?;
+            let resp = self
+                .forward_timed(req, matched, conn, timings)
+                .await
+                .map_err(fail)?;
+            let resp = self
+                .on_response_timed(resp, passage, timings)
+                .await
+                .map_err(fail)?;
             return Ok((resp, index, Record::outcome(Outcome::Public)));
         }
 
         // The session step: one store round trip, then a pure decision.
+        let asked = Instant::now();
         let lookup = self.guard.check(&self.config, matched.route, &cookie).await;
+        timings.store += asked.elapsed();
         let refusal = decide::refusal_for(
             matched.route.on_unauthenticated,
             req.method(),
@@ -293,8 +319,14 @@ impl Gateway {
                     reissue,
                     secure,
                 };
-                let resp = self.forward(req, matched, conn).await.map_err(fail)?;
-                let resp = self.on_response(resp, passage).await.map_err(fail)?;
+                let resp = self
+                    .forward_timed(req, matched, conn, timings)
+                    .await
+                    .map_err(fail)?;
+                let resp = self
+                    .on_response_timed(resp, passage, timings)
+                    .await
+                    .map_err(fail)?;
                 Ok((resp, index, Record::outcome(Outcome::Forwarded)))
             }
             Decision::Refuse {
@@ -360,6 +392,33 @@ impl Gateway {
             source::cookie_name(&self.config),
             secure,
         )
+    }
+
+    async fn forward_timed(
+        &self,
+        req: Request<Incoming>,
+        matched: Matched<'_>,
+        conn: ConnInfo,
+        timings: &mut Timings,
+    ) -> Result<Response<Body>, GatewayError> {
+        let sent = Instant::now();
+        let resp = self.forward(req, matched, conn).await;
+        timings.upstream = sent.elapsed();
+        resp
+    }
+
+    /// [`Self::on_response`], its store operations (login, logout,
+    /// learning) counted as store time.
+    async fn on_response_timed(
+        &self,
+        resp: Response<Body>,
+        passage: Passage,
+        timings: &mut Timings,
+    ) -> Result<Response<Body>, GatewayError> {
+        let started = Instant::now();
+        let resp = self.on_response(resp, passage).await;
+        timings.store += started.elapsed();
+        resp
     }
 
     /// The way back: the upstream's control headers are acted on and never

@@ -354,8 +354,17 @@ fn json_logs_are_one_object_per_line() {
         access["fields"]["path"], "/x",
         "no query values in the access log"
     );
-    assert_eq!(access["fields"]["status"], 302);
-    assert_eq!(access["fields"]["reason"], "missing");
+    let fields = &access["fields"];
+    assert_eq!(fields["status"], 302);
+    assert_eq!(fields["reason"], "missing");
+    assert_eq!(fields["method"], "GET");
+    assert_eq!(fields["route"], "default");
+    assert_eq!(fields["outcome"], "redirected");
+    assert_eq!(fields["client"], "127.0.0.1");
+    for duration in ["duration_ms", "store_ms", "upstream_ms"] {
+        let ms = fields[duration].as_f64();
+        assert!(ms.is_some_and(|ms| ms >= 0.0), "{duration}: {access}");
+    }
 }
 
 #[test]
