@@ -122,9 +122,9 @@ async fn logout<B>(gateway: &Gateway, req: &Request<B>, secure: bool) -> Respons
         }
     }
     let mut resp = respond::login_redirect(&config.login.after_logout);
-    resp.headers_mut().append(
-        SET_COOKIE,
-        CookieAttrs::new(&config.session, secure).clear(),
-    );
+    // The cookie that carries sessions in this mode: in observe mode the
+    // application's `learn_cookie`, not the gateway's own.
+    let cookie = CookieAttrs::named(&config.session, source::cookie_name(config), secure);
+    resp.headers_mut().append(SET_COOKIE, cookie.clear());
     resp
 }

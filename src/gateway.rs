@@ -503,6 +503,11 @@ impl Gateway {
         match learn::learned(resp.headers(), name, now_unix) {
             None => Ok(()),
             Some(Learned::Set(value)) => match SessionId::parse(&value) {
+                // The application re-sent the value the request carried
+                // (rolling cookies): not a new session. The live one keeps
+                // its start and deadline, and an expired one stays expired
+                // (a replayed old cookie must not come back to life).
+                Ok(id) if old == Some(&id) => Ok(()),
                 Ok(id) => self
                     .guard
                     .learn(&self.config, &id, old)

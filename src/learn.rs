@@ -33,12 +33,15 @@ fn judge(line: &str, name: &str, now_unix: i64) -> Option<Learned> {
         return None;
     }
     let value = cookie.value_trimmed();
-    // RFC 6265 §5.2.2: a Max-Age of zero or less expires the cookie now.
+    // RFC 6265 §5.2.2: a Max-Age of zero or less expires the cookie now;
+    // §5.3 step 3: Max-Age, when present, wins over Expires.
     let deleted = value.is_empty()
-        || cookie.max_age().is_some_and(|age| age.whole_seconds() <= 0)
-        || cookie
-            .expires_datetime()
-            .is_some_and(|at| at.unix_timestamp() <= now_unix);
+        || match cookie.max_age() {
+            Some(age) => age.whole_seconds() <= 0,
+            None => cookie
+                .expires_datetime()
+                .is_some_and(|at| at.unix_timestamp() <= now_unix),
+        };
     Some(if deleted {
         Learned::Deleted
     } else {
@@ -100,6 +103,7 @@ mod tests {
             "appsession=x; expires=Thu, 01-Jan-1970 00:00:00 GMT",
             "appsession=; Path=/",
             "appsession=\"\"",
+            "appsession=x; Max-Age=0; Expires=Fri, 01 Jan 2100 00:00:00 GMT",
         ] {
             let h = headers(&[line]);
             assert_eq!(
@@ -116,6 +120,9 @@ mod tests {
             "appsession=x; Max-Age=3600",
             "appsession=x; Expires=Fri, 01 Jan 2100 00:00:00 GMT",
             "appsession=x; Expires=garbage",
+            // RFC 6265 §5.3: Max-Age wins over Expires, whatever their order.
+            "appsession=x; Max-Age=3600; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            "appsession=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=3600",
         ] {
             let h = headers(&[line]);
             assert_eq!(

@@ -12,6 +12,8 @@
 //   GET  /whoami                 JSON {user}, or 401 for an unknown session
 //   POST /logout                 forgets the session, clears with Max-Age=0
 //   POST /logout-expires         forgets the session, clears with a past Expires
+//   GET  /login/renew            re-sends the request's `appsession` as it is
+//                                (a rolling cookie), whether or not it is known
 //   GET  /_seen                  JSON list of "METHOD /path" the app received
 //                                (tests read it directly, not through the gateway)
 "use strict";
@@ -78,6 +80,11 @@ const server = http.createServer((req, res) => {
       return json(res, 200, { ok: true }, [
         "appsession=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
       ]);
+    }
+    case "GET /login/renew": {
+      const id = cookie(req, "appsession");
+      if (!id) return json(res, 400, { error: "no session cookie" });
+      return json(res, 200, { renewed: true }, [`appsession=${id}; Path=/; HttpOnly`]);
     }
     case "GET /_seen":
       return json(res, 200, seen);

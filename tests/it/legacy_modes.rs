@@ -144,3 +144,50 @@ async fn metric(http: &Http, metrics_url: String, series: &str) -> f64 {
 async fn wait(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
+
+/// Every log line written at trace level while it is alive (this thread
+/// only: `#[tokio::test]` runs the gateway's tasks on the test's thread).
+struct LogCapture {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl LogCapture {
+    fn start() -> LogCapture {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || CaptureWriter(sink.clone()))
+            .finish();
+        LogCapture {
+            lines,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    /// Asserts that logging happened and that no line holds any of `secrets`.
+    fn assert_free_of(&self, secrets: &[&str]) {
+        let text = String::from_utf8_lossy(&self.lines.lock().unwrap()).into_owned();
+        assert!(text.lines().count() > 20, "trace logging was on:\n{text}");
+        for line in text.lines() {
+            for secret in secrets {
+                assert!(!line.contains(secret), "{secret:?} reached the log: {line}");
+            }
+        }
+    }
+}
+
+struct CaptureWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

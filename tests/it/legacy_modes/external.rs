@@ -7,7 +7,7 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{API, BROWSER, Http, metric, percent_decode, wait};
+use super::{API, BROWSER, Http, LogCapture, metric, percent_decode, wait};
 use crate::support::gateway::{TestGateway, config_toml};
 use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
@@ -50,7 +50,7 @@ impl Setup {
             [upstream]
             url = "{upstream}"
             [log]
-            access_log = false
+            access_log = true
             [[route]]
             name = "login"
             path = "/login"
@@ -244,4 +244,31 @@ async fn forged_and_malformed_cookies_are_refused_and_long_ttls_kept() {
     }
     // The real session is unaffected by all that.
     assert!(s.pttl(&key) > 86_000_000);
+}
+
+/// Everything logged at trace level while sessions are used, refused and
+/// ended holds neither the app's cookie nor the id inside it nor its key.
+#[tokio::test]
+async fn trace_logs_hold_no_cookie_id_or_key() {
+    let logs = LogCapture::start();
+    let s = Setup::start("2").await;
+    let (cookie, key) = s.login("alice").await;
+    let id = key.strip_prefix("sess:").unwrap().to_owned();
+    let cookie_header = [("cookie", cookie.as_str())];
+    let peek = s.http.get(s.gateway.url("/peek"), &cookie_header).await;
+    assert_eq!(peek.status, StatusCode::OK);
+    s.http
+        .get(s.gateway.url("/.sessiongate/session"), &cookie_header)
+        .await;
+    let forged = "connect.sid=s%3Aforgedforgedforged.c2lnbmF0dXJl";
+    let refused = s
+        .http
+        .get(s.gateway.url("/peek"), &[("cookie", forged), API])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    s.http
+        .get(s.gateway.url("/.sessiongate/logout"), &cookie_header)
+        .await;
+    let value = cookie.strip_prefix("connect.sid=").unwrap();
+    logs.assert_free_of(&[value, &percent_decode(value), &id, "forgedforgedforged"]);
 }

@@ -7,7 +7,7 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{BROWSER, Http, wait};
+use super::{BROWSER, Http, LogCapture, wait};
 use crate::support::gateway::{TestGateway, config_toml};
 use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
@@ -40,7 +40,7 @@ impl Setup {
             [upstream]
             url = "{upstream}"
             [log]
-            access_log = false
+            access_log = true
             [[route]]
             name = "login"
             path = "/login"
@@ -231,4 +231,73 @@ async fn learns_among_several_cookies_and_ends_when_the_app_deletes_it() {
     }
     // Bob's session was not touched by the others' logouts.
     assert!(s.exists(&key));
+}
+
+/// Everything logged at trace level while a learned session is used,
+/// refused and deleted by the app holds no value of the app's cookie.
+#[tokio::test]
+async fn trace_logs_hold_no_learned_cookie_value() {
+    let logs = LogCapture::start();
+    let s = Setup::start().await;
+    let (cookie, _key) = s.login("/login", "erin").await;
+    let cookie_header = [("cookie", cookie.as_str())];
+    let whoami = s.http.get(s.gateway.url("/whoami"), &cookie_header).await;
+    assert_eq!(whoami.status, StatusCode::OK);
+    let forged = [("cookie", "appsession=neverseenneverseen"), BROWSER];
+    let refused = s.http.get(s.gateway.url("/whoami"), &forged).await;
+    assert_eq!(refused.status, StatusCode::FOUND);
+    let logout = s.http.post(s.gateway.url("/logout"), &cookie_header).await;
+    assert_eq!(logout.status, StatusCode::OK);
+    let value = cookie.strip_prefix("appsession=").unwrap();
+    logs.assert_free_of(&[value, "neverseenneverseen"]);
+}
+
+/// An application that re-sends the cookie it got (rolling cookies) on a
+/// public page never brings an expired session back: replaying an old
+/// cookie to the login page must not log anyone in.
+#[tokio::test]
+async fn a_resent_cookie_never_resurrects_an_expired_session() {
+    let s = Setup::start().await;
+    let (cookie, key) = s.login("/login", "frank").await;
+    let cookie_header = [("cookie", cookie.as_str())];
+    // While the session lives, a re-send leaves it as it is.
+    let renewed = s
+        .http
+        .get(s.gateway.url("/login/renew"), &cookie_header)
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    assert_eq!(renewed.cookie_pair("appsession"), cookie);
+    assert!(s.exists(&key));
+
+    wait(2_600).await;
+    assert!(!s.exists(&key), "the session outlived idle_timeout");
+    let renewed = s
+        .http
+        .get(s.gateway.url("/login/renew"), &cookie_header)
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    assert!(!s.exists(&key), "a re-sent cookie brought the session back");
+    let whoami = s
+        .http
+        .get(s.gateway.url("/whoami"), &[cookie_header[0], BROWSER])
+        .await;
+    whoami.assert_sent_to_login("/whoami", "appsession");
+}
+
+/// The gateway's own logout in observe mode ends the learned session and
+/// clears the application's cookie, not a cookie of the gateway's.
+#[tokio::test]
+async fn the_gateways_logout_clears_the_apps_cookie() {
+    let s = Setup::start().await;
+    let (cookie, key) = s.login("/login", "gina").await;
+    let logout = s
+        .http
+        .get(
+            s.gateway.url("/.sessiongate/logout"),
+            &[("cookie", cookie.as_str())],
+        )
+        .await;
+    assert_eq!(logout.status, StatusCode::FOUND);
+    logout.assert_clears("appsession");
+    assert!(!s.exists(&key));
 }
