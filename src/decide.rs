@@ -58,11 +58,18 @@ pub enum Decision {
 /// What the store lookup of a protected request should do besides reading.
 ///
 /// A route's idle limit is checked against the last *recorded* activity, and
-/// `touch_interval` skips recording: on such a route the write is skipped for
-/// at most half the limit, or a user active there every few hundred
-/// milliseconds would be refused as idle once the limit passed.
-pub fn touch_for(session: &SessionConfig, route: &Route, now_ms: u64) -> Touch {
-    let min_step = route.idle_timeout.map_or(session.touch_interval, |limit| {
+/// `touch_interval` skips recording: so on *every* route the write is
+/// skipped for at most half the strictest route limit (`strictest`, the
+/// smallest `idle_timeout` of any route), or a user active elsewhere, or
+/// every few hundred milliseconds on the strict route itself, would be
+/// refused there as idle.
+pub fn touch_for(
+    session: &SessionConfig,
+    route: &Route,
+    strictest: Option<Duration>,
+    now_ms: u64,
+) -> Touch {
+    let min_step = strictest.map_or(session.touch_interval, |limit| {
         session.touch_interval.min(limit / 2)
     });
     Touch {
@@ -71,6 +78,11 @@ pub fn touch_for(session: &SessionConfig, route: &Route, now_ms: u64) -> Touch {
         min_step,
         max_idle: route.idle_timeout,
     }
+}
+
+/// The smallest route `idle_timeout` of a configuration, for [`touch_for`].
+pub fn strictest_route_limit(routes: &[Route]) -> Option<Duration> {
+    routes.iter().filter_map(|r| r.idle_timeout).min()
 }
 
 /// Decides a protected request's fate.
@@ -278,18 +290,30 @@ mod tests {
         cfg.touch_interval = Duration::from_secs(5);
         let mut r = route();
         r.idle_timeout = Some(Duration::from_secs(60));
-        let t = touch_for(&cfg, &r, NOW);
+        let t = touch_for(&cfg, &r, r.idle_timeout, NOW);
         assert!(t.extend);
         assert_eq!(t.min_step, Duration::from_secs(5));
-        // A strict route records activity at least every half its limit.
-        r.idle_timeout = Some(Duration::from_secs(4));
-        assert_eq!(touch_for(&cfg, &r, NOW).min_step, Duration::from_secs(2));
-        r.idle_timeout = Some(Duration::from_secs(60));
         assert_eq!(t.max_idle, Some(Duration::from_secs(60)));
         r.extends_session = false;
-        assert!(!touch_for(&cfg, &r, NOW).extend);
+        assert!(!touch_for(&cfg, &r, None, NOW).extend);
         cfg.sliding = false;
-        assert!(!touch_for(&cfg, &route(), NOW).extend);
+        assert!(!touch_for(&cfg, &route(), None, NOW).extend);
+    }
+
+    #[test]
+    fn every_route_records_activity_at_least_every_half_the_strictest_limit() {
+        let mut cfg = crate::config::Config::default().session;
+        cfg.touch_interval = Duration::from_secs(5);
+        let mut strict = route();
+        strict.idle_timeout = Some(Duration::from_secs(4));
+        let routes = [route(), strict.clone()];
+        let strictest = strictest_route_limit(&routes);
+        assert_eq!(strictest, Some(Duration::from_secs(4)));
+        for r in [&strict, &route()] {
+            let t = touch_for(&cfg, r, strictest, NOW);
+            assert_eq!(t.min_step, Duration::from_secs(2), "{}", r.name);
+        }
+        assert_eq!(strictest_route_limit(&[route()]), None);
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

@@ -73,7 +73,8 @@ impl Guard {
             Cookie::Malformed => return Lookup::Malformed,
             Cookie::Present(id) => id,
         };
-        let touch = decide::touch_for(&config.session, route, now_ms());
+        let strictest = decide::strictest_route_limit(&config.routes);
+        let touch = decide::touch_for(&config.session, route, strictest, now_ms());
         self.lookup(config, id, &touch).await
     }
 
@@ -93,38 +94,23 @@ impl Guard {
     }
 
     /// External mode: the application's own key. Its TTL is extended to
-    /// `idle_timeout`, never shortened, its value never read. A route with
-    /// a stricter idle limit costs a second round trip: the first one only
-    /// reads the TTL, so a session too idle for the route is not slid.
+    /// `idle_timeout`, never shortened, its value never read; a route's
+    /// stricter idle limit is checked by the store in the same round trip,
+    /// so a session too idle for the route is not slid.
     async fn lookup_foreign(&self, config: &Config, key: &str, touch: &Touch) -> Lookup {
         let idle = config.session.idle_timeout;
-        let touch_foreign = |extend| {
-            self.timed(
+        let touched = self
+            .timed(
                 StoreOp::Touch,
-                self.store.touch_foreign(key, idle, extend, touch.min_step),
+                self.store
+                    .touch_foreign(key, idle, touch.extend, touch.min_step, touch.max_idle),
             )
-        };
-        let first_extends = touch.extend && touch.max_idle.is_none();
-        let found = match touch_foreign(first_extends).await {
-            Ok(Some(found)) => found,
-            Ok(None) => return Lookup::Unknown,
-            Err(_) => return Lookup::StoreFailed,
-        };
-        let mut found = foreign_found(found, idle, touch.now_ms);
-        let within_route_limit = touch.max_idle.is_none_or(|limit| {
-            touch.now_ms.saturating_sub(found.record.touched_ms) <= millis(limit)
-        });
-        if touch.extend && !first_extends && within_route_limit {
-            match touch_foreign(true).await {
-                Ok(Some(again)) => {
-                    found.ttl = again.ttl.unwrap_or(found.ttl);
-                    found.extended = again.extended;
-                }
-                Ok(None) => return Lookup::Unknown,
-                Err(_) => return Lookup::StoreFailed,
-            }
+            .await;
+        match touched {
+            Ok(Some(found)) => Lookup::Live(foreign_found(found, idle, touch.now_ms)),
+            Ok(None) => Lookup::Unknown,
+            Err(_) => Lookup::StoreFailed,
         }
-        Lookup::Live(found)
     }
 
     /// Observe mode: registers a session the application just set, under

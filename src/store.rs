@@ -118,7 +118,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// not (`max_idle` is set and `now_ms - touched_ms > max_idle`), the
     /// target TTL is `record.idle`, capped by `deadline_ms - now_ms`; the
     /// TTL is set to it, and `touched` to `now_ms`, only when the target
-    /// exceeds the current TTL by at least `min_step` (and by more than 0).
+    /// exceeds the current TTL by more than 0 and by at least `min_step`
+    /// capped at half of `record.idle` (so a session's short `max-age`
+    /// still slides under a long `touch_interval`).
     /// A missing or expired key is `Ok(None)`: nothing is ever resurrected.
     fn touch(
         &self,
@@ -129,13 +131,17 @@ pub trait SessionStore: Send + Sync + 'static {
     /// External mode: a key the application owns. Never reads or rewrites
     /// the value. When `extend`, sets the TTL to `idle` only when that
     /// lengthens it by at least `min_step` (never shortens; a key without
-    /// expiry is left alone). Missing key = `Ok(None)`.
+    /// expiry is left alone), and not when the key has been idle longer
+    /// than `max_idle` (idle time = `idle` minus the TTL before: what the
+    /// TTL has lost since it was last set to `idle`). Missing key =
+    /// `Ok(None)`.
     fn touch_foreign(
         &self,
         key: &str,
         idle: Duration,
         extend: bool,
         min_step: Duration,
+        max_idle: Option<Duration>,
     ) -> impl Future<Output = Result<Option<ForeignFound>, StoreError>> + Send;
 
     /// Deletes a key; `true` when it existed.
@@ -204,12 +210,29 @@ impl SessionStore for Store {
         idle: Duration,
         extend: bool,
         min_step: Duration,
+        max_idle: Option<Duration>,
     ) -> Result<Option<ForeignFound>, StoreError> {
         match self {
-            Store::Memory(store) => store.touch_foreign(key, idle, extend, min_step).await,
-            Store::Redis(store) => store.touch_foreign(key, idle, extend, min_step).await,
-            Store::Sentinel(store) => store.touch_foreign(key, idle, extend, min_step).await,
-            Store::Cluster(store) => store.touch_foreign(key, idle, extend, min_step).await,
+            Store::Memory(store) => {
+                store
+                    .touch_foreign(key, idle, extend, min_step, max_idle)
+                    .await
+            }
+            Store::Redis(store) => {
+                store
+                    .touch_foreign(key, idle, extend, min_step, max_idle)
+                    .await
+            }
+            Store::Sentinel(store) => {
+                store
+                    .touch_foreign(key, idle, extend, min_step, max_idle)
+                    .await
+            }
+            Store::Cluster(store) => {
+                store
+                    .touch_foreign(key, idle, extend, min_step, max_idle)
+                    .await
+            }
         }
     }
 

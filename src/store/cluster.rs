@@ -93,8 +93,11 @@ impl SessionStore for ClusterStore {
         idle: Duration,
         extend: bool,
         min_step: Duration,
+        max_idle: Option<Duration>,
     ) -> Result<Option<ForeignFound>, StoreError> {
-        self.ops.touch_foreign(key, idle, extend, min_step).await
+        self.ops
+            .touch_foreign(key, idle, extend, min_step, max_idle)
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {

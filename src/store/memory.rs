@@ -136,6 +136,7 @@ impl SessionStore for MemoryStore {
         _idle: Duration,
         _extend: bool,
         _min_step: Duration,
+        _max_idle: Option<Duration>,
     ) -> Result<Option<ForeignFound>, StoreError> {
         Err(StoreError::Unsupported("memory"))
     }

@@ -32,7 +32,10 @@ pub(crate) fn session_target(record: &Record, touch: &Touch, ttl: Duration) -> O
         let left = deadline.saturating_sub(touch.now_ms);
         target = target.min(left);
     }
-    grows_enough(target, millis(ttl), millis(touch.min_step)).then(|| Duration::from_millis(target))
+    // A session whose own idle timeout (`max-age`) is shorter than
+    // `touch_interval` would otherwise never slide: skip at most half of it.
+    let min_step = millis(touch.min_step).min(millis(record.idle) / 2);
+    grows_enough(target, millis(ttl), min_step).then(|| Duration::from_millis(target))
 }
 
 /// Whether moving the TTL from `ttl` to `target` lengthens it by more than
@@ -71,6 +74,17 @@ mod tests {
     }
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn min_step_is_at_most_half_the_sessions_idle() {
+        // max-age=1s under touch_interval=10s: still slides.
+        let r = record(1000, None, 0);
+        assert_eq!(
+            session_target(&r, &touch(10, 10_000, None), MS(400)),
+            Some(MS(1000))
+        );
+        assert_eq!(session_target(&r, &touch(10, 10_000, None), MS(800)), None);
+    }
 
     #[test]
     fn extends_to_idle() {

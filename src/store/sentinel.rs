@@ -251,12 +251,13 @@ impl SessionStore for SentinelStore {
         idle: Duration,
         extend: bool,
         min_step: Duration,
+        max_idle: Option<Duration>,
     ) -> Result<Option<ForeignFound>, StoreError> {
         let master = self.master()?;
         self.checked(
             master
                 .store
-                .touch_foreign(key, idle, extend, min_step)
+                .touch_foreign(key, idle, extend, min_step, max_idle)
                 .await,
         )
     }

@@ -6,6 +6,8 @@
 -- ARGV[1] idle, ms
 -- ARGV[2] extend: "1" or "0"
 -- ARGV[3] min_step, ms
+-- ARGV[4] max_idle, ms; "-1" = none: a key idle longer (idle minus its TTL)
+--         is not extended (a route's stricter limit refuses the request)
 --
 -- Returns nil when the key is missing, else {ttl_before, ttl_after, extended}
 -- where a TTL of -1 means the key has no expiry (and is left alone).
@@ -17,7 +19,9 @@ local after = ttl
 local extended = 0
 if ttl >= 0 and ARGV[2] == '1' then
   local idle = tonumber(ARGV[1])
-  if idle > ttl and idle - ttl >= tonumber(ARGV[3]) then
+  local max_idle = tonumber(ARGV[4])
+  local too_idle = max_idle >= 0 and idle - ttl > max_idle
+  if not too_idle and idle > ttl and idle - ttl >= tonumber(ARGV[3]) then
     redis.call('PEXPIRE', KEYS[1], idle)
     after = idle
     extended = 1

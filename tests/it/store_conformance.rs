@@ -214,6 +214,29 @@ async fn min_step_skips_recent_writes<S: SessionStore>(store: &S) {
     assert_eq!(got.ttl, MS(10_000));
 }
 
+/// `max-age=1` under `touch_interval = "10s"`: the skip is capped at half
+/// the session's own idle timeout, or the session could never slide.
+async fn min_step_is_capped_by_half_the_sessions_idle<S: SessionStore>(store: &S) {
+    let step = Touch {
+        min_step: MS(10_000),
+        ..slide()
+    };
+    let (short, recent) = (key(), key());
+    store
+        .create(&short, &record(1_000), MS(300))
+        .await
+        .expect("create");
+    store
+        .create(&recent, &record(1_000), MS(900))
+        .await
+        .expect("create");
+    let got = found(store, &short, &step).await;
+    assert!(got.extended, "grows by more than half its idle: written");
+    assert_eq!(got.ttl, MS(1_000));
+    let got = found(store, &recent, &step).await;
+    assert!(!got.extended, "grows by less than half its idle: skipped");
+}
+
 async fn deadline_caps_the_extension<S: SessionStore>(store: &S) {
     let key = key();
     let deadline = now_ms() + 2_000;
@@ -302,7 +325,8 @@ async fn touched_moves_only_when_extended<S: SessionStore>(store: &S) {
         touched_ms: now_ms() - 1_000,
         ..record(10_000)
     };
-    store.create(&key, &rec, MS(2_000)).await.expect("create");
+    // 4 s of growth: less than min_step, which is capped at half the idle.
+    store.create(&key, &rec, MS(6_000)).await.expect("create");
     found(store, &key, &peek()).await;
     let skipped = Touch {
         min_step: MS(9_000),
@@ -380,6 +404,7 @@ conformance!(
     extend_slides_the_ttl,
     without_extend_the_ttl_never_changes,
     min_step_skips_recent_writes,
+    min_step_is_capped_by_half_the_sessions_idle,
     deadline_caps_the_extension,
     session_ends_at_the_deadline_however_active,
     max_idle_exceeded_is_found_but_not_extended,

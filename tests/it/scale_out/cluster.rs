@@ -73,10 +73,11 @@ async fn the_store_contract_holds_on_a_cluster() {
     // missing keys are None, never an error
     assert_eq!(store.touch(&key(), &slide()).await.unwrap(), None);
 
-    // extend slides to idle; min_step skips small growth; touched moves
+    // extend slides to idle; min_step skips small growth (4 s, less than
+    // min_step capped at half the idle); touched moves
     let k = key();
     store
-        .create(&k, &record(10_000), MS(2_000))
+        .create(&k, &record(10_000), MS(6_000))
         .await
         .expect("create");
     let step = Touch {
@@ -126,7 +127,7 @@ async fn the_store_contract_holds_on_a_cluster() {
         .expect("owner is a node");
     let () = cluster.query(owner, &["SET", &k, "opaque", "PX", "1000"]);
     let got = store
-        .touch_foreign(&k, MS(10_000), true, Duration::ZERO)
+        .touch_foreign(&k, MS(10_000), true, Duration::ZERO, None)
         .await
         .unwrap()
         .expect("found");

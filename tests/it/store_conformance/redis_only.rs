@@ -59,7 +59,7 @@ async fn foreign_extends_a_string_key_without_touching_its_value() {
         .expect("SET");
 
     let got = store
-        .touch_foreign(&key, MS(10_000), true, Duration::ZERO)
+        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, None)
         .await
         .expect("touch_foreign")
         .expect("found");
@@ -80,7 +80,7 @@ async fn foreign_works_for_any_key_type() {
     let _: i64 = server.query(&["RPUSH", &key, "a", "b"]);
     let _: bool = server.query(&["PEXPIRE", &key, "1000"]);
     let got = store
-        .touch_foreign(&key, MS(10_000), true, Duration::ZERO)
+        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, None)
         .await
         .expect("touch_foreign")
         .expect("found");
@@ -96,7 +96,7 @@ async fn foreign_never_shortens_and_respects_extend_and_min_step() {
     let key = key();
     let _: () = server.query(&["SET", &key, "v", "PX", "20000"]);
     let got = store
-        .touch_foreign(&key, MS(10_000), true, Duration::ZERO)
+        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, None)
         .await
         .expect("touch_foreign")
         .expect("found");
@@ -106,14 +106,42 @@ async fn foreign_never_shortens_and_respects_extend_and_min_step() {
     assert!(pttl > 19_000, "PTTL {pttl}");
 
     let _: () = server.query(&["SET", &key, "v", "PX", "8000"]);
-    let step = store.touch_foreign(&key, MS(10_000), true, MS(5_000)).await;
+    let step = store
+        .touch_foreign(&key, MS(10_000), true, MS(5_000), None)
+        .await;
     assert!(!step.expect("ok").expect("found").extended, "min_step");
     let off = store
-        .touch_foreign(&key, MS(10_000), false, Duration::ZERO)
+        .touch_foreign(&key, MS(10_000), false, Duration::ZERO, None)
         .await;
     assert!(!off.expect("ok").expect("found").extended, "extend off");
     let pttl: i64 = server.query(&["PTTL", &key]);
     assert!(pttl <= 8_000, "PTTL {pttl}");
+}
+
+/// A route's stricter idle limit is checked in the same round trip: a key
+/// idle longer than it (idle minus its TTL) is found but not extended.
+#[tokio::test]
+async fn foreign_max_idle_is_checked_in_the_same_round_trip() {
+    let server = RedisServer::start();
+    let store = connect(&server, MS(2_000));
+    let key = key();
+    // Idle for ~4 s of a 10 s idle timeout.
+    let _: () = server.query(&["SET", &key, "v", "PX", "6000"]);
+    let strict = store
+        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, Some(MS(3_000)))
+        .await
+        .expect("touch_foreign")
+        .expect("found");
+    assert!(!strict.extended, "too idle for the route: not slid");
+    let pttl: i64 = server.query(&["PTTL", &key]);
+    assert!(pttl <= 6_000, "PTTL {pttl}");
+    let lenient = store
+        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, Some(MS(5_000)))
+        .await
+        .expect("touch_foreign")
+        .expect("found");
+    assert!(lenient.extended, "within the route's limit: slid");
+    assert_eq!(lenient.ttl, Some(MS(10_000)));
 }
 
 #[tokio::test]
@@ -123,7 +151,7 @@ async fn foreign_leaves_a_key_without_expiry_alone() {
     let key = key();
     let _: () = server.query(&["SET", &key, "forever"]);
     let got = store
-        .touch_foreign(&key, MS(10_000), true, Duration::ZERO)
+        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, None)
         .await
         .expect("touch_foreign")
         .expect("found");
@@ -139,7 +167,7 @@ async fn foreign_missing_key_is_none() {
     let server = RedisServer::start();
     let store = connect(&server, MS(2_000));
     let got = store
-        .touch_foreign(&key(), MS(10_000), true, Duration::ZERO)
+        .touch_foreign(&key(), MS(10_000), true, Duration::ZERO, None)
         .await;
     assert_eq!(got.expect("touch_foreign"), None);
 }
@@ -204,7 +232,7 @@ async fn one_command_per_touch() {
         .sum();
     assert_eq!(client_side, 10, "{calls:?}");
 
-    let foreign = |extend| store.touch_foreign(&key, MS(10_000), extend, Duration::ZERO);
+    let foreign = |extend| store.touch_foreign(&key, MS(10_000), extend, Duration::ZERO, None);
     foreign(false).await.expect("loads the script once");
     let _: () = server.query(&["CONFIG", "RESETSTAT"]);
     for _ in 0..5 {
