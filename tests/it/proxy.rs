@@ -90,6 +90,44 @@ fn channel_body() -> (mpsc::Sender<Bytes>, ClientBody) {
     (tx, StreamBody::new(stream).boxed())
 }
 
+/// The peak resident set size of this process so far (`VmHWM`), in bytes.
+///
+/// nextest runs every test in a process of its own, so the gateway, the
+/// upstream and the client of one test are all this process has: the peak
+/// growing by less than a fraction of a transfer while 50 MB pass through
+/// shows that no part of the path held the body in memory. (Plain `cargo
+/// test` runs tests as threads of one process, where other tests' memory
+/// would count too: these bounds hold under nextest, the project's runner.)
+fn peak_rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a VmHWM line in /proc/self/status");
+    kib * 1024
+}
+
+/// A 50 MB transfer may raise the peak by less than this; buffering the
+/// body anywhere would raise it by the whole 50 MB.
+const PEAK_GROWTH_LIMIT: usize = 20 * 1024 * 1024;
+
+fn assert_peak_growth_bounded(before: usize) {
+    let growth = peak_rss().saturating_sub(before);
+    eprintln!(
+        "peak RSS: {} KiB before, +{} KiB during the transfer",
+        before / 1024,
+        growth / 1024
+    );
+    assert!(
+        growth < PEAK_GROWTH_LIMIT,
+        "peak RSS grew by {} KiB during a {} KiB transfer",
+        growth / 1024,
+        FIFTY_MB / 1024
+    );
+}
+
 #[tokio::test]
 async fn forwards_method_path_query_headers_and_bodies() {
     let upstream = TestUpstream::start().await;
@@ -116,9 +154,11 @@ async fn upload_streams_without_buffering() {
     let gw = TestGateway::start(config(&upstream.url())).await;
     let (tx, req_body) = channel_body();
     let req = Request::post(gw.url("/upload")).body(req_body).unwrap();
+    // One 1 MiB buffer, sent 50 times: the client holds no more than that.
+    let chunk = Bytes::from(vec![b'u'; 1 << 20]);
+    let before = peak_rss();
     let pending = tokio::spawn(send(req));
 
-    let chunk = Bytes::from(vec![b'u'; 1 << 20]);
     tx.send(chunk.clone()).await.unwrap();
     // Only once the upstream has the first bytes does the client send more:
     // a buffering gateway would wait for the whole body and time out here.
@@ -132,12 +172,15 @@ async fn upload_streams_without_buffering() {
     let (status, _, bytes) = pending.await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json(&bytes)["bytes"], FIFTY_MB);
+    // The upstream counts and drops what it reads.
+    assert_peak_growth_bounded(before);
 }
 
 #[tokio::test]
 async fn download_streams_without_buffering() {
     let upstream = TestUpstream::start().await;
     let gw = TestGateway::start(config(&upstream.url())).await;
+    let before = peak_rss();
     let resp = timeout(
         PATIENCE,
         client().request(
@@ -167,6 +210,9 @@ async fn download_streams_without_buffering() {
         received += frame.unwrap().data_ref().map_or(0, Bytes::len);
     }
     assert_eq!(received, FIFTY_MB);
+    // Each frame is counted and dropped; the upstream sends slices of one
+    // 64 KiB chunk.
+    assert_peak_growth_bounded(before);
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// The seed's Django table, time-scaled (idle 2 s, not sliding).
+/// The seed's Django table, time-scaled (idle 2 s, not sliding): the seed's
+/// 299 s and 301 s of 300 s become idle - 0.5 s and idle + 0.5 s.
 async fn django_table(store_url: &str) {
     let env = Setup::new(store_url)
         .session(
@@ -14,11 +15,13 @@ async fn django_table(store_url: &str) {
         .start()
         .await;
     let login = env.login("alice").await;
-    at(login.before, 1.0).await;
+    // At most 1.5 s after the session was created: 0.5 s to spare.
+    at(login.before, 1.5).await;
     env.get("/app", Some(&login.cookie()), &[])
         .await
         .assert_forwarded_as("alice");
-    at(login.after, 2.6).await;
+    // At least 2.5 s after it was created: 0.5 s past the limit.
+    at(login.after, 2.5).await;
     let ans = env.get("/app?x=1", Some(&login.cookie()), &[]).await;
     assert_eq!(ans.assert_login_redirect(), "/login?next=/app%3Fx%3D1");
     let cleared = ans.session_cookie();
@@ -290,4 +293,93 @@ async fn touch_interval_never_refuses_an_active_user_on_a_strict_route() {
         assert_eq!(ans.status, StatusCode::OK, "request {step} refused");
         last = Instant::now();
     }
+}
+
+/// Regression: with `touch_interval` longer than a strict route's limit,
+/// activity on *other* routes was not recorded, so a user active there for
+/// longer than the strict limit was refused on the strict route as idle.
+#[tokio::test]
+async fn activity_elsewhere_counts_on_a_strict_route_under_touch_interval() {
+    let redis = RedisServer::start();
+    let env = Setup::new(&redis.url())
+        .session(
+            r#"idle_timeout = "10s"
+            touch_interval = "5s""#,
+        )
+        .routes(
+            r#"[[route]]
+            name = "strict"
+            path = "/strict/"
+            idle_timeout = "2s""#,
+        )
+        .start()
+        .await;
+    let login = env.login("alice").await;
+    let mut last = login.after;
+    // 14 × 0.3 s ≈ 4.2 s of activity on the default route: twice the limit.
+    for step in 1..=14 {
+        at(last, 0.3).await;
+        let ans = env.get("/page", Some(&login.cookie()), &[]).await;
+        assert_eq!(ans.status, StatusCode::OK, "request {step} refused");
+        last = Instant::now();
+    }
+    at(last, 0.3).await;
+    let sent = Instant::now();
+    let ans = env.get("/strict/x", Some(&login.cookie()), &[]).await;
+    // Activity is recorded at least every 1 s (half the strict limit), so
+    // the idle time seen here is at most ~1.6 s of the 2 s limit.
+    assert!(sent.duration_since(last) < Duration::from_millis(500));
+    assert_eq!(
+        ans.status,
+        StatusCode::OK,
+        "refused as idle after activity elsewhere"
+    );
+}
+
+/// A browser session (no `Max-Age` on the cookie) still expires in the
+/// store after `idle_timeout` (2 s here) without a request: valid 0.5 s
+/// before, refused 0.5 s after, and the key is gone.
+async fn browser_session_idles_out_in_the_store(redis: &RedisServer, env: &Env, login: &Login) {
+    assert_browser_cookie(&login.set_cookie);
+    let pttl: i64 = redis.query(&["PTTL", &key(&login.id)]);
+    assert!(
+        (1..=2000).contains(&pttl),
+        "no idle TTL in the store: {pttl}"
+    );
+    at(login.before, 1.5).await;
+    env.get("/", Some(&login.cookie()), &[])
+        .await
+        .assert_forwarded_as("alice");
+    // That request slid the TTL: the idle clock restarts at its answer.
+    let slid = Instant::now();
+    at(slid, 2.5).await;
+    let ans = env.get("/", Some(&login.cookie()), &[]).await;
+    ans.assert_login_redirect();
+    ans.assert_cookie_cleared();
+    assert_eq!(redis.query::<i64>(&["EXISTS", &key(&login.id)]), 0);
+}
+
+#[tokio::test]
+async fn a_browser_session_config_still_idles_out_in_the_store() {
+    let redis = RedisServer::start();
+    let env = Setup::new(&redis.url())
+        .session(
+            r#"idle_timeout = "2s"
+            browser_session = true"#,
+        )
+        .start()
+        .await;
+    let login = env.login("alice").await;
+    browser_session_idles_out_in_the_store(&redis, &env, &login).await;
+}
+
+#[tokio::test]
+async fn a_max_age_0_login_still_idles_out_in_the_store() {
+    let redis = RedisServer::start();
+    let env = Setup::new(&redis.url())
+        .session(r#"idle_timeout = "2s""#)
+        .start()
+        .await;
+    let login = env.login_with("user=alice&max_age=0", &[]).await;
+    browser_session_idles_out_in_the_store(&redis, &env, &login).await;
 }

@@ -29,8 +29,10 @@ async fn a_paused_store_answers_503_and_the_session_survives() {
     let ans = env.get("/", Some(&cookie), &[]).await;
     let took = started.elapsed();
     assert_unavailable(&ans);
-    // op_timeout (200 ms) plus a generous margin; not a performance check.
-    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // op_timeout (200 ms) plus 1 s of margin; not a performance check,
+    // only proof that the gateway gave up on the store at op_timeout.
+    let op_timeout = Duration::from_millis(200);
+    assert!(took < op_timeout + Duration::from_secs(1), "took {took:?}");
     let ans = request(
         Method::GET,
         env.url("/x"),

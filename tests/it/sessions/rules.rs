@@ -114,6 +114,19 @@ async fn hostile_return_paths_stay_on_site() {
         "/%252F%252Fevil.example",
         "http://evil.example/x",
         "http://evil.example//evil.example",
+        // Control characters: header injection, and the tab, CR and LF a
+        // browser strips from a URL ("/\t/evil" becomes "//evil").
+        "/%0d%0aSet-Cookie:x",
+        "/%0d%0aSet-Cookie:%20x=1",
+        "/x%0d%0aLocation:%20//evil.example",
+        "/\t/evil",
+        "/%09/evil",
+        "/%0a/evil.example",
+        "/%0D/evil.example",
+        "/%00/evil",
+        "/x%00y",
+        "/%2509/evil",
+        "/%5C%09evil",
     ] {
         let head = format!(
             "GET {target} HTTP/1.1\r\nHost: app.test\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
@@ -135,16 +148,49 @@ async fn hostile_return_paths_stay_on_site() {
         let next = location
             .strip_prefix("/login?next=")
             .unwrap_or_else(|| panic!("{target}: {location}"));
-        let decoded = percent_decode_str(next).decode_utf8_lossy();
-        for value in [next, decoded.as_ref()] {
-            assert!(value.starts_with('/'), "{target}: {location}");
-            assert!(
-                !value.starts_with("//") && !value.starts_with("/\\"),
-                "{target}: {location}"
-            );
-        }
+        assert_not_an_open_redirect(target, &location, next);
+        // No header was injected into the answer.
+        let injected = answer
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter(|l| {
+                let name = l.split(':').next().unwrap_or_default().to_ascii_lowercase();
+                name == "set-cookie" || name == "location"
+            })
+            .count();
+        assert_eq!(injected, 1, "{target}: {answer}");
     }
     assert!(env.upstream.received().is_empty());
+}
+
+/// `next` (the raw query value of `location`) stays a same-site path
+/// however many times a login page decodes it, also after a browser drops
+/// the tab, CR and LF it would strip from a URL.
+fn assert_not_an_open_redirect(target: &str, location: &str, next: &str) {
+    assert!(
+        !location.bytes().any(|b| b < 0x20 || b == 0x7f),
+        "{target}: control character in {location:?}"
+    );
+    let mut value = next.to_owned();
+    for _ in 0..3 {
+        assert!(
+            !value.contains(['\r', '\n']),
+            "{target}: CR or LF in {location:?}"
+        );
+        let stripped: String = value
+            .chars()
+            .filter(|c| !matches!(c, '\t' | '\r' | '\n'))
+            .collect();
+        for v in [value.as_str(), stripped.as_str()] {
+            assert!(v.starts_with('/'), "{target}: {location:?}");
+            assert!(
+                !v.starts_with("//") && !v.starts_with("/\\"),
+                "{target}: open redirect {location:?}"
+            );
+        }
+        value = percent_decode_str(&value).decode_utf8_lossy().into_owned();
+    }
 }
 
 #[tokio::test]
@@ -346,4 +392,121 @@ async fn a_valid_session_forwards_a_post_body() {
     ans.assert_forwarded_as("alice");
     assert_eq!(ans.json()["body"], "field=value");
     assert_eq!(ans.json()["method"], "POST");
+}
+
+/// The attribute names and flags of a `Set-Cookie` (after the value).
+fn cookie_attributes(set_cookie: &str) -> Vec<String> {
+    set_cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect()
+}
+
+fn is_secure(set_cookie: &str) -> bool {
+    cookie_attributes(set_cookie).iter().any(|a| a == "secure")
+}
+
+/// `cookie_secure = "auto"` (the default) with SPEC §2's other cookie
+/// defaults: HttpOnly, SameSite=Lax, and Secure only when the browser
+/// reached a TLS front: `X-Forwarded-Proto: https` counts only from a
+/// trusted proxy.
+#[tokio::test]
+async fn cookie_attributes_and_secure_auto() {
+    let https = [("x-forwarded-proto", "https")];
+    let env = Setup::new("memory://").start().await;
+    let plain = env.login("alice").await.set_cookie;
+    let attrs = cookie_attributes(&plain);
+    assert!(attrs.iter().any(|a| a == "httponly"), "{plain}");
+    assert!(attrs.iter().any(|a| a == "samesite=lax"), "{plain}");
+    assert!(!is_secure(&plain), "Secure over plain HTTP: {plain}");
+    // Anyone can send the header: from an untrusted peer it is ignored.
+    let forged = env.login_with("user=alice", &https).await.set_cookie;
+    assert!(
+        !is_secure(&forged),
+        "Secure from an untrusted header: {forged}"
+    );
+
+    // A table may follow the routes in TOML: this is `[server]`.
+    let env = Setup::new("memory://")
+        .routes(
+            r#"[server]
+            trusted_proxies = ["127.0.0.1/32"]"#,
+        )
+        .start()
+        .await;
+    let behind_tls = env.login_with("user=alice", &https).await.set_cookie;
+    assert!(is_secure(&behind_tls), "{behind_tls}");
+    let attrs = cookie_attributes(&behind_tls);
+    assert!(attrs.iter().any(|a| a == "httponly"), "{behind_tls}");
+    assert!(attrs.iter().any(|a| a == "samesite=lax"), "{behind_tls}");
+    // The trusted proxy saying plain HTTP: no Secure.
+    let plain = env.login("alice").await.set_cookie;
+    assert!(!is_secure(&plain), "{plain}");
+}
+
+/// SPEC §5: a WebSocket upgrade on a protected route is checked like any
+/// request: refused (and never forwarded) without a session, upgraded and
+/// forwarded with the identity header with one.
+#[tokio::test]
+async fn websocket_upgrade_on_a_protected_route_needs_a_session() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+    let redis = RedisServer::start();
+    let env = rules_env(&redis).await;
+    let upgrade = |cookie: Option<String>| {
+        let addr = env.gw.addr;
+        async move {
+            let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+            if let Some(c) = cookie {
+                req.headers_mut().insert("cookie", c.parse().unwrap());
+            }
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            timeout(PATIENCE, tokio_tungstenite::client_async(req, tcp))
+                .await
+                .expect("no answer to the upgrade in time")
+        }
+    };
+    for cookie in [None, Some(format!("{COOKIE}={UNKNOWN_ID}"))] {
+        match upgrade(cookie.clone()).await {
+            Err(WsError::Http(resp)) => {
+                assert!(
+                    matches!(resp.status(), StatusCode::FOUND | StatusCode::UNAUTHORIZED),
+                    "{cookie:?}: {resp:?}"
+                );
+            }
+            Err(other) => panic!("{cookie:?}: unexpected handshake error {other}"),
+            Ok((_, resp)) => panic!("{cookie:?}: upgraded without a session: {resp:?}"),
+        }
+    }
+    assert!(
+        env.upstream.received().is_empty(),
+        "{:?}",
+        env.upstream.received()
+    );
+
+    let login = env.login("alice").await;
+    let (mut ws, resp) = upgrade(Some(login.cookie()))
+        .await
+        .expect("upgrade with a valid session");
+    assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
+    for text in ["hello", "again"] {
+        ws.send(Message::text(text)).await.unwrap();
+        let echoed = timeout(PATIENCE, ws.next())
+            .await
+            .expect("no echo in time")
+            .expect("stream ended")
+            .expect("echo");
+        assert_eq!(echoed.into_text().unwrap().as_str(), text);
+    }
+    // The login, then the one upgrade that carried the session.
+    let seen = env.upstream.received();
+    let upgrades: Vec<_> = seen.iter().filter(|r| r.path_and_query == "/ws").collect();
+    assert_eq!(upgrades.len(), 1, "{seen:?}");
+    let upgrade = upgrades[0];
+    assert_eq!(upgrade.headers["upgrade"], "websocket");
+    assert_eq!(upgrade.headers["x-sessiongate-user"], "alice");
+    assert!(!upgrade.headers.contains_key("cookie"), "{upgrade:?}");
 }
