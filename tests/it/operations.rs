@@ -11,11 +11,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sessiongate::demo::{DEMO_PASSWORD, DEMO_USER, serve_app};
-use tokio::net::TcpListener;
-use tokio::time::timeout;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, timeout};
 
-use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::gateway::{TestGateway, config, config_toml};
 use crate::support::redis::RedisServer;
+use crate::support::upstream::TestUpstream;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -66,6 +68,13 @@ fn metric(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+}
+
+/// The admin listener's `/metrics` text.
+async fn scrape(http: &Http, gw: &TestGateway) -> String {
+    let (status, _, text) = http.get(gw.admin_url("/metrics"), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    text
 }
 
 #[tokio::test]
@@ -147,7 +156,15 @@ async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
         StatusCode::BAD_GATEWAY
     );
 
-    // the store stalls: 503, readiness fails; then both recover
+    // the store stalls: 503, readiness fails (a ping error); then both recover
+    let ping_errors = r#"sessiongate_store_errors_total{op="ping"}"#;
+    let pings = r#"sessiongate_store_duration_seconds_count{op="ping"}"#;
+    let before_outage = scrape(&http, &gw).await;
+    assert_eq!(
+        metric(&before_outage, ping_errors),
+        0.0,
+        "the first ping failed"
+    );
     redis.pause();
     let (status, headers, _) = http.get(url("/"), &with_cookie).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -158,6 +175,17 @@ async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
     assert_eq!(
         http.get(gw.admin_url("/readyz"), &[]).await.0,
         StatusCode::SERVICE_UNAVAILABLE
+    );
+    let during_outage = scrape(&http, &gw).await;
+    assert_eq!(
+        metric(&during_outage, ping_errors),
+        metric(&before_outage, ping_errors) + 1.0,
+        "the failed readiness ping was not counted as a store error"
+    );
+    assert_eq!(
+        metric(&during_outage, pings),
+        metric(&before_outage, pings) + 1.0,
+        "the failed readiness ping was not timed"
     );
     redis.resume();
     assert_eq!(
@@ -226,6 +254,9 @@ async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
         r#"sessiongate_store_duration_seconds_count{op="touch"}"#,
         5.0,
     );
+    // Three readiness checks: ready, the outage, ready again.
+    at_least(ping_errors, 1.0);
+    at_least(pings, 3.0);
     at_least(
         r#"sessiongate_request_duration_seconds_count{route="default"}"#,
         7.0,
@@ -234,12 +265,157 @@ async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
         r#"sessiongate_upstream_errors_total{route="broken",kind="connect"}"#,
         1.0,
     );
-    // Present from the start; `sessiongate_open_connections` counts this scrape's own.
+    // Present from the start (the admin listener's own connections are not counted).
     at_least(r#"sessiongate_config_reloads_total{result="failure"}"#, 0.0);
     at_least("sessiongate_open_connections", 0.0);
     // Label values are bounded: never a path, a user or a session id.
     assert!(!text.contains(&cookie["sessiongate=".len()..]));
     assert!(!text.contains("/broken/x"));
+}
+
+/// Reads a response head from a raw connection, leaving it open.
+async fn read_head(conn: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).await.expect("read the response");
+        assert!(n > 0, "the gateway closed the connection before answering");
+        head.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// `sessiongate_open_connections` follows a real client connection: one
+/// more while a keep-alive connection is open after its request, and back
+/// to where it was once the client closes it.
+#[tokio::test]
+async fn open_connections_counts_a_keep_alive_client_until_it_closes() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    // Admin connections (these scrapes) are not client connections.
+    let http = Http::new();
+    let gauge = "sessiongate_open_connections";
+    let before = metric(&scrape(&http, &gw).await, gauge);
+
+    let mut conn = TcpStream::connect(gw.addr).await.expect("connect");
+    conn.write_all(b"GET /kept HTTP/1.1\r\nhost: gateway\r\n\r\n")
+        .await
+        .expect("send the request");
+    let head = timeout(PATIENCE, read_head(&mut conn))
+        .await
+        .expect("no answer in time");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "the gateway did not keep the connection alive: {head}"
+    );
+    assert_eq!(
+        metric(&scrape(&http, &gw).await, gauge),
+        before + 1.0,
+        "the open keep-alive connection is not counted"
+    );
+
+    drop(conn);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let open = metric(&scrape(&http, &gw).await, gauge);
+        if open == before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} connections still counted 10 s after the client closed (before: {before})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An upstream that accepts, reads the start of a request and resets the
+/// connection (SO_LINGER 0) without answering. Returns its URL.
+async fn resetting_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await;
+            stream.set_zero_linger().expect("SO_LINGER 0");
+            drop(stream);
+        }
+    });
+    url
+}
+
+/// `sessiongate_upstream_errors_total` tells the kinds apart: an upstream
+/// slower than `response_timeout` is a 504 counted as `timeout`, one that
+/// resets the connection without answering is a 502 counted as `other`,
+/// and neither is counted under another kind.
+#[tokio::test]
+async fn upstream_timeouts_and_resets_are_counted_by_kind() {
+    let upstream = TestUpstream::start().await;
+    let resetting = resetting_upstream().await;
+    let gw = TestGateway::start(config_toml(&format!(
+        r#"
+        [upstream]
+        url = "{}"
+        response_timeout = "300ms"
+        [log]
+        access_log = false
+        [[route]]
+        name = "slow"
+        path = "/sleep/"
+        public = true
+        [[route]]
+        name = "reset"
+        path = "/reset/"
+        public = true
+        upstream = "{resetting}"
+        "#,
+        upstream.url()
+    )))
+    .await;
+    let http = Http::new();
+    let errors = |route: &str, kind: &str| {
+        format!(r#"sessiongate_upstream_errors_total{{route="{route}",kind="{kind}"}}"#)
+    };
+    let upstream_errors = |route: &str| {
+        format!(r#"sessiongate_requests_total{{route="{route}",outcome="upstream_error"}}"#)
+    };
+    let before = scrape(&http, &gw).await;
+
+    let (status, _, _) = http.get(gw.url("/sleep/1500"), &[]).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(
+        upstream
+            .received()
+            .iter()
+            .any(|r| r.path_and_query == "/sleep/1500"),
+        "the slow upstream never got the request"
+    );
+    let (status, _, _) = http.get(gw.url("/reset/x"), &[]).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+
+    let after = scrape(&http, &gw).await;
+    let moved = |series: &str| metric(&after, series) - metric(&before, series);
+    assert_eq!(moved(&errors("slow", "timeout")), 1.0);
+    assert_eq!(moved(&errors("reset", "other")), 1.0);
+    assert_eq!(moved(&upstream_errors("slow")), 1.0);
+    assert_eq!(moved(&upstream_errors("reset")), 1.0);
+    for (route, kind) in [
+        ("slow", "connect"),
+        ("slow", "other"),
+        ("reset", "connect"),
+        ("reset", "timeout"),
+    ] {
+        assert_eq!(
+            moved(&errors(route, kind)),
+            0.0,
+            "{route} counted as {kind}"
+        );
+    }
 }
 
 /// Every `sessiongate_*` name the alert rules and the dashboard use.
@@ -265,8 +441,8 @@ fn referenced_metrics(text: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn alert_rules_and_dashboard_use_only_exported_metrics() {
-    let upstream = crate::support::upstream::TestUpstream::start().await;
-    let gw = TestGateway::start(crate::support::gateway::config(&upstream.url())).await;
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
     let (_, _, exported) = Http::new().get(gw.admin_url("/metrics"), &[]).await;
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/");
     let dashboard =
