@@ -1,17 +1,30 @@
-//! Two gateway instances on one Redis Cluster share every session.
+//! Two gateway instances share every session: on one Redis, and on a
+//! Redis Cluster.
 
 use http::StatusCode;
 use sessiongate::demo::DEMO_USER;
 
 use super::{Http, demo_app, gateway};
+use crate::support::redis::RedisServer;
 use crate::support::redis_topology::RedisCluster;
 
 #[tokio::test]
 async fn two_gateways_share_sessions() {
     let cluster = RedisCluster::start();
+    share_sessions(&cluster.url()).await;
+}
+
+#[tokio::test]
+async fn two_gateways_share_sessions_on_one_redis() {
+    let redis = RedisServer::start();
+    share_sessions(&redis.url()).await;
+}
+
+/// Log in on A, use on B, log out on B: A sees it ended.
+async fn share_sessions(url: &str) {
     let app = demo_app().await;
-    let a = gateway(&cluster.url(), "1s", &app).await;
-    let b = gateway(&cluster.url(), "1s", &app).await;
+    let a = gateway(url, "1s", &app).await;
+    let b = gateway(url, "1s", &app).await;
     let http = Http::new();
 
     let cookie = http.login(&a).await;

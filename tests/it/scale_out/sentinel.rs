@@ -117,6 +117,10 @@ async fn a_failover_keeps_sessions_and_answers_503_meanwhile() {
                     headers.get("set-cookie").is_none(),
                     "an outage cleared the cookie"
                 );
+                assert!(
+                    headers.get("retry-after").is_some(),
+                    "503 without Retry-After"
+                );
                 failed += 1;
             }
             other => panic!("during the failover: {other} (never a logout)"),
@@ -128,6 +132,12 @@ async fn a_failover_keeps_sessions_and_answers_503_meanwhile() {
         tokio::time::sleep(PACE).await;
     }
     let recovered = recovered.expect("served again within the request bound");
+    // The sentinels need `down-after-milliseconds` (1 s) to agree that the
+    // master is gone: requests in that window must have been answered 503.
+    assert!(
+        failed > 0,
+        "no request saw the failover: the test proved nothing"
+    );
     eprintln!(
         "sentinel failover: first 200 {} ms after the kill; {failed} requests answered 503 \
          (one request every {} ms)",
