@@ -67,6 +67,51 @@ fn config_falls_back_to_the_environment() {
     );
 }
 
+/// Without `--config` and without `$SESSIONGATE_CONFIG`, the config is
+/// `sessiongate.toml` in the current directory: a valid one is `ok`, and an
+/// invalid one is reported under that name, so it really was the file read.
+#[test]
+fn config_falls_back_to_sessiongate_toml_in_the_current_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = || {
+        Command::new(BIN)
+            .arg("check")
+            .current_dir(dir.path())
+            .env_remove("SESSIONGATE_CONFIG")
+            .env_remove("SESSIONGATE_STORE_URL")
+            .output()
+            .expect("run sessiongate")
+    };
+    std::fs::write(
+        dir.path().join("sessiongate.toml"),
+        "[server]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let out = check();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "sessiongate.toml: ok\n"
+    );
+
+    std::fs::write(
+        dir.path().join("sessiongate.toml"),
+        "[server]\nlisten = \"127.0.0.1:0\"\nlisten_backlog = 5\n",
+    )
+    .unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("sessiongate.toml:3:1: ") && stderr.contains("\"listen_backlog\""),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn the_store_url_may_come_from_the_environment_and_is_checked_there() {
     let check = |url: &str| {
@@ -115,7 +160,23 @@ impl Running {
     }
 
     fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
-        let mut child = Command::new(BIN)
+        Running::spawn(Command::new(BIN), args, env)
+    }
+
+    /// Like [`Running::start`], under an open-file limit (soft and hard) of
+    /// `limit`, set by a shell that then `exec`s the binary: the PID stays
+    /// the gateway's own.
+    fn start_with_fd_limit(limit: u32, args: &[&str]) -> Running {
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(BIN);
+        Running::spawn(shell, args, &[("SESSIONGATE_LOG", "info")])
+    }
+
+    fn spawn(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut child = command
             .args(args)
             .env_remove("SESSIONGATE_CONFIG")
             // Piped stderr must be plain text by itself, without NO_COLOR.
@@ -215,6 +276,37 @@ fn run_refuses_a_taken_port_clearly() {
     );
 }
 
+/// `run` refuses an invalid config as `check` does: exit 1 before any
+/// listener is announced, every error printed as `PATH:LINE:COL: message`
+/// naming its key.
+#[test]
+fn run_refuses_an_invalid_config_with_every_error_and_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"soon\"\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\n[session]\nidel_timeout = \"5m\"\n",
+    )
+    .unwrap();
+    let mut gw = Running::start(&["run", "--config", path.to_str().unwrap()]);
+    let status = gw.wait();
+    let stderr = gw.drain();
+    assert_eq!(status.code(), Some(1), "{stderr:#?}");
+    let p = path.display();
+    assert_eq!(stderr.len(), 2, "one line per error: {stderr:#?}");
+    assert!(
+        stderr[0].starts_with(&format!("{p}:3:18: server.shutdown_grace: ")),
+        "{stderr:#?}"
+    );
+    assert_eq!(
+        stderr[1],
+        format!(
+            "{p}:7:1: unknown key \"idel_timeout\" in [session]; did you mean \"idle_timeout\"?"
+        )
+    );
+}
+
 #[test]
 fn demo_serves_the_login_page_through_the_gateway() {
     let mut demo = Running::start(&["demo", "--port", "0"]);
@@ -255,19 +347,22 @@ fn demo_serves_the_login_page_through_the_gateway() {
 
 /// One request on a fresh connection (`Connection: close`); the whole answer.
 fn http(addr: std::net::SocketAddr, head: &str, body: &str) -> String {
+    try_http(addr, head, body).expect("HTTP exchange with the gateway")
+}
+
+/// [`http`], returning a failed connect, write or read instead of panicking.
+fn try_http(addr: std::net::SocketAddr, head: &str, body: &str) -> std::io::Result<String> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     let request = format!(
         "{head}\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(request.as_bytes())?;
     let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
 }
 
 fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
@@ -417,4 +512,43 @@ fn trace_logs_never_contain_a_session_id_or_cookie_value() {
             assert!(!line.contains(secret), "a secret reached the log: {line}");
         }
     }
+}
+
+/// An accept error never ends the server. Under an open-file limit of 64,
+/// more connections than the gateway has descriptors left make `accept`
+/// fail with EMFILE (the log says so); once they are closed, the same
+/// process answers a normal request again.
+#[test]
+fn an_accept_error_never_ends_the_server() {
+    /// Well past the 64 descriptors, well within the listen backlog, so
+    /// every connect completes in the kernel whether accepted or not.
+    const FLOOD: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw =
+        Running::start_with_fd_limit(64, &["run", "--config", &config_file(&dir, "127.0.0.1:0")]);
+    let addr = listening_addr(&gw.wait_for("listening on"));
+    let flood: Vec<std::net::TcpStream> = (0..FLOOD)
+        .map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .expect("the kernel queues what the gateway cannot accept")
+        })
+        .collect();
+    let failed = gw.wait_for("accept failed");
+    assert!(failed.contains("os error 24"), "not EMFILE: {failed}");
+    drop(flood);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        match try_http(addr, "GET / HTTP/1.1", "") {
+            Ok(answer) if answer.starts_with("HTTP/1.1 302") => break answer,
+            other if std::time::Instant::now() > deadline => {
+                panic!("no answer 20 s after the flood ended: {other:?}")
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert_eq!(header(&answer, "location"), Some("/login?next=/"));
+    assert!(gw.child.try_wait().unwrap().is_none(), "the gateway exited");
+    gw.signal("-TERM");
+    assert!(gw.wait().success());
 }

@@ -90,6 +90,26 @@ fn channel_body() -> (mpsc::Sender<Bytes>, ClientBody) {
     (tx, StreamBody::new(stream).boxed())
 }
 
+/// A self-signed certificate for `localhost` and `127.0.0.1`: trusted by
+/// no root store, only by a client that is handed it ([`trusting`]).
+fn self_signed() -> rcgen::CertifiedKey<rcgen::KeyPair> {
+    rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap()
+}
+
+/// A TLS client that trusts `cert` alone and offers `alpn`.
+fn trusting(cert: &rcgen::Certificate, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsConnector::from(Arc::new(tls))
+}
+
 /// The peak resident set size of this process so far (`VmHWM`), in bytes.
 ///
 /// nextest runs every test in a process of its own, so the gateway, the

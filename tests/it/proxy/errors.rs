@@ -227,3 +227,135 @@ async fn upstream_reset_after_the_request_head_is_502() {
     let heads = heads.load(Ordering::SeqCst);
     assert!(heads >= 2, "the upstream read {heads} request heads");
 }
+
+/// An HTTPS upstream on 127.0.0.1 serving `cert`: it answers every request
+/// `200 tls ok` and keeps the error of every handshake that failed.
+struct TlsUpstream {
+    addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
+    failed_handshakes: Arc<std::sync::Mutex<Vec<std::io::Error>>>,
+}
+
+impl TlsUpstream {
+    async fn start(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> TlsUpstream {
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key.into())
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = TlsUpstream {
+            addr: listener.local_addr().unwrap(),
+            requests: Arc::default(),
+            failed_handshakes: Arc::default(),
+        };
+        let (requests, failed) = (
+            upstream.requests.clone(),
+            upstream.failed_handshakes.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (acceptor, requests, failed) =
+                    (acceptor.clone(), requests.clone(), failed.clone());
+                tokio::spawn(async move {
+                    let stream = match acceptor.accept(tcp).await {
+                        Ok(stream) => stream,
+                        Err(error) => return failed.lock().unwrap().push(error),
+                    };
+                    let service = hyper::service::service_fn(move |_req| {
+                        requests.fetch_add(1, Ordering::SeqCst);
+                        async { Ok::<_, Infallible>(http::Response::new(body("tls ok"))) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        upstream
+    }
+
+    /// The handshake failures so far, as the rustls errors they were.
+    fn failed_handshakes(&self) -> Vec<String> {
+        self.failed_handshakes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|error| match error.get_ref() {
+                Some(inner) => match inner.downcast_ref::<rustls::Error>() {
+                    Some(tls) => format!("{tls:?}"),
+                    None => format!("{error:?}"),
+                },
+                None => format!("{error:?}"),
+            })
+            .collect()
+    }
+}
+
+/// Upstream certificates are verified against the webpki roots, never
+/// accepted blindly: an HTTPS upstream whose certificate is self-signed is
+/// 502. The same upstream answers a client that trusts its certificate, and
+/// its side of the refused handshake is the gateway's `unknown CA` alert,
+/// so distrust of the issuer, and nothing else, is what refused it.
+#[tokio::test]
+async fn untrusted_upstream_certificate_is_502() {
+    let cert = self_signed();
+    let upstream = TlsUpstream::start(&cert).await;
+
+    let tcp = TcpStream::connect(upstream.addr).await.unwrap();
+    let stream = timeout(
+        PATIENCE,
+        trusting(&cert.cert, &[b"http/1.1"]).connect("127.0.0.1".try_into().unwrap(), tcp),
+    )
+    .await
+    .unwrap()
+    .expect("a client that trusts the certificate completes the handshake");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::get("/")
+        .header("host", "127.0.0.1")
+        .body(body(""))
+        .unwrap();
+    let resp = timeout(PATIENCE, sender.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(upstream.requests.load(Ordering::SeqCst), 1);
+
+    let gw = TestGateway::start(config(&format!("https://{}", upstream.addr))).await;
+    let (status, headers, bytes) = get(gw.url("/secret")).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(String::from_utf8_lossy(&bytes).contains("502"));
+    assert_eq!(
+        upstream.requests.load(Ordering::SeqCst),
+        1,
+        "a request reached the upstream past an untrusted certificate"
+    );
+    // The upstream reads the alert on its own task, maybe after the 502.
+    let failures = timeout(PATIENCE, async {
+        loop {
+            let failures = upstream.failed_handshakes();
+            if !failures.is_empty() {
+                return failures;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the gateway never attempted a TLS handshake with the upstream");
+    assert!(
+        failures.iter().all(|f| f == "AlertReceived(UnknownCA)"),
+        "{failures:?}"
+    );
+}

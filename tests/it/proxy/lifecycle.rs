@@ -2,19 +2,65 @@
 
 use super::*;
 
+/// An upstream that answers every request `200 released`, but only once
+/// the test releases it: until then a request it has received stays in
+/// flight, however fast or slow the machine is.
+struct HeldUpstream {
+    url: String,
+    /// Notified as each request reaches the upstream.
+    arrived: Arc<tokio::sync::Notify>,
+    release: tokio::sync::watch::Sender<bool>,
+}
+
+impl HeldUpstream {
+    async fn start() -> HeldUpstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let (release, released) = tokio::sync::watch::channel(false);
+        let notify = arrived.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (notify, released) = (notify.clone(), released.clone());
+                let service = hyper::service::service_fn(move |_req| {
+                    let (notify, mut released) = (notify.clone(), released.clone());
+                    async move {
+                        notify.notify_one();
+                        let _ = released.wait_for(|released| *released).await;
+                        Ok::<_, Infallible>(http::Response::new(body("released")))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        HeldUpstream {
+            url,
+            arrived,
+            release,
+        }
+    }
+}
+
+/// SIGTERM's contract in-process: a request the upstream is still holding
+/// when shutdown begins is answered 200 once the upstream lets it go,
+/// while new connections are refused from the moment shutdown began; `run`
+/// returns once that request is done.
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_and_refuses_new() {
-    let upstream = TestUpstream::start().await;
-    let mut gw = TestGateway::start(config(&upstream.url())).await;
-    let in_flight = tokio::spawn(get(gw.url("/sleep/1000")));
-    timeout(PATIENCE, async {
-        while upstream.received().is_empty() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the request never reached the upstream");
+    let upstream = HeldUpstream::start().await;
+    let mut gw = TestGateway::start(config(&upstream.url)).await;
+    let in_flight = tokio::spawn(get(gw.url("/held")));
+    timeout(PATIENCE, upstream.arrived.notified())
+        .await
+        .expect("the request never reached the upstream");
 
+    // The upstream holds the request: it is in flight as shutdown begins.
     gw.begin_shutdown();
     timeout(PATIENCE, async {
         while TcpStream::connect(gw.addr).await.is_ok() {
@@ -23,9 +69,24 @@ async fn graceful_shutdown_finishes_in_flight_and_refuses_new() {
     })
     .await
     .expect("new connections were still accepted after shutdown");
+    // The first failure may be a reset of a connect caught mid-close; once
+    // the listener is gone, the port refuses outright.
+    let refused = TcpStream::connect(gw.addr)
+        .await
+        .expect_err("a connection was accepted after shutdown");
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert!(
+        !in_flight.is_finished(),
+        "the in-flight request ended before the upstream answered it"
+    );
 
-    let (status, _, _) = in_flight.await.unwrap();
+    upstream.release.send(true).unwrap();
+    let (status, _, bytes) = timeout(PATIENCE, in_flight)
+        .await
+        .expect("the in-flight request was not answered after its release")
+        .unwrap();
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(bytes, "released");
     timeout(PATIENCE, gw.finished())
         .await
         .expect("run did not return after its connections finished")

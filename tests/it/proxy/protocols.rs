@@ -1,4 +1,5 @@
-//! HTTP/2 (h2c and TLS ALPN) and WebSocket through the gateway.
+//! HTTP/2 (h2c and TLS ALPN), HTTP/1.1 over TLS and WebSocket through the
+//! gateway.
 
 use super::*;
 
@@ -28,10 +29,17 @@ async fn h2c_prior_knowledge() {
     );
 }
 
-#[tokio::test]
-async fn tls_with_alpn_h2() {
-    let upstream = TestUpstream::start().await;
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// A gateway serving TLS on its listener with a fresh self-signed
+/// certificate; the directory holding the PEM files lives as long as the
+/// returned guard.
+async fn tls_gateway(
+    upstream: &TestUpstream,
+) -> (
+    TestGateway,
+    rcgen::CertifiedKey<rcgen::KeyPair>,
+    tempfile::TempDir,
+) {
+    let cert = self_signed();
     let dir = tempfile::tempdir().unwrap();
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
@@ -41,26 +49,33 @@ async fn tls_with_alpn_h2() {
         cert: cert_path,
         key: key_path,
     });
-    let gw = TestGateway::start(cfg).await;
+    (TestGateway::start(cfg).await, cert, dir)
+}
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
-    let tcp = TcpStream::connect(gw.addr).await.unwrap();
-    let stream = timeout(
+/// Connects to `addr` over TLS as `localhost`, trusting `cert` and
+/// offering `alpn`.
+async fn tls_connect(
+    addr: SocketAddr,
+    cert: &rcgen::Certificate,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    timeout(
         PATIENCE,
-        connector.connect("localhost".try_into().unwrap(), tcp),
+        trusting(cert, alpn).connect("localhost".try_into().unwrap(), tcp),
     )
     .await
     .unwrap()
-    .expect("TLS handshake");
+    .expect("TLS handshake")
+}
+
+/// TLS on the listener, ALPN `h2` preferred: the client gets HTTP/2 and
+/// the upstream learns the request came over https.
+#[tokio::test]
+async fn tls_with_alpn_h2() {
+    let upstream = TestUpstream::start().await;
+    let (gw, cert, _dir) = tls_gateway(&upstream).await;
+    let stream = tls_connect(gw.addr, &cert.cert, &[b"h2", b"http/1.1"]).await;
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
 
     let (mut sender, conn) =
@@ -82,6 +97,45 @@ async fn tls_with_alpn_h2() {
         echo["headers"]["x-forwarded-proto"],
         serde_json::json!(["https"])
     );
+}
+
+/// A TLS client that offers only `http/1.1` in ALPN is not refused for
+/// lacking h2: the listener selects `http/1.1` and serves HTTP/1.1, two
+/// requests on one kept-alive connection.
+#[tokio::test]
+async fn tls_with_alpn_http1_only_falls_back_to_http1() {
+    let upstream = TestUpstream::start().await;
+    let (gw, cert, _dir) = tls_gateway(&upstream).await;
+    let stream = tls_connect(gw.addr, &cert.cert, &[b"http/1.1"]).await;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for path in ["/over-tls-h1", "/again"] {
+        timeout(PATIENCE, sender.ready())
+            .await
+            .unwrap()
+            .expect("the connection was kept alive");
+        let req = Request::get(path)
+            .header("host", "localhost")
+            .body(body(""))
+            .unwrap();
+        let resp = timeout(PATIENCE, sender.send_request(req))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(resp.version(), Version::HTTP_11);
+        assert_eq!(resp.status(), StatusCode::OK);
+        let echo = json(&resp.into_body().collect().await.unwrap().to_bytes());
+        assert_eq!(echo["path"], path);
+        assert_eq!(
+            echo["headers"]["x-forwarded-proto"],
+            serde_json::json!(["https"])
+        );
+    }
+    assert_eq!(upstream.received().len(), 2);
 }
 
 #[tokio::test]
