@@ -28,7 +28,6 @@ use crate::metrics::{EndReason, Metrics, Outcome, Reason, RouteMetrics, Upstream
 use crate::respond;
 use crate::route::{self, Matched, Router};
 use crate::server::ConnInfo;
-use crate::session::SessionId;
 use crate::session::{CookieAttrs, strip_cookie};
 use crate::source;
 use crate::upstream::framing::{self, FramingError};
@@ -502,22 +501,23 @@ impl Gateway {
         let old = passage.cookie.id();
         match learn::learned(resp.headers(), name, now_unix) {
             None => Ok(()),
-            Some(Learned::Set(value)) => match SessionId::parse(&value) {
+            Some(Learned::Set(value)) => match source::from_value(&self.config, &value) {
                 // The application re-sent the value the request carried
                 // (rolling cookies): not a new session. The live one keeps
                 // its start and deadline, and an expired one stays expired
                 // (a replayed old cookie must not come back to life).
-                Ok(id) if old == Some(&id) => Ok(()),
-                Ok(id) => self
+                Cookie::Present(id) if old == Some(&id) => Ok(()),
+                Cookie::Present(id) => self
                     .guard
                     .learn(&self.config, &id, old)
                     .await
                     .map_err(|_| GatewayError::Store),
-                Err(_) => {
+                Cookie::Absent | Cookie::Malformed => {
                     warn!(
                         cookie = name,
-                        "the application's session cookie value is outside the session id \
-                         alphabet [A-Za-z0-9._~+/=,-] (1-256 bytes): not registered"
+                        "the application's session cookie holds no session id (1-256 bytes \
+                         of [A-Za-z0-9._~+/=,-], or what session.id_pattern extracts from \
+                         the percent-decoded value): not registered"
                     );
                     Ok(())
                 }

@@ -6,7 +6,7 @@
 //! |----------|------------------------|--------------------------------------|----------------------------|
 //! | managed  | `cookie_name` (ours)   | the value                            | `key_prefix` + id          |
 //! | external | `cookie_name` (app's)  | the value, or `id_pattern`'s `id`    | `key_template` with `{id}` |
-//! | observe  | `learn_cookie` (app's) | the value                            | `key_prefix` + id          |
+//! | observe  | `learn_cookie` (app's) | the value, or `id_pattern`'s `id`    | `key_prefix` + id          |
 //!
 //! Ids are validated before any key is built from them.
 
@@ -49,9 +49,16 @@ pub fn cookie_name(config: &Config) -> &str {
 
 /// Reads and validates the session id of a request.
 pub fn read(config: &Config, headers: &HeaderMap) -> Cookie {
-    let Some(value) = find_cookie(headers, cookie_name(config)) else {
-        return Cookie::Absent;
-    };
+    match find_cookie(headers, cookie_name(config)) {
+        None => Cookie::Absent,
+        Some(value) => from_value(config, value),
+    }
+}
+
+/// The session id in a cookie value (a request's, or one the application
+/// sets in observe mode): the value itself, or what `id_pattern` extracts
+/// from its percent-decoded form; validated either way.
+pub fn from_value(config: &Config, value: &str) -> Cookie {
     let id: Cow<'_, str> = match &config.session.id_pattern {
         None => Cow::Borrowed(value),
         // The pattern sees the percent-decoded value (express-session sends

@@ -163,11 +163,14 @@ impl Validator<'_, '_> {
                 None
             }
         };
-        let id_pattern = match (external, raw.id_pattern.as_str()) {
+        // Signed or encoded cookies (express-session's `s:<id>.<sig>`, a
+        // Rails cookie store) carry the id inside them in both modes where
+        // the cookie is the application's.
+        let id_pattern = match (external || observe, raw.id_pattern.as_str()) {
             (_, "") => Some(None),
             (true, p) => self.id_pattern(p).map(Some),
             (false, _) => {
-                self.not_in_mode("session.id_pattern", "external", mode);
+                self.not_in_mode("session.id_pattern", "external or observe", mode);
                 None
             }
         };

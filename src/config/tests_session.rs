@@ -41,7 +41,7 @@ fn key_template_belongs_to_external_mode() {
 }
 
 #[test]
-fn id_pattern_needs_external_mode_a_valid_regex_and_an_id_group() {
+fn id_pattern_needs_external_or_observe_mode_a_valid_regex_and_an_id_group() {
     let external = "[store]\nurl = \"redis://r:6379\"\n[session]\nmode = \"external\"\nkey_template = \"sess:{id}\"\n";
     let c = accepts(&format!("{external}id_pattern = '^s:(?P<id>[^.]+)\\.'\n"));
     let re = c.session.id_pattern.unwrap();
@@ -62,8 +62,11 @@ fn id_pattern_needs_external_mode_a_valid_regex_and_an_id_group() {
         "[session]\nid_pattern = '(?P<id>.*)'\n",
         2,
         14,
-        "session.id_pattern: only used in external mode",
+        "session.id_pattern: only used in external or observe mode",
     );
+    let observe = "[session]\nmode = \"observe\"\nlearn_cookie = \"app.sid\"\n";
+    let c = accepts(&format!("{observe}id_pattern = '^s:(?P<id>[^.]+)\\.'\n"));
+    assert!(c.session.id_pattern.is_some());
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! installs them): an Express 5 app with express-session + connect-redis
 //! whose sessions the gateway finds in Redis (external), and a hand-rolled
 //! app with never-expiring in-memory sessions whose cookie the gateway
-//! learns (observe). `apps` checks the fixtures alone, without the gateway.
+//! learns (observe), and an Express app on express-session's never-expiring
+//! MemoryStore, observed through `id_pattern` (observe_express). `apps`
+//! checks the fixtures alone, without the gateway.
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use tokio::time::timeout;
 mod apps;
 mod external;
 mod observe;
+mod observe_express;
 
 /// Generous bound for anything that should happen "now"; only a hang hits it.
 const PATIENCE: Duration = Duration::from_secs(20);

@@ -1,0 +1,129 @@
+//! Observe mode in front of an Express app on express-session's default
+//! MemoryStore (`tests/apps/express-observe.js`): sessions that never
+//! expire, no Redis of the app's own, and a signed, percent-encoded
+//! cookie (`app.sid=s%3A<id>.<signature>`) from which `id_pattern` takes
+//! the id. The gateway learns the session from the app's `Set-Cookie`,
+//! passes it while active, slides it, expires it when idle, and clears
+//! the app's cookie, while the app itself would still let the user in.
+
+use http::StatusCode;
+use serde_json::json;
+
+use super::{BROWSER, Http, percent_decode, wait};
+use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::node_app::NodeApp;
+use crate::support::redis::RedisServer;
+
+/// The gateway's idle timeout, ms (`idle_timeout = "2s"`).
+const IDLE_MS: i64 = 2_000;
+
+struct Setup {
+    gateway: TestGateway,
+    app: NodeApp,
+    redis: RedisServer,
+    http: Http,
+}
+
+impl Setup {
+    async fn start() -> Setup {
+        let redis = RedisServer::start();
+        let app = NodeApp::start("express-observe.js", &[]);
+        let config = config_toml(&format!(
+            r#"
+            [store]
+            url = "{redis}"
+            op_timeout = "2s"
+            [session]
+            mode = "observe"
+            learn_cookie = "app.sid"
+            id_pattern = '^s:(?P<id>[^.]+)\.'
+            idle_timeout = "2s"
+            [upstream]
+            url = "{upstream}"
+            [[route]]
+            name = "login"
+            path = "/login"
+            public = true
+            "#,
+            redis = redis.url(),
+            upstream = app.url(""),
+        ));
+        Setup {
+            gateway: TestGateway::start(config).await,
+            app,
+            redis,
+            http: Http::new(),
+        }
+    }
+
+    fn pttl(&self, key: &str) -> i64 {
+        self.redis.query(&["PTTL", key])
+    }
+}
+
+#[tokio::test]
+async fn learns_an_express_session_passes_slides_and_expires_it() {
+    let s = Setup::start().await;
+    let login = s.http.post(s.gateway.url("/login?user=alice"), &[]).await;
+    assert_eq!(login.status, StatusCode::OK, "stderr: {}", s.app.stderr());
+    let cookie = login.cookie_pair("app.sid");
+    let decoded = percent_decode(cookie.strip_prefix("app.sid=").unwrap());
+    let id = decoded
+        .strip_prefix("s:")
+        .and_then(|rest| rest.split_once('.'))
+        .map(|(id, _signature)| id.to_owned())
+        .expect("s:<id>.<signature>");
+    let key = format!("sessiongate:{id}");
+    let ttl = s.pttl(&key);
+    assert!((1_500..=IDLE_MS).contains(&ttl), "not learned: PTTL {ttl}");
+
+    let cookie_header = [("cookie", cookie.as_str())];
+    // 5 × 0.6 s = 3 s: alive past the idle timeout only by sliding.
+    for round in 0..5 {
+        wait(600).await;
+        let whoami = s.http.get(s.gateway.url("/whoami"), &cookie_header).await;
+        assert_eq!(
+            whoami.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            whoami.body
+        );
+        assert_eq!(whoami.json(), json!({"user": "alice"}));
+        let ttl = s.pttl(&key);
+        assert!(
+            (1_500..=IDLE_MS).contains(&ttl),
+            "round {round}: PTTL {ttl}"
+        );
+    }
+
+    wait(2_600).await;
+    let whoami = s
+        .http
+        .get(s.gateway.url("/whoami"), &[cookie_header[0], BROWSER])
+        .await;
+    whoami.assert_sent_to_login("/whoami", "app.sid");
+    // The app's MemoryStore never expires it: only the gateway did.
+    let direct = s.http.get(s.app.url("/whoami"), &cookie_header).await;
+    assert_eq!(direct.status, StatusCode::OK, "{}", direct.body);
+}
+
+/// A forged cookie with a well-formed id is refused before the app sees
+/// it, and a cookie the pattern does not match is `invalid`.
+#[tokio::test]
+async fn values_never_seen_set_or_not_matching_are_refused() {
+    let s = Setup::start().await;
+    for (cookie, reason) in [
+        ("app.sid=s%3Aforgedforgedforged.c2lnbmF0dXJl", "expired"),
+        ("app.sid=plainvalue", "invalid"),
+    ] {
+        let answer = s
+            .http
+            .get(
+                s.gateway.url("/whoami"),
+                &[("cookie", cookie), ("accept", "application/json")],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{cookie}");
+        assert_eq!(answer.json()["reason"], reason, "{cookie}");
+    }
+}
