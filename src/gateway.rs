@@ -612,6 +612,58 @@ mod tests {
         assert_eq!(h["x-other"], "kept");
     }
 
+    /// SPEC §5's error rows, from the one place errors become answers
+    /// (the session rows are `decide`'s, unit-tested there). Upstream
+    /// connect and reset errors wrap hyper-util errors that cannot be made
+    /// outside it: their 502 is tested end to end in `tests/it/proxy`.
+    #[test]
+    fn every_error_row_of_spec_5_has_its_status() {
+        use http::StatusCode;
+        fn bad_target() -> GatewayError {
+            let error = http::Uri::builder().scheme("http").build().unwrap_err();
+            UpstreamError::Target(error).into()
+        }
+        let rows: [(fn() -> GatewayError, StatusCode); 9] = [
+            (
+                || FramingError::LengthAndEncoding.into(),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                || FramingError::DifferingLengths.into(),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                || FramingError::UnknownCoding.into(),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                || FramingError::ControlCharacter.into(),
+                StatusCode::BAD_REQUEST,
+            ),
+            (|| GatewayError::Connect, StatusCode::METHOD_NOT_ALLOWED),
+            (
+                || UpstreamError::Timeout(std::time::Duration::from_secs(1)).into(),
+                StatusCode::GATEWAY_TIMEOUT,
+            ),
+            (
+                || UpstreamError::UnexpectedUpgrade.into(),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (bad_target, StatusCode::BAD_GATEWAY),
+            (|| GatewayError::Store, StatusCode::SERVICE_UNAVAILABLE),
+        ];
+        for (error, status) in rows {
+            for json in [false, true] {
+                let resp = error().into_response(json);
+                assert_eq!(resp.status(), status, "{:?} (json: {json})", error());
+            }
+        }
+        let store = GatewayError::Store.into_response(false);
+        assert!(store.headers().contains_key(http::header::RETRY_AFTER));
+        let framing = GatewayError::from(FramingError::UnknownCoding).into_response(false);
+        assert_eq!(framing.headers()[http::header::CONNECTION], "close");
+    }
+
     #[test]
     fn control_headers_never_leave_in_responses() {
         let mut h = HeaderMap::new();
