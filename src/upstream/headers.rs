@@ -59,24 +59,42 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 /// `Connection: upgrade` is set again (the only hop-by-hop state the other
 /// side needs to complete the handshake).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most requests carry none of them (`Connection` is among them, so a
-    // message it names headers in is never skipped): one pass over the
-    // names instead of nine lookups.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    // One pass over the names present (a handful) instead of nine lookups;
+    // most requests carry none, most responses only `Connection`.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
+    // Taken before `Connection` is read: it may name `Upgrade` itself.
+    let upgrade: Vec<HeaderValue> = if keep_upgrade {
+        headers.get_all(UPGRADE).iter().cloned().collect()
+    } else {
+        Vec::new()
+    };
+    // The headers `Connection` names, by their text: removing by `&str`
+    // builds no `HeaderName`. (Its values are cheap clones of shared bytes,
+    // taken so the map can be changed while they are read.)
+    let connection: Vec<HeaderValue> = headers.get_all(CONNECTION).iter().cloned().collect();
+    for token in connection
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    let upgrade: Vec<HeaderValue> = headers.get_all(UPGRADE).iter().cloned().collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        headers.remove(token);
     }
-    if keep_upgrade && !upgrade.is_empty() {
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+    if !upgrade.is_empty() {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         for value in upgrade {
             headers.append(UPGRADE, value);
@@ -184,7 +202,9 @@ mod tests {
     #[test]
     fn strips_fixed_and_named_hop_by_hop() {
         let mut h = map(&[
-            ("connection", "keep-alive, X-Secret"),
+            ("connection", "keep-alive, X-Secret, not a name, ,close"),
+            ("connection", "X-Other"),
+            ("x-other", "2"),
             ("keep-alive", "timeout=5"),
             ("x-secret", "1"),
             ("te", "trailers"),
