@@ -375,6 +375,12 @@ fn store_urls() {
         "expected a URL starting with memory://",
     );
     rejects("[store]\nurl = \"memory://x\"\n", 2, 7, "takes no address");
+    rejects(
+        "[store]\nurl = \"rediss://r:6380/#insecure\"\n",
+        2,
+        7,
+        "\"#insecure\" is not supported",
+    );
     rejects("[store]\nurl = \"redis://\"\n", 2, 7, "names no server");
     rejects(
         "[store]\nurl = \"redis+sentinel://a:1,b:2\"\n",

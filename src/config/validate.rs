@@ -417,6 +417,17 @@ impl<'d, 'i> Validator<'d, 'i> {
             );
             return None;
         }
+        if scheme.starts_with("rediss") && url.contains("#insecure") {
+            // redis-rs reads the fragment, then refuses every connection: the
+            // gateway is built without unverified TLS, on purpose.
+            self.error(
+                key,
+                "\"#insecure\" is not supported: TLS to Redis always verifies the server's \
+                 certificate against the public (webpki) roots; remove the fragment and give \
+                 Redis a certificate from a public CA, or use redis:// on a private network",
+            );
+            return None;
+        }
         if crate::store::nodes::topology(url).is_some()
             && let Err(e) = crate::store::nodes::parse(url)
         {

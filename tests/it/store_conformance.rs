@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sessiongate::store::{Found, Record, SessionStore, Touch};
 
 mod redis_only;
+mod redis_tls;
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 

@@ -208,3 +208,180 @@ fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local address").port()
 }
+
+/// A `redis-server` that speaks only TLS (`--port 0 --tls-port PORT`), with
+/// a fresh self-signed certificate for `127.0.0.1` and `localhost`: valid
+/// for the address, trusted by no root store.
+///
+/// ```ignore
+/// let redis = TlsRedisServer::start();
+/// let url = redis.url();                        // rediss://127.0.0.1:PORT
+/// let port: String = redis.query_config("port"); // "0": no plain TCP
+/// ```
+///
+/// Checks from a test go through a TLS client that trusts this certificate
+/// alone ([`TlsRedisServer::query`]). Like [`RedisServer`], it keeps nothing
+/// on disk, is killed by PID on drop, and a missing `redis-server` fails the
+/// test.
+pub struct TlsRedisServer {
+    child: Option<Child>,
+    port: u16,
+    cert: rcgen::CertifiedKey<rcgen::KeyPair>,
+    dir: TempDir,
+}
+
+impl TlsRedisServer {
+    /// Starts a TLS-only server on a free port of 127.0.0.1 and waits until
+    /// it answers `PING` over TLS.
+    pub fn start() -> Self {
+        for _ in 0..5 {
+            let mut server = Self {
+                child: None,
+                port: free_port(),
+                cert: rcgen::generate_simple_self_signed(vec![
+                    "127.0.0.1".to_owned(),
+                    "localhost".to_owned(),
+                ])
+                .expect("generate a self-signed certificate"),
+                dir: tempfile::tempdir().expect("create a temporary directory"),
+            };
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("TLS redis-server did not start on any of 5 free ports");
+    }
+
+    /// `rediss://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+
+    /// The TLS port (the only one the server listens on).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs one command over TLS, trusting the server's certificate, e.g.
+    /// `query::<i64>(&["EXISTS", key])`.
+    pub fn query<T: ::redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        let (name, rest) = args.split_first().expect("a command");
+        let reply = self
+            .tls_command(::redis::cmd(name).arg(rest), Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("redis command {name} over TLS failed: {e}"));
+        ::redis::from_redis_value(reply)
+            .unwrap_or_else(|e| panic!("unexpected reply to {name}: {e}"))
+    }
+
+    /// `CONFIG GET name` over TLS: the value of one server parameter.
+    pub fn query_config(&self, name: &str) -> String {
+        let (key, value): (String, String) = self.query(&["CONFIG", "GET", name]);
+        assert_eq!(key, name, "CONFIG GET answers for the parameter asked");
+        value
+    }
+
+    /// Sends `cmd` on a fresh TLS connection that trusts only this server's
+    /// certificate and verifies it for the IP address `127.0.0.1`, the
+    /// host a `rediss://127.0.0.1:PORT` client verifies.
+    fn tls_command(&self, cmd: &::redis::Cmd, timeout: Duration) -> Result<::redis::Value, String> {
+        use std::io::Write as _;
+        use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+        use std::sync::Arc;
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.cert.cert.der().clone())
+            .map_err(|e| e.to_string())?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls_pki_types::ServerName::IpAddress(Ipv4Addr::LOCALHOST.into());
+        let tls =
+            rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(timeout))
+            .and_then(|()| tcp.set_write_timeout(Some(timeout)))
+            .map_err(|e| e.to_string())?;
+        let mut stream = rustls::StreamOwned::new(tls, tcp);
+        stream
+            .write_all(&cmd.get_packed_command())
+            .map_err(|e| e.to_string())?;
+        ::redis::Parser::new()
+            .parse_value(&mut stream)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Spawns the TLS-only server with its certificate written to its
+    /// temporary directory; `false` when it exited before answering (its
+    /// port was taken).
+    fn spawn(&mut self) -> bool {
+        let (cert, key) = (
+            self.dir.path().join("cert.pem"),
+            self.dir.path().join("key.pem"),
+        );
+        std::fs::write(&cert, self.cert.cert.pem()).expect("write cert.pem");
+        std::fs::write(&key, self.cert.signing_key.serialize_pem()).expect("write key.pem");
+        let log = self.dir.path().join("redis.log");
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(["--daemonize", "no", "--logfile"])
+            .arg(&log)
+            .args(["--port", "0", "--tls-port", &self.port.to_string()])
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .arg("--tls-ca-cert-file")
+            .arg(&cert)
+            .args(["--tls-auth-clients", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                panic!("redis-server not found: install it (apt-get install -y redis-server)")
+            }
+            Err(e) => panic!("cannot start redis-server: {e}"),
+        };
+        self.child = Some(child);
+        let started = Instant::now();
+        while started.elapsed() < START_TIMEOUT {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_status)) = child.try_wait()
+            {
+                self.child = None;
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                // A taken port is worth another try; anything else (a build
+                // without TLS, a rejected certificate) is not.
+                assert!(
+                    log.contains("Address already in use"),
+                    "TLS redis-server exited at start:\n{log}"
+                );
+                return false;
+            }
+            let ping = self.tls_command(&::redis::cmd("PING"), Duration::from_millis(500));
+            if matches!(ping, Ok(::redis::Value::SimpleString(ref pong)) if pong == "PONG") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("TLS redis-server did not answer PING within {START_TIMEOUT:?}");
+    }
+}
+
+impl Drop for TlsRedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
