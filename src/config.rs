@@ -59,7 +59,7 @@ impl Config {
         }
     }
 
-    /// Reads and validates the file at `path`. Relative `server.tls` paths
+    /// Reads and validates the file at `path`. Relative `server.tls` and `ca_file` paths
     /// are resolved against the file's directory, so a config means the same
     /// whatever directory the gateway was started from.
     ///
@@ -82,6 +82,10 @@ impl Config {
         if let Some(tls) = &mut config.server.tls {
             tls.cert = base.join(&tls.cert);
             tls.key = base.join(&tls.key);
+        }
+        let ca_files = [&mut config.upstream.ca_file, &mut config.store.ca_file];
+        for ca in ca_files.into_iter().flatten() {
+            *ca = base.join(&*ca);
         }
         Ok(config)
     }
@@ -160,6 +164,9 @@ pub struct StoreConfig {
     pub url: String,
     pub key_prefix: String,
     pub op_timeout: Duration,
+    /// PEM file of the CAs that sign the Redis servers' certificates, in
+    /// place of the public roots (`rediss://` only).
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +246,9 @@ pub struct UpstreamConfig {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub preserve_host: bool,
+    /// PEM file of the CAs that sign the HTTPS upstreams' certificates, in
+    /// place of the public roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -91,6 +91,7 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
         ("log.format", o.log.format != n.log.format),
         ("store.url", o.store.url != n.store.url),
         ("store.op_timeout", o.store.op_timeout != n.store.op_timeout),
+        ("store.ca_file", o.store.ca_file != n.store.ca_file),
     ];
     changed
         .into_iter()
@@ -110,7 +111,8 @@ mod tests {
             [server]
             listen = "127.0.0.1:1"
             [store]
-            url = "redis://127.0.0.1:6379"
+            url = "rediss://127.0.0.1:6379"
+            ca_file = "ca.pem"
             [login]
             url = "/signin"
             [session]
@@ -120,7 +122,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             restart_needed(&old, &new),
-            vec!["server.listen", "store.url"]
+            vec!["server.listen", "store.url", "store.ca_file"]
         );
         assert!(restart_needed(&old, &Config::default()).is_empty());
     }

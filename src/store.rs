@@ -99,6 +99,12 @@ pub enum StoreError {
     InvalidUrl(&'static str),
     #[error("operation not supported by the {0} store")]
     Unsupported(&'static str),
+    #[error("store.ca_file {}: cannot read it", path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The session store. Implementations bound every operation by the
@@ -173,14 +179,28 @@ impl Store {
         if cfg.url.starts_with("memory://") {
             return Ok(Store::Memory(MemoryStore::new()));
         }
+        // The CAs that sign the servers' certificates, when not public ones.
+        let ca = match &cfg.ca_file {
+            None => None,
+            Some(path) => {
+                Some(
+                    tokio::fs::read(path)
+                        .await
+                        .map_err(|source| StoreError::CaFile {
+                            path: path.clone(),
+                            source,
+                        })?,
+                )
+            }
+        };
         match nodes::topology(&cfg.url) {
             Some(nodes::Topology::Sentinel) => {
                 SentinelStore::connect(&cfg.url, cfg.op_timeout).map(Store::Sentinel)
             }
             Some(nodes::Topology::Cluster) => {
-                ClusterStore::connect(&cfg.url, cfg.op_timeout).map(Store::Cluster)
+                ClusterStore::connect_with_ca(&cfg.url, cfg.op_timeout, ca).map(Store::Cluster)
             }
-            None => RedisStore::connect(&cfg.url, cfg.op_timeout).map(Store::Redis),
+            None => RedisStore::connect_with_ca(&cfg.url, cfg.op_timeout, ca).map(Store::Redis),
         }
     }
 }

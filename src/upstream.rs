@@ -68,8 +68,18 @@ impl UpstreamError {
 
 /// The upstream client could not be built.
 #[derive(Debug, thiserror::Error)]
-#[error("could not set up TLS to upstreams")]
-pub struct BuildError(#[source] rustls::Error);
+pub enum BuildError {
+    #[error("could not set up TLS to upstreams")]
+    Tls(#[source] rustls::Error),
+    #[error("upstream.ca_file {}: cannot read its PEM certificates", path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("upstream.ca_file {}: holds no usable CA certificate", path.display())]
+    NoCa { path: std::path::PathBuf },
+}
 
 /// The pooled upstream client and the forwarding policy.
 #[derive(Clone)]
@@ -87,12 +97,14 @@ impl Upstream {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.upstream.connect_timeout));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(BuildError)?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let https = match &config.upstream.ca_file {
+            None => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_webpki_roots(provider)
+                .map_err(BuildError::Tls)?,
+            Some(path) => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(private_ca_config(provider, path)?),
+        };
+        let https = https.https_or_http().enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -162,6 +174,34 @@ impl Upstream {
         }
         Ok(resp.map(Body::from))
     }
+}
+
+/// TLS to upstreams that trusts exactly the CAs in `path` (PEM), instead
+/// of the public roots: for applications behind a private CA.
+fn private_ca_config(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    path: &std::path::Path,
+) -> Result<rustls::ClientConfig, BuildError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|source| BuildError::CaFile {
+            path: path.to_owned(),
+            source,
+        })?;
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(BuildError::NoCa {
+            path: path.to_owned(),
+        });
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(BuildError::Tls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// The upstream's scheme and authority with the request's own path and

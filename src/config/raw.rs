@@ -95,6 +95,7 @@ pub(crate) struct RawStore {
     pub url: String,
     pub key_prefix: String,
     pub op_timeout: RawDuration,
+    pub ca_file: String,
 }
 
 impl Default for RawStore {
@@ -103,6 +104,7 @@ impl Default for RawStore {
             url: "memory://".into(),
             key_prefix: "sessiongate:".into(),
             op_timeout: RawDuration::text("100ms"),
+            ca_file: String::new(),
         }
     }
 }
@@ -178,6 +180,7 @@ pub(crate) struct RawUpstream {
     pub connect_timeout: RawDuration,
     pub response_timeout: RawDuration,
     pub preserve_host: bool,
+    pub ca_file: String,
 }
 
 impl Default for RawUpstream {
@@ -187,6 +190,7 @@ impl Default for RawUpstream {
             connect_timeout: RawDuration::text("5s"),
             response_timeout: RawDuration::text("60s"),
             preserve_host: true,
+            ca_file: String::new(),
         }
     }
 }

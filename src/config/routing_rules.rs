@@ -2,6 +2,7 @@
 //! the `[[route]]` list.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http::Uri;
@@ -89,11 +90,13 @@ impl Validator<'_, '_> {
         let connect_timeout = self.positive("upstream.connect_timeout", &raw.connect_timeout, "5s");
         let response_timeout =
             self.positive("upstream.response_timeout", &raw.response_timeout, "60s");
+        let ca_file = (!raw.ca_file.trim().is_empty()).then(|| PathBuf::from(&raw.ca_file));
         Some(UpstreamConfig {
             url: url?,
             connect_timeout: connect_timeout?,
             response_timeout: response_timeout?,
             preserve_host: raw.preserve_host,
+            ca_file,
         })
     }
 

@@ -375,6 +375,29 @@ fn store_urls() {
         "expected a URL starting with memory://",
     );
     rejects("[store]\nurl = \"memory://x\"\n", 2, 7, "takes no address");
+    let c = accepts("[store]\nurl = \"rediss://r:6380\"\nca_file = \"ca.pem\"\n");
+    assert_eq!(
+        c.store.ca_file.as_deref(),
+        Some(std::path::Path::new("ca.pem"))
+    );
+    accepts("[store]\nurl = \"rediss+cluster://a:1\"\nca_file = \"ca.pem\"\n");
+    rejects(
+        "[store]\nurl = \"redis://r:6379\"\nca_file = \"ca.pem\"\n",
+        3,
+        11,
+        "store.ca_file: only used with rediss://",
+    );
+    rejects(
+        "[store]\nurl = \"rediss+sentinel://a:1,b:2/m/0\"\nca_file = \"ca.pem\"\n",
+        3,
+        11,
+        "not supported with rediss+sentinel://",
+    );
+    let c = accepts("[upstream]\nurl = \"https://app:8443\"\nca_file = \"ca.pem\"\n");
+    assert_eq!(
+        c.upstream.ca_file.as_deref(),
+        Some(std::path::Path::new("ca.pem"))
+    );
     rejects(
         "[store]\nurl = \"rediss://r:6380/#insecure\"\n",
         2,

@@ -374,11 +374,46 @@ impl<'d, 'i> Validator<'d, 'i> {
             None => self.store_url(&raw.url, "store.url"),
         };
         let op_timeout = self.positive("store.op_timeout", &raw.op_timeout, "100ms");
+        let ca_file = self.store_ca_file(raw, url.as_deref());
         Some(StoreConfig {
             url: url?,
             key_prefix: raw.key_prefix.clone(),
             op_timeout: op_timeout?,
+            ca_file: ca_file?,
         })
+    }
+
+    /// `store.ca_file` only means something for TLS to a single server or a
+    /// Cluster (the sentinel client cannot take it for the sentinels).
+    fn store_ca_file(&mut self, raw: &RawStore, url: Option<&str>) -> Option<Option<PathBuf>> {
+        if raw.ca_file.trim().is_empty() {
+            return Some(None);
+        }
+        let scheme = url.and_then(|u| u.split_once("://")).map(|(s, _)| s);
+        match scheme {
+            Some("rediss" | "rediss+cluster") => Some(Some(PathBuf::from(&raw.ca_file))),
+            Some("rediss+sentinel") => {
+                self.error(
+                    "store.ca_file",
+                    "not supported with rediss+sentinel:// yet (the sentinel client verifies \
+                     against the public roots only); use certificates from a public CA, or a \
+                     single rediss:// server or rediss+cluster://",
+                );
+                None
+            }
+            Some(other) => {
+                self.error(
+                    "store.ca_file",
+                    format!(
+                        "only used with rediss:// and rediss+cluster:// (TLS), but store.url is \
+                         {other}://; remove it or use TLS"
+                    ),
+                );
+                None
+            }
+            // The URL itself is invalid and already reported.
+            None => None,
+        }
     }
 
     /// `key` names where the URL came from: `store.url` or the environment

@@ -40,14 +40,28 @@ impl ClusterStore {
     /// waiting for the cluster: this fails only for a malformed URL. Must be
     /// called inside a Tokio runtime.
     pub fn connect(url: &str, op_timeout: Duration) -> Result<Self, StoreError> {
+        Self::connect_with_ca(url, op_timeout, None)
+    }
+
+    /// [`Self::connect`], trusting exactly the CAs in `ca` (PEM) instead
+    /// of the public roots for `rediss+cluster://` (`store.ca_file`).
+    pub fn connect_with_ca(
+        url: &str,
+        op_timeout: Duration,
+        ca: Option<Vec<u8>>,
+    ) -> Result<Self, StoreError> {
         let url = super::nodes::parse(url)?;
         if url.topology != super::nodes::Topology::Cluster {
             return Err(StoreError::Unsupported("cluster"));
         }
-        Self::from_url(&url, op_timeout)
+        Self::from_url(&url, op_timeout, ca)
     }
 
-    fn from_url(url: &NodesUrl, op_timeout: Duration) -> Result<Self, StoreError> {
+    fn from_url(
+        url: &NodesUrl,
+        op_timeout: Duration,
+        ca: Option<Vec<u8>>,
+    ) -> Result<Self, StoreError> {
         let scheme = if url.tls { "rediss" } else { "redis" };
         let seeds: Vec<String> = url
             .nodes
@@ -66,6 +80,12 @@ impl ClusterStore {
         }
         if let Some(password) = &url.password {
             builder = builder.password(password);
+        }
+        if let Some(pem) = ca {
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            });
         }
         let client = builder.build().map_err(StoreError::Redis)?;
         let config = ClusterConfig::new()

@@ -74,6 +74,16 @@ impl RedisStore {
     /// in the background and retried with backoff, so this fails only for a
     /// malformed or unsupported URL. Must be called inside a Tokio runtime.
     pub fn connect(url: &str, op_timeout: Duration) -> Result<Self, StoreError> {
+        Self::connect_with_ca(url, op_timeout, None)
+    }
+
+    /// [`Self::connect`], trusting exactly the CAs in `ca` (PEM) instead
+    /// of the public roots for `rediss://` (`store.ca_file`).
+    pub fn connect_with_ca(
+        url: &str,
+        op_timeout: Duration,
+        ca: Option<Vec<u8>>,
+    ) -> Result<Self, StoreError> {
         if let Some((scheme, _)) = url.split_once("://")
             && scheme.contains('+')
             && !matches!(scheme, "redis+unix")
@@ -82,7 +92,17 @@ impl RedisStore {
             // stores; redis-rs would misread them as a single server.
             return Err(StoreError::Unsupported("single-server Redis"));
         }
-        let client = redis::Client::open(url).map_err(StoreError::Redis)?;
+        let client = match ca {
+            None => redis::Client::open(url),
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            ),
+        }
+        .map_err(StoreError::Redis)?;
         Self::from_client(client, op_timeout)
     }
 

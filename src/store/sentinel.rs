@@ -197,7 +197,10 @@ fn signals_failover(error: &StoreError) -> bool {
             ),
             _ => true,
         },
-        StoreError::Corrupt(_) | StoreError::Unsupported(_) | StoreError::InvalidUrl(_) => false,
+        StoreError::Corrupt(_)
+        | StoreError::Unsupported(_)
+        | StoreError::InvalidUrl(_)
+        | StoreError::CaFile { .. } => false,
     }
 }
 

@@ -58,6 +58,23 @@ fn relative_tls_paths_resolve_against_the_config_directory() {
 }
 
 #[test]
+fn relative_ca_files_resolve_against_the_config_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "gate.toml",
+        "[store]\nurl = \"rediss://r:6380\"\nca_file = \"ca/redis.pem\"\n\
+         [upstream]\nurl = \"https://app:8443\"\nca_file = \"/etc/app-ca.pem\"\n",
+    );
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.store.ca_file, Some(dir.path().join("ca/redis.pem")));
+    assert_eq!(
+        config.upstream.ca_file.as_deref(),
+        Some(Path::new("/etc/app-ca.pem"))
+    );
+}
+
+#[test]
 fn example_config_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sessiongate.example.toml");
     let config = Config::load(&path).unwrap();

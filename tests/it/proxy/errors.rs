@@ -359,3 +359,25 @@ async fn untrusted_upstream_certificate_is_502() {
         "{failures:?}"
     );
 }
+
+/// `upstream.ca_file`: an upstream whose certificate a private CA signed
+/// (here: itself) is trusted once that CA is configured, and only then.
+#[tokio::test]
+async fn an_upstream_signed_by_the_configured_ca_is_trusted() {
+    let cert = self_signed();
+    let upstream = TlsUpstream::start(&cert).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let mut cfg = config(&format!("https://{}", upstream.addr));
+    cfg.upstream.ca_file = Some(ca);
+    let gw = TestGateway::start(cfg).await;
+    let (status, _, bytes) = get(gw.url("/secret")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(upstream.requests.load(Ordering::SeqCst), 1);
+}

@@ -310,6 +310,7 @@ async fn open_succeeds_before_redis_starts() {
         url: server.url(),
         key_prefix: "sessiongate:".to_owned(),
         op_timeout: MS(200),
+        ca_file: None,
     };
     let store = Store::open(&config)
         .await
@@ -350,6 +351,7 @@ async fn open_chooses_the_store_by_scheme() {
         url: "memory://".to_owned(),
         key_prefix: String::new(),
         op_timeout: MS(100),
+        ca_file: None,
     };
     assert!(matches!(Store::open(&memory).await, Ok(Store::Memory(_))));
     // Sentinel and Cluster open without waiting for their (absent) nodes.

@@ -11,7 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use sessiongate::store::{RedisStore, SessionStore, StoreError};
+use sessiongate::config::StoreConfig;
+use sessiongate::store::{RedisStore, SessionStore, Store, StoreError};
 
 use super::{MS, key, record, slide};
 use crate::support::redis::TlsRedisServer;
@@ -170,4 +171,59 @@ async fn redis_tls_insecure_fragment_never_skips_verification() {
     every_operation_fails(&store, &key).await;
 
     assert_eq!(server.query::<i64>(&["EXISTS", &key]), 0, "nothing written");
+}
+
+/// `store.ca_file`: with the server's CA given, sessions run over TLS
+/// end to end (create, a sliding touch, delete), verified, not skipped.
+#[tokio::test]
+async fn redis_tls_with_the_ca_file_runs_sessions() {
+    let server = TlsRedisServer::start();
+    let store = Store::open(&StoreConfig {
+        url: server.url(),
+        key_prefix: "sessiongate:".to_owned(),
+        op_timeout: OP_TIMEOUT,
+        ca_file: Some(server.cert_path()),
+    })
+    .await
+    .expect("open");
+    let started = Instant::now();
+    while store.ping().await.is_err() {
+        assert!(
+            started.elapsed() < REASON_WITHIN,
+            "never connected over TLS"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let k = key();
+    store
+        .create(&k, &record(10_000), MS(5_000))
+        .await
+        .expect("create over TLS");
+    let got = store
+        .touch(&k, &slide())
+        .await
+        .expect("touch over TLS")
+        .expect("found");
+    assert!(got.extended, "slid to the idle timeout");
+    let pttl: i64 = server.query(&["PTTL", &k]);
+    assert!(pttl > 9_000, "PTTL {pttl}");
+    assert!(store.delete(&k).await.expect("delete over TLS"));
+    assert_eq!(server.query::<i64>(&["EXISTS", &k]), 0);
+}
+
+/// A missing `store.ca_file` is an error at start-up naming the key and
+/// the file, never a gateway that silently trusts the public roots.
+#[tokio::test]
+async fn a_missing_store_ca_file_fails_to_open() {
+    let error = Store::open(&StoreConfig {
+        url: "rediss://127.0.0.1:1".to_owned(),
+        key_prefix: "sessiongate:".to_owned(),
+        op_timeout: OP_TIMEOUT,
+        ca_file: Some("/nonexistent/ca.pem".into()),
+    })
+    .await
+    .err()
+    .expect("a missing CA file is an error");
+    let text = error.to_string();
+    assert!(text.contains("store.ca_file /nonexistent/ca.pem"), "{text}");
 }

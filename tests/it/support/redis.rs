@@ -257,6 +257,11 @@ impl TlsRedisServer {
         format!("rediss://127.0.0.1:{}", self.port)
     }
 
+    /// The server's self-signed certificate (PEM), to trust as a CA.
+    pub fn cert_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
     /// The TLS port (the only one the server listens on).
     pub fn port(&self) -> u16 {
         self.port
