@@ -3,11 +3,12 @@
 //!
 //! The redis-rs build sessiongate ships (`tokio-rustls-comp`,
 //! `tls-rustls-webpki-roots`, without `tls-rustls-insecure`) verifies every
-//! server certificate against the webpki roots and cannot skip that check:
-//! `rediss://…/#insecure` parses, then every connection is refused. So no
-//! test here can run a session over TLS; they pin that the scheme speaks
-//! TLS, that verification refuses an untrusted certificate, and that
-//! `#insecure` never turns verification off.
+//! server certificate and cannot skip that check: `rediss://…/#insecure`
+//! parses, then every connection is refused (and `check` refuses it). So
+//! the tests pin that the scheme speaks TLS, that verification refuses a
+//! certificate no trusted root signed, that `#insecure` never turns
+//! verification off, and that with `store.ca_file` naming the server's CA
+//! sessions run over TLS end to end.
 
 use std::time::{Duration, Instant};
 
