@@ -285,11 +285,7 @@ impl Gateway {
                 secure,
             };
             let resp = self
-                .forward_timed(req, matched, conn, timings)
-                .await
-                .map_err(fail)?;
-            let resp = self
-                .on_response_timed(resp, passage, timings)
+                .pass(req, matched, conn, passage, timings)
                 .await
                 .map_err(fail)?;
             return Ok((resp, index, Record::outcome(Outcome::Public)));
@@ -322,11 +318,7 @@ impl Gateway {
                     secure,
                 };
                 let resp = self
-                    .forward_timed(req, matched, conn, timings)
-                    .await
-                    .map_err(fail)?;
-                let resp = self
-                    .on_response_timed(resp, passage, timings)
+                    .pass(req, matched, conn, passage, timings)
                     .await
                     .map_err(fail)?;
                 Ok((resp, index, Record::outcome(Outcome::Forwarded)))
@@ -396,30 +388,23 @@ impl Gateway {
         )
     }
 
-    async fn forward_timed(
+    /// Forwards upstream and takes the response's way back, timing each:
+    /// the wait for the response head as upstream time, the way back's
+    /// store operations (login, logout, learning) as store time.
+    async fn pass(
         &self,
         req: Request<Incoming>,
         matched: Matched<'_>,
         conn: ConnInfo,
+        passage: Passage,
         timings: &mut Timings,
     ) -> Result<Response<Body>, GatewayError> {
         let sent = Instant::now();
         let resp = self.forward(req, matched, conn).await;
         timings.upstream = sent.elapsed();
-        resp
-    }
-
-    /// [`Self::on_response`], its store operations (login, logout,
-    /// learning) counted as store time.
-    async fn on_response_timed(
-        &self,
-        resp: Response<Body>,
-        passage: Passage,
-        timings: &mut Timings,
-    ) -> Result<Response<Body>, GatewayError> {
-        let started = Instant::now();
-        let resp = self.on_response(resp, passage).await;
-        timings.store += started.elapsed();
+        let back = Instant::now();
+        let resp = self.on_response(resp?, passage).await;
+        timings.store += back.elapsed();
         resp
     }
 
