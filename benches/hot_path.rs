@@ -123,7 +123,7 @@ fn decision(c: &mut Criterion) {
                 decide::decide(
                     Lookup::Live(f),
                     black_box(route),
-                    Refusal::Redirect,
+                    || Refusal::Redirect,
                     black_box(1_700_000_200_000),
                 )
             },

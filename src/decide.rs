@@ -60,7 +60,7 @@ pub enum Decision {
 /// A route's idle limit is checked against the last *recorded* activity, and
 /// `touch_interval` skips recording: so on *every* route the write is
 /// skipped for at most half the strictest route limit (`strictest`, the
-/// smallest `idle_timeout` of any route), or a user active elsewhere, or
+/// smallest `idle_timeout` of any route: `Router::strictest_idle`), or a user active elsewhere, or
 /// every few hundred milliseconds on the strict route itself, would be
 /// refused there as idle.
 pub fn touch_for(
@@ -80,16 +80,18 @@ pub fn touch_for(
     }
 }
 
-/// The smallest route `idle_timeout` of a configuration, for [`touch_for`].
-pub fn strictest_route_limit(routes: &[Route]) -> Option<Duration> {
-    routes.iter().filter_map(|r| r.idle_timeout).min()
-}
-
-/// Decides a protected request's fate.
-pub fn decide(lookup: Lookup, route: &Route, refusal: Refusal, now_ms: u64) -> Decision {
+/// Decides a protected request's fate. `refusal` says how to refuse; it
+/// is asked only when the request is refused (it reads the `Accept` header,
+/// which a forwarded request never needs).
+pub fn decide(
+    lookup: Lookup,
+    route: &Route,
+    refusal: impl FnOnce() -> Refusal,
+    now_ms: u64,
+) -> Decision {
     let refuse = |reason, clear_cookie| Decision::Refuse {
         reason,
-        refusal,
+        refusal: refusal(),
         clear_cookie,
     };
     match lookup {
@@ -176,7 +178,7 @@ mod tests {
 
     #[test]
     fn missing_cookie_is_refused_without_clearing() {
-        let d = decide(Lookup::NoCookie, &route(), Refusal::Redirect, NOW);
+        let d = decide(Lookup::NoCookie, &route(), || Refusal::Redirect, NOW);
         assert_eq!(
             d,
             Decision::Refuse {
@@ -193,7 +195,7 @@ mod tests {
             (Lookup::Malformed, Reason::Invalid),
             (Lookup::Unknown, Reason::Expired),
         ] {
-            let d = decide(lookup, &route(), Refusal::Unauthorized, NOW);
+            let d = decide(lookup, &route(), || Refusal::Unauthorized, NOW);
             assert_eq!(
                 d,
                 Decision::Refuse {
@@ -208,7 +210,7 @@ mod tests {
     #[test]
     fn store_failure_is_unavailable_never_a_logout() {
         assert_eq!(
-            decide(Lookup::StoreFailed, &route(), Refusal::Redirect, NOW),
+            decide(Lookup::StoreFailed, &route(), || Refusal::Redirect, NOW),
             Decision::Unavailable
         );
     }
@@ -218,7 +220,7 @@ mod tests {
         let d = decide(
             Lookup::Live(found(1_000, true, false)),
             &route(),
-            Refusal::Redirect,
+            || Refusal::Redirect,
             NOW,
         );
         assert_eq!(
@@ -231,7 +233,7 @@ mod tests {
         let d = decide(
             Lookup::Live(found(1_000, false, false)),
             &route(),
-            Refusal::Redirect,
+            || Refusal::Redirect,
             NOW,
         );
         assert_eq!(
@@ -245,7 +247,7 @@ mod tests {
         let d = decide(
             Lookup::Live(found(1_000, true, true)),
             &route(),
-            Refusal::Redirect,
+            || Refusal::Redirect,
             NOW,
         );
         assert_eq!(
@@ -264,7 +266,7 @@ mod tests {
         let d = decide(
             Lookup::Live(found(60_001, false, false)),
             &strict,
-            Refusal::Redirect,
+            || Refusal::Redirect,
             NOW,
         );
         assert_eq!(
@@ -278,7 +280,7 @@ mod tests {
         let d = decide(
             Lookup::Live(found(60_000, true, false)),
             &strict,
-            Refusal::Redirect,
+            || Refusal::Redirect,
             NOW,
         );
         assert!(matches!(d, Decision::Forward { .. }));
@@ -306,14 +308,20 @@ mod tests {
         cfg.touch_interval = Duration::from_secs(5);
         let mut strict = route();
         strict.idle_timeout = Some(Duration::from_secs(4));
-        let routes = [route(), strict.clone()];
-        let strictest = strictest_route_limit(&routes);
-        assert_eq!(strictest, Some(Duration::from_secs(4)));
+        let strictest = |routes: &[Route]| {
+            let config = crate::config::Config {
+                routes: routes.to_vec(),
+                ..Default::default()
+            };
+            crate::route::Router::new(&config).strictest_idle()
+        };
+        let strictest_of_both = strictest(&[route(), strict.clone()]);
+        assert_eq!(strictest_of_both, Some(Duration::from_secs(4)));
         for r in [&strict, &route()] {
-            let t = touch_for(&cfg, r, strictest, NOW);
+            let t = touch_for(&cfg, r, strictest_of_both, NOW);
             assert_eq!(t.min_step, Duration::from_secs(2), "{}", r.name);
         }
-        assert_eq!(strictest_route_limit(&[route()]), None);
+        assert_eq!(strictest(&[route()]), None);
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

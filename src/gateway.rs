@@ -293,13 +293,19 @@ impl Gateway {
 
         // The session step: one store round trip, then a pure decision.
         let asked = Instant::now();
-        let lookup = self.guard.check(&self.config, matched.route, &cookie).await;
+        let strictest = self.router.strictest_idle();
+        let lookup = self
+            .guard
+            .check(&self.config, matched.route, strictest, &cookie)
+            .await;
         timings.store += asked.elapsed();
-        let refusal = decide::refusal_for(
-            matched.route.on_unauthenticated,
-            req.method(),
-            req.headers(),
-        );
+        let refusal = || {
+            decide::refusal_for(
+                matched.route.on_unauthenticated,
+                req.method(),
+                req.headers(),
+            )
+        };
         match decide::decide(lookup, matched.route, refusal, now_ms()) {
             Decision::Forward { user, reissue } => {
                 if let Some(user) = user.and_then(|u| HeaderValue::try_from(u).ok()) {

@@ -66,14 +66,21 @@ impl Guard {
     }
 
     /// Looks the cookie's session up and slides it per the route: the one
-    /// store round trip of a protected request.
-    pub async fn check(&self, config: &Config, route: &Route, cookie: &Cookie) -> Lookup {
+    /// store round trip of a protected request. `strictest` is the
+    /// smallest route `idle_timeout` of the configuration
+    /// ([`Router::strictest_idle`](crate::route::Router::strictest_idle)).
+    pub async fn check(
+        &self,
+        config: &Config,
+        route: &Route,
+        strictest: Option<Duration>,
+        cookie: &Cookie,
+    ) -> Lookup {
         let id = match cookie {
             Cookie::Absent => return Lookup::NoCookie,
             Cookie::Malformed => return Lookup::Malformed,
             Cookie::Present(id) => id,
         };
-        let strictest = decide::strictest_route_limit(&config.routes);
         let touch = decide::touch_for(&config.session, route, strictest, now_ms());
         self.lookup(config, id, &touch).await
     }

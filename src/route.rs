@@ -7,6 +7,7 @@
 //! which route (and so which policy) applies.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use http::Uri;
 use percent_encoding::percent_decode_str;
@@ -23,6 +24,8 @@ pub struct Router {
     routes: Vec<Route>,
     fallback: Route,
     default_upstream: Uri,
+    /// The smallest route `idle_timeout`, for `decide::touch_for`.
+    strictest_idle: Option<Duration>,
 }
 
 /// The route a request matched and the upstream it goes to.
@@ -55,7 +58,14 @@ impl Router {
                 extends_session: true,
             },
             default_upstream: config.upstream.url.clone(),
+            strictest_idle: config.routes.iter().filter_map(|r| r.idle_timeout).min(),
         }
+    }
+
+    /// The smallest `idle_timeout` of any route: on every route, activity
+    /// is recorded at least every half of it (see `decide::touch_for`).
+    pub fn strictest_idle(&self) -> Option<Duration> {
+        self.strictest_idle
     }
 
     /// The first route, in file order, whose `host` (when set) equals `host`
@@ -218,6 +228,7 @@ mod tests {
             routes: Vec::new(),
             fallback: route(DEFAULT_ROUTE, "/", None, false),
             default_upstream: Uri::from_static("http://127.0.0.1:8000"),
+            strictest_idle: None,
         };
         Router { routes, ..fallback }
     }
