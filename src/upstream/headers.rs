@@ -48,10 +48,7 @@ pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 }
 
 fn connection_has(headers: &HeaderMap, token: &str) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    })
+    connection_tokens(headers.get_all(CONNECTION).iter()).any(|t| t.eq_ignore_ascii_case(token))
 }
 
 /// Removes every hop-by-hop header and every header `Connection` names.
@@ -76,18 +73,18 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     } else {
         Vec::new()
     };
-    // The headers `Connection` names, by their text: removing by `&str`
-    // builds no `HeaderName`. (Its values are cheap clones of shared bytes,
-    // taken so the map can be changed while they are read.)
-    let connection: Vec<HeaderValue> = headers.get_all(CONNECTION).iter().cloned().collect();
-    for token in connection
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        headers.remove(token);
+    // The headers `Connection` names beyond the fixed ones (`keep-alive`,
+    // `upgrade`, and `close`, which names none, are the usual values and
+    // need nothing more). Only then are its values copied (cheap clones of
+    // shared bytes) so the map can change while they are read; removing by
+    // `&str` builds no `HeaderName`.
+    let names_others = connection_tokens(headers.get_all(CONNECTION).iter())
+        .any(|t| !t.eq_ignore_ascii_case("close") && !is_fixed_hop_by_hop(t));
+    if names_others {
+        let connection: Vec<HeaderValue> = headers.get_all(CONNECTION).iter().cloned().collect();
+        for token in connection_tokens(connection.iter()) {
+            headers.remove(token);
+        }
     }
     for (i, name) in HOP_BY_HOP.iter().enumerate() {
         if present & (1 << i) != 0 {
@@ -100,6 +97,23 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.append(UPGRADE, value);
         }
     }
+}
+
+/// The non-empty, trimmed tokens of `Connection` header values.
+fn connection_tokens<'a>(
+    values: impl Iterator<Item = &'a HeaderValue>,
+) -> impl Iterator<Item = &'a str> {
+    values
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+fn is_fixed_hop_by_hop(token: &str) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|name| name.as_str().eq_ignore_ascii_case(token))
 }
 
 /// The client as the gateway saw it.
