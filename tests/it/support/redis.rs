@@ -152,28 +152,18 @@ impl RedisServer {
                     .arg(path);
             }
         }
-        let child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                panic!("redis-server not found: install it (apt-get install -y redis-server)")
+        let mut child = spawn_redis_server(&mut cmd);
+        match until_ready(&mut child, START_TIMEOUT, || self.answers_ping()) {
+            Started::Ready => {
+                self.child = Some(child);
+                true
             }
-            Err(e) => panic!("cannot start redis-server: {e}"),
-        };
-        self.child = Some(child);
-        let started = Instant::now();
-        while started.elapsed() < START_TIMEOUT {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(_status)) = child.try_wait()
-            {
-                self.child = None;
-                return false;
+            Started::Exited(_) => false,
+            Started::TimedOut => {
+                self.child = Some(child);
+                panic!("redis-server did not answer PING within {START_TIMEOUT:?}")
             }
-            if self.answers_ping() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server did not answer PING within {START_TIMEOUT:?}");
     }
 
     fn answers_ping(&self) -> bool {
@@ -201,6 +191,45 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Starts `redis-server` as `cmd` describes. A missing binary fails the
+/// test (it never skips): every fixture of a Redis process starts here.
+pub(crate) fn spawn_redis_server(cmd: &mut Command) -> Child {
+    match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("redis-server not found: install it (apt-get install -y redis-server)")
+        }
+        Err(e) => panic!("cannot start redis-server: {e}"),
+    }
+}
+
+/// How a starting process came out of [`until_ready`].
+pub(crate) enum Started {
+    Ready,
+    Exited(std::process::ExitStatus),
+    TimedOut,
+}
+
+/// Polls `ready` every 20 ms until it holds, the process exits (a taken
+/// port, a bad argument) or `timeout` passes.
+pub(crate) fn until_ready(
+    child: &mut Child,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Started {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Started::Exited(status);
+        }
+        if ready() {
+            return Started::Ready;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Started::TimedOut
 }
 
 /// A port that was free a moment ago.
@@ -349,20 +378,17 @@ impl TlsRedisServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                panic!("redis-server not found: install it (apt-get install -y redis-server)")
-            }
-            Err(e) => panic!("cannot start redis-server: {e}"),
+        let mut child = spawn_redis_server(&mut cmd);
+        let ping = || {
+            let pong = self.tls_command(&::redis::cmd("PING"), Duration::from_millis(500));
+            matches!(pong, Ok(::redis::Value::SimpleString(ref p)) if p == "PONG")
         };
-        self.child = Some(child);
-        let started = Instant::now();
-        while started.elapsed() < START_TIMEOUT {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(_status)) = child.try_wait()
-            {
-                self.child = None;
+        match until_ready(&mut child, START_TIMEOUT, ping) {
+            Started::Ready => {
+                self.child = Some(child);
+                true
+            }
+            Started::Exited(_) => {
                 let log = std::fs::read_to_string(&log).unwrap_or_default();
                 // A taken port is worth another try; anything else (a build
                 // without TLS, a rejected certificate) is not.
@@ -370,15 +396,13 @@ impl TlsRedisServer {
                     log.contains("Address already in use"),
                     "TLS redis-server exited at start:\n{log}"
                 );
-                return false;
+                false
             }
-            let ping = self.tls_command(&::redis::cmd("PING"), Duration::from_millis(500));
-            if matches!(ping, Ok(::redis::Value::SimpleString(ref pong)) if pong == "PONG") {
-                return true;
+            Started::TimedOut => {
+                self.child = Some(child);
+                panic!("TLS redis-server did not answer PING within {START_TIMEOUT:?}")
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("TLS redis-server did not answer PING within {START_TIMEOUT:?}");
     }
 }
 

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::redis::{Started, spawn_redis_server, until_ready};
+
 /// How long a topology may take to form (processes up, slots assigned,
 /// sentinels aware of each other and of the replica).
 const FORM_TIMEOUT: Duration = Duration::from_secs(20);
@@ -43,19 +45,21 @@ impl Process {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                panic!("redis-server not found: install it (apt-get install -y redis-server)")
+        let mut child = spawn_redis_server(&mut cmd);
+        match until_ready(&mut child, FORM_TIMEOUT, || {
+            try_query::<String>(port, &["PING"]).is_ok()
+        }) {
+            Started::Ready => Self {
+                child: Some(child),
+                port,
+            },
+            Started::Exited(status) => panic!("redis-server on port {port} exited: {status}"),
+            Started::TimedOut => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("redis-server on port {port} never answered PING")
             }
-            Err(e) => panic!("cannot start redis-server: {e}"),
-        };
-        let mut process = Self {
-            child: Some(child),
-            port,
-        };
-        process.wait_for_ping();
-        process
+        }
     }
 
     /// A data node: no persistence.
@@ -63,22 +67,6 @@ impl Process {
         let mut args = vec!["--save", "", "--appendonly", "no"];
         args.extend_from_slice(extra);
         Self::spawn(port, dir, &args)
-    }
-
-    fn wait_for_ping(&mut self) {
-        let started = Instant::now();
-        while started.elapsed() < FORM_TIMEOUT {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!("redis-server on port {} exited: {status}", self.port);
-            }
-            if try_query::<String>(self.port, &["PING"]).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server on port {} never answered PING", self.port);
     }
 
     fn kill(&mut self) {
