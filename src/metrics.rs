@@ -151,8 +151,6 @@ pub struct Metrics {
     sessions_created: Family<ModeLabel, Counter>,
     sessions_ended: Family<EndLabel, Counter>,
     refreshes: Counter,
-    store_errors: Family<OpLabel, Counter>,
-    store_duration: HistogramFamily<OpLabel>,
     request_duration: HistogramFamily<RouteLabel>,
     upstream_errors: Family<RouteKind, Counter>,
     config_reloads: Family<ResultLabel, Counter>,
@@ -164,19 +162,28 @@ pub struct Metrics {
 impl Metrics {
     /// Creates the metrics and registers them into `registry`.
     pub fn register(registry: &mut Registry) -> Metrics {
-        let mut m = Metrics {
+        let store_errors: Family<OpLabel, Counter> = Family::default();
+        let store_duration: HistogramFamily<OpLabel> =
+            Family::new_with_constructor(latency_histogram);
+        // Every op's series, resolved once (and visible at zero from the start).
+        let store_ops = StoreOp::ALL
+            .iter()
+            .map(|&op| StoreOpMetrics {
+                duration: store_duration.get_or_create_owned(&OpLabel { op }),
+                errors: store_errors.get_or_create_owned(&OpLabel { op }),
+            })
+            .collect();
+        let m = Metrics {
             requests: Family::default(),
             redirects: Family::default(),
             sessions_created: Family::default(),
             sessions_ended: Family::default(),
             refreshes: Counter::default(),
-            store_errors: Family::default(),
-            store_duration: Family::new_with_constructor(latency_histogram),
             request_duration: Family::new_with_constructor(latency_histogram),
             upstream_errors: Family::default(),
             config_reloads: Family::default(),
             open_connections: Gauge::default(),
-            store_ops: std::sync::Arc::new([]),
+            store_ops,
         };
         // Counters get their `_total` suffix from the encoder.
         registry.register(
@@ -207,12 +214,12 @@ impl Metrics {
         registry.register(
             "sessiongate_store_errors",
             "Store operations that failed or timed out, by operation",
-            m.store_errors.clone(),
+            store_errors,
         );
         registry.register(
             "sessiongate_store_duration_seconds",
             "Store operation latency, by operation",
-            m.store_duration.clone(),
+            store_duration,
         );
         registry.register(
             "sessiongate_request_duration_seconds",
@@ -244,14 +251,6 @@ impl Metrics {
         for &reason in EndReason::ALL {
             m.sessions_ended.get_or_create_owned(&EndLabel { reason });
         }
-        let store_ops = StoreOp::ALL
-            .iter()
-            .map(|&op| StoreOpMetrics {
-                duration: m.store_duration.get_or_create_owned(&OpLabel { op }),
-                errors: m.store_errors.get_or_create_owned(&OpLabel { op }),
-            })
-            .collect();
-        m.store_ops = store_ops;
         for &result in ReloadResult::ALL {
             m.config_reloads
                 .get_or_create_owned(&ResultLabel { result });
