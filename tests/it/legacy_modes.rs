@@ -18,6 +18,10 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tokio::time::timeout;
 
+use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::node_app::NodeApp;
+use crate::support::redis::RedisServer;
+
 mod apps;
 mod external;
 mod observe;
@@ -131,6 +135,32 @@ impl Http {
     async fn post(&self, url: String, headers: &[(&str, &str)]) -> Answer {
         self.send(Method::POST, url, headers).await
     }
+}
+
+/// The gateway in front of `app`, sessions in `redis` (`op_timeout` 2 s),
+/// the access log on, `/login` (and everything under it) public. `session`
+/// holds the `[session]` keys of the mode under test.
+async fn gateway_in_front(redis: &RedisServer, app: &NodeApp, session: &str) -> TestGateway {
+    TestGateway::start(config_toml(&format!(
+        r#"
+        [store]
+        url = "{redis}"
+        op_timeout = "2s"
+        [session]
+        {session}
+        [upstream]
+        url = "{upstream}"
+        [log]
+        access_log = true
+        [[route]]
+        name = "login"
+        path = "/login"
+        public = true
+        "#,
+        redis = redis.url(),
+        upstream = app.url(""),
+    )))
+    .await
 }
 
 /// The value of one exposition line (`name{labels} value`); 0 when the

@@ -7,8 +7,8 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{API, BROWSER, Http, LogCapture, metric, percent_decode, wait};
-use crate::support::gateway::{TestGateway, config_toml};
+use super::{API, BROWSER, Http, LogCapture, gateway_in_front, metric, percent_decode, wait};
+use crate::support::gateway::TestGateway;
 use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
 
@@ -35,31 +35,13 @@ impl Setup {
                 ("SESSION_TTL_SECONDS", app_ttl_seconds),
             ],
         );
-        let config = config_toml(&format!(
-            r#"
-            [store]
-            url = "{redis}"
-            op_timeout = "2s"
-            [session]
-            mode = "external"
+        let session = r#"mode = "external"
             cookie_name = "connect.sid"
             id_pattern = '^s:(?P<id>[^.]+)\.'
-            key_template = "sess:{{id}}"
+            key_template = "sess:{id}"
             idle_timeout = "2s"
-            sliding = true
-            [upstream]
-            url = "{upstream}"
-            [log]
-            access_log = true
-            [[route]]
-            name = "login"
-            path = "/login"
-            public = true
-            "#,
-            redis = redis.url(),
-            upstream = app.url(""),
-        ));
-        let gateway = TestGateway::start(config).await;
+            sliding = true"#;
+        let gateway = gateway_in_front(&redis, &app, session).await;
         Setup {
             gateway,
             _app: app,

@@ -7,8 +7,8 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{BROWSER, Http, LogCapture, wait};
-use crate::support::gateway::{TestGateway, config_toml};
+use super::{BROWSER, Http, LogCapture, gateway_in_front, wait};
+use crate::support::gateway::TestGateway;
 use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
 
@@ -27,33 +27,12 @@ impl Setup {
     async fn start() -> Setup {
         let redis = RedisServer::start();
         let app = NodeApp::start("observe-app.js", &[]);
-        let config = config_toml(&format!(
-            r#"
-            [store]
-            url = "{redis}"
-            op_timeout = "2s"
-            [session]
-            mode = "observe"
+        // `/login-multi` is public too: it is under `/login`.
+        let session = r#"mode = "observe"
             learn_cookie = "appsession"
             idle_timeout = "2s"
-            sliding = true
-            [upstream]
-            url = "{upstream}"
-            [log]
-            access_log = true
-            [[route]]
-            name = "login"
-            path = "/login"
-            public = true
-            [[route]]
-            name = "login-multi"
-            path = "/login-multi"
-            public = true
-            "#,
-            redis = redis.url(),
-            upstream = app.url(""),
-        ));
-        let gateway = TestGateway::start(config).await;
+            sliding = true"#;
+        let gateway = gateway_in_front(&redis, &app, session).await;
         Setup {
             gateway,
             app,

@@ -9,8 +9,8 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{BROWSER, Http, percent_decode, wait};
-use crate::support::gateway::{TestGateway, config_toml};
+use super::{BROWSER, Http, gateway_in_front, percent_decode, wait};
+use crate::support::gateway::TestGateway;
 use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
 
@@ -28,28 +28,13 @@ impl Setup {
     async fn start() -> Setup {
         let redis = RedisServer::start();
         let app = NodeApp::start("express-observe.js", &[]);
-        let config = config_toml(&format!(
-            r#"
-            [store]
-            url = "{redis}"
-            op_timeout = "2s"
-            [session]
-            mode = "observe"
+        let session = r#"mode = "observe"
             learn_cookie = "app.sid"
             id_pattern = '^s:(?P<id>[^.]+)\.'
-            idle_timeout = "2s"
-            [upstream]
-            url = "{upstream}"
-            [[route]]
-            name = "login"
-            path = "/login"
-            public = true
-            "#,
-            redis = redis.url(),
-            upstream = app.url(""),
-        ));
+            idle_timeout = "2s""#;
+        let gateway = gateway_in_front(&redis, &app, session).await;
         Setup {
-            gateway: TestGateway::start(config).await,
+            gateway,
             app,
             redis,
             http: Http::new(),
