@@ -96,6 +96,22 @@ fn self_signed() -> rcgen::CertifiedKey<rcgen::KeyPair> {
     rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap()
 }
 
+/// Connects to `addr` over TLS, verifying it as `name` against `cert`
+/// alone and offering `alpn`.
+async fn tls_connect(
+    addr: SocketAddr,
+    name: &str,
+    cert: &rcgen::Certificate,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from(name.to_owned()).unwrap();
+    timeout(PATIENCE, trusting(cert, alpn).connect(name, tcp))
+        .await
+        .unwrap()
+        .expect("TLS handshake with a client that trusts the certificate")
+}
+
 /// A TLS client that trusts `cert` alone and offers `alpn`.
 fn trusting(cert: &rcgen::Certificate, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();

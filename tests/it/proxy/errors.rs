@@ -309,14 +309,7 @@ async fn untrusted_upstream_certificate_is_502() {
     let cert = self_signed();
     let upstream = TlsUpstream::start(&cert).await;
 
-    let tcp = TcpStream::connect(upstream.addr).await.unwrap();
-    let stream = timeout(
-        PATIENCE,
-        trusting(&cert.cert, &[b"http/1.1"]).connect("127.0.0.1".try_into().unwrap(), tcp),
-    )
-    .await
-    .unwrap()
-    .expect("a client that trusts the certificate completes the handshake");
+    let stream = tls_connect(upstream.addr, "127.0.0.1", &cert.cert, &[b"http/1.1"]).await;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .unwrap();

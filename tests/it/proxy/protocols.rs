@@ -52,30 +52,13 @@ async fn tls_gateway(
     (TestGateway::start(cfg).await, cert, dir)
 }
 
-/// Connects to `addr` over TLS as `localhost`, trusting `cert` and
-/// offering `alpn`.
-async fn tls_connect(
-    addr: SocketAddr,
-    cert: &rcgen::Certificate,
-    alpn: &[&[u8]],
-) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    timeout(
-        PATIENCE,
-        trusting(cert, alpn).connect("localhost".try_into().unwrap(), tcp),
-    )
-    .await
-    .unwrap()
-    .expect("TLS handshake")
-}
-
 /// TLS on the listener, ALPN `h2` preferred: the client gets HTTP/2 and
 /// the upstream learns the request came over https.
 #[tokio::test]
 async fn tls_with_alpn_h2() {
     let upstream = TestUpstream::start().await;
     let (gw, cert, _dir) = tls_gateway(&upstream).await;
-    let stream = tls_connect(gw.addr, &cert.cert, &[b"h2", b"http/1.1"]).await;
+    let stream = tls_connect(gw.addr, "localhost", &cert.cert, &[b"h2", b"http/1.1"]).await;
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
 
     let (mut sender, conn) =
@@ -106,7 +89,7 @@ async fn tls_with_alpn_h2() {
 async fn tls_with_alpn_http1_only_falls_back_to_http1() {
     let upstream = TestUpstream::start().await;
     let (gw, cert, _dir) = tls_gateway(&upstream).await;
-    let stream = tls_connect(gw.addr, &cert.cert, &[b"http/1.1"]).await;
+    let stream = tls_connect(gw.addr, "localhost", &cert.cert, &[b"http/1.1"]).await;
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
 
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
