@@ -17,7 +17,7 @@ use tokio::time::{Instant, timeout};
 
 use crate::support::gateway::{TestGateway, config, config_toml};
 use crate::support::redis::RedisServer;
-use crate::support::upstream::TestUpstream;
+use crate::support::upstream::{TestUpstream, resetting_upstream};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -330,25 +330,6 @@ async fn open_connections_counts_a_keep_alive_client_until_it_closes() {
     }
 }
 
-/// An upstream that accepts, reads the start of a request and resets the
-/// connection (SO_LINGER 0) without answering. Returns its URL.
-async fn resetting_upstream() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let mut buf = [0u8; 1024];
-            let _ = stream.read(&mut buf).await;
-            stream.set_zero_linger().expect("SO_LINGER 0");
-            drop(stream);
-        }
-    });
-    url
-}
-
 /// `sessiongate_upstream_errors_total` tells the kinds apart: an upstream
 /// slower than `response_timeout` is a 504 counted as `timeout`, one that
 /// resets the connection without answering is a 502 counted as `other`,
@@ -356,7 +337,7 @@ async fn resetting_upstream() -> String {
 #[tokio::test]
 async fn upstream_timeouts_and_resets_are_counted_by_kind() {
     let upstream = TestUpstream::start().await;
-    let resetting = resetting_upstream().await;
+    let (resetting, _heads) = resetting_upstream().await;
     let gw = TestGateway::start(config_toml(&format!(
         r#"
         [upstream]

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 use crate::support::gateway::{TestGateway, config};
-use crate::support::upstream::{DOWNLOAD_HEAD, TestUpstream};
+use crate::support::upstream::{DOWNLOAD_HEAD, TestUpstream, resetting_upstream};
 
 mod errors;
 mod lifecycle;

@@ -176,37 +176,6 @@ async fn oversized_h2_head_is_431() {
     assert!(upstream.received().is_empty());
 }
 
-/// An upstream that accepts, reads the whole request head and then resets
-/// the connection (SO_LINGER 0: the close sends RST, not FIN).
-async fn resetting_upstream() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let heads = Arc::new(AtomicUsize::new(0));
-    let seen = heads.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            if head.windows(4).any(|w| w == b"\r\n\r\n") {
-                seen.fetch_add(1, Ordering::SeqCst);
-            }
-            // Tokio's non-deprecated spelling of set_linger(Some(ZERO)).
-            stream.set_zero_linger().unwrap();
-            drop(stream);
-        }
-    });
-    (url, heads)
-}
-
 #[tokio::test]
 async fn upstream_reset_after_the_request_head_is_502() {
     let (url, heads) = resetting_upstream().await;

@@ -27,6 +27,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
@@ -301,4 +302,36 @@ fn json(value: serde_json::Value) -> Response<FixtureBody> {
 
 fn full(bytes: Bytes) -> FixtureBody {
     BodyExt::boxed(Full::new(bytes))
+}
+
+/// An upstream that accepts, reads the whole request head and then resets
+/// the connection (SO_LINGER 0: the close sends RST, not FIN). Returns its
+/// URL and how many complete request heads it read.
+pub async fn resetting_upstream() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            // Tokio's non-deprecated spelling of set_linger(Some(ZERO)).
+            stream.set_zero_linger().unwrap();
+            drop(stream);
+        }
+    });
+    (url, heads)
 }
