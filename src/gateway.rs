@@ -394,9 +394,9 @@ impl Gateway {
         )
     }
 
-    /// Forwards upstream and takes the response's way back, timing each:
-    /// the wait for the response head as upstream time, the way back's
-    /// store operations (login, logout, learning) as store time.
+    /// Forwards upstream and takes the response's way back: the wait for
+    /// the response head is upstream time, the way back's store
+    /// operations (login, logout, learning) store time.
     async fn pass(
         &self,
         req: Request<Incoming>,
@@ -408,10 +408,7 @@ impl Gateway {
         let sent = Instant::now();
         let resp = self.forward(req, matched, conn).await;
         timings.upstream = sent.elapsed();
-        let back = Instant::now();
-        let resp = self.on_response(resp?, passage).await;
-        timings.store += back.elapsed();
-        resp
+        self.on_response(resp?, passage, timings).await
     }
 
     /// The way back: the upstream's control headers are acted on and never
@@ -421,6 +418,7 @@ impl Gateway {
         &self,
         mut resp: Response<Body>,
         passage: Passage,
+        timings: &mut Timings,
     ) -> Result<Response<Body>, GatewayError> {
         let (login, logout) = take_control_headers(resp.headers_mut());
         let mode = self.config.session.mode;
@@ -432,10 +430,10 @@ impl Gateway {
         }
         if logout.as_ref().is_some_and(login::is_logout) {
             if let Some(id) = passage.cookie.id() {
-                self.guard
-                    .end(&self.config, id)
-                    .await
-                    .map_err(|_| GatewayError::Store)?;
+                let asked = Instant::now();
+                let ended = self.guard.end(&self.config, id).await;
+                timings.store += asked.elapsed();
+                ended.map_err(|_| GatewayError::Store)?;
                 self.metrics.session_ended(EndReason::Upstream);
             }
             if mode == Mode::Managed {
@@ -447,12 +445,20 @@ impl Gateway {
         match mode {
             Mode::Managed => {
                 if let Some(value) = login {
-                    self.create_session(&mut resp, &value, &passage).await?;
+                    let asked = Instant::now();
+                    let created = self.create_session(&mut resp, &value, &passage).await;
+                    timings.store += asked.elapsed();
+                    created?;
                 } else if let Some(cookie) = passage.reissue {
                     resp.headers_mut().append(SET_COOKIE, cookie);
                 }
             }
-            Mode::Observe => self.learn_session(&resp, &passage).await?,
+            Mode::Observe => {
+                let asked = Instant::now();
+                let learned = self.learn_session(&resp, &passage).await;
+                timings.store += asked.elapsed();
+                learned?;
+            }
             Mode::External => {}
         }
         Ok(resp)
