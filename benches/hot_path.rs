@@ -107,7 +107,7 @@ fn routing(c: &mut Criterion) {
         b.iter(|| route::normalise_path(black_box("/reports/2026/q1")))
     });
     c.bench_function("route::request_host", |b| {
-        b.iter(|| route::request_host(black_box(&h), black_box(&uri)))
+        b.iter(|| route::request_host(http::Version::HTTP_11, black_box(&h), black_box(&uri)))
     });
 }
 

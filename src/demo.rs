@@ -267,7 +267,7 @@ async fn login(req: Request<Incoming>) -> Response<Body> {
             page::login(&next, &username, Some("Wrong username or password.")),
         );
     }
-    let location = utf8_percent_encode(safe_next(&next), LOCATION_UNSAFE).to_string();
+    let location = utf8_percent_encode(&safe_next(&next), LOCATION_UNSAFE).to_string();
     let mut res = Response::new(Body::default());
     *res.status_mut() = StatusCode::SEE_OTHER;
     let headers = res.headers_mut();
@@ -307,10 +307,12 @@ fn protected(req: &Request<Incoming>) -> Response<Body> {
         );
     };
     let path = req.uri().path();
-    let here = req.uri().path_and_query().map_or(path, |pq| pq.as_str());
+    // Rendered as the "Log in again" link: the same safe-path rule as
+    // `next`, so `//evil.example/x` never becomes an off-site link.
+    let here = safe_next(req.uri().path_and_query().map_or(path, |pq| pq.as_str()));
     let body = match path {
         "/" => page::home(user),
-        _ => page::other(user, path, here),
+        _ => page::other(user, path, &here),
     };
     html(StatusCode::OK, body)
 }

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::SET_COOKIE;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use tracing::{info, warn};
 
 use crate::body::Body;
 use crate::config::{Config, Mode};
+use crate::control_headers;
 use crate::decide::{self, Decision, Refusal};
 use crate::endpoints;
 use crate::guard::{Cookie, Guard, now_ms};
@@ -26,19 +27,20 @@ use crate::learn::{self, Learned};
 use crate::login::{self, LoginHeader};
 use crate::metrics::{EndReason, Metrics, Outcome, Reason, RouteMetrics, UpstreamErrorKind};
 use crate::respond;
-use crate::route::{self, Matched, Router};
+use crate::route::{self, HostError, Matched, Router};
 use crate::server::ConnInfo;
 use crate::session::{CookieAttrs, strip_cookie};
 use crate::source;
 use crate::upstream::framing::{self, FramingError};
+use crate::upstream::headers::X_FORWARDED_PROTO;
 use crate::upstream::{BuildError, Peer, Upstream, UpstreamError};
 
-/// Every header the gateway itself speaks starts with this (lowercase, as
-/// `HeaderName`s are): clients may never send one, upstream responses never
-/// leak one.
-const CONTROL_PREFIX: &str = "sessiongate-";
-const LOGIN_HEADER: &str = "sessiongate-login";
-const LOGOUT_HEADER: &str = "sessiongate-logout";
+/// Whether a trusted proxy says the client reached it over TLS.
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    headers
+        .get(X_FORWARDED_PROTO)
+        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
+}
 
 /// Everything that stops a request from being forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,8 @@ pub enum GatewayError {
     Framing(#[from] FramingError),
     #[error("CONNECT is never proxied")]
     Connect,
+    #[error("the request's host cannot be routed: {0}")]
+    Host(#[from] HostError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error("the session store failed while creating or ending a session")]
@@ -63,6 +67,9 @@ impl GatewayError {
                 | FramingError::DifferingLengths
                 | FramingError::UnknownCoding
                 | FramingError::ControlCharacter,
+            ) => respond::bad_request(json),
+            GatewayError::Host(
+                HostError::Missing | HostError::Repeated | HostError::EmptyLabel,
             ) => respond::bad_request(json),
             GatewayError::Connect => respond::method_not_allowed(json),
             GatewayError::Upstream(
@@ -218,7 +225,7 @@ impl Gateway {
                 | UpstreamError::Target(_),
             ) => UpstreamErrorKind::Other,
             GatewayError::Store => return Record::outcome(Outcome::Unavailable),
-            GatewayError::Framing(_) | GatewayError::Connect => {
+            GatewayError::Framing(_) | GatewayError::Host(_) | GatewayError::Connect => {
                 return Record {
                     outcome: None,
                     reason: None,
@@ -246,14 +253,16 @@ impl Gateway {
             return Err((GatewayError::Connect, None));
         }
 
-        let host = route::request_host(req.headers(), req.uri());
+        let host = route::request_host(req.version(), req.headers(), req.uri())
+            .map_err(|e| (e.into(), None))?;
         let matched = self.router.route(host, req.uri().path());
         let index = Some(matched.index);
         let fail = |e| (e, index);
 
         let session = &self.config.session;
-        strip_control_headers(req.headers_mut(), &session.identity_header);
-        let secure = self.secure_request(&conn, req.headers());
+        let trusted_peer = self.is_trusted_proxy(&conn);
+        control_headers::strip_forged(req.headers_mut(), &session.identity_header, trusted_peer);
+        let secure = conn.tls || (trusted_peer && forwarded_https(req.headers()));
 
         if endpoints::owns(&self.config, req.uri().path()) {
             // The gateway's own endpoints are store operations, nothing else.
@@ -370,19 +379,14 @@ impl Gateway {
         login::login_location(&login.url, login.next_param.as_deref(), target)
     }
 
-    /// Whether the client reached us over TLS: directly, or per
-    /// `X-Forwarded-Proto: https` from a trusted proxy.
-    fn secure_request(&self, conn: &ConnInfo, headers: &HeaderMap) -> bool {
-        conn.tls
-            || (self
-                .config
-                .server
-                .trusted_proxies
-                .iter()
-                .any(|net| net.contains(&conn.peer.ip()))
-                && headers
-                    .get("x-forwarded-proto")
-                    .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https")))
+    /// Whether the peer is one of `server.trusted_proxies`.
+    fn is_trusted_proxy(&self, conn: &ConnInfo) -> bool {
+        let ip = conn.peer.ip();
+        self.config
+            .server
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&ip))
     }
 
     /// The attributes of the cookie that carries sessions in this mode.
@@ -420,7 +424,7 @@ impl Gateway {
         passage: Passage,
         timings: &mut Timings,
     ) -> Result<Response<Body>, GatewayError> {
-        let (login, logout) = take_control_headers(resp.headers_mut());
+        let (login, logout) = control_headers::take_control(resp.headers_mut());
         let mode = self.config.session.mode;
         if login.is_some() && mode != Mode::Managed {
             warn!(
@@ -569,48 +573,9 @@ impl Gateway {
     }
 }
 
-/// Removes the identity header and every `Sessiongate-*` header a client
-/// sent, in any letter case (header names are case-insensitive), so no
-/// client can forge an identity or a control message.
-fn strip_control_headers(headers: &mut HeaderMap, identity: &HeaderName) {
-    headers.remove(identity);
-    let forged: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with(CONTROL_PREFIX))
-        .cloned()
-        .collect();
-    for name in forged {
-        headers.remove(name);
-    }
-}
-
-/// Takes the upstream's `Sessiongate-Login` and `Sessiongate-Logout` out of
-/// a response and removes every other `Sessiongate-*` header.
-fn take_control_headers(headers: &mut HeaderMap) -> (Option<HeaderValue>, Option<HeaderValue>) {
-    let login = headers.remove(LOGIN_HEADER);
-    let logout = headers.remove(LOGOUT_HEADER);
-    strip_control_headers(headers, &HeaderName::from_static(LOGIN_HEADER));
-    (login, logout)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn forged_control_headers_are_removed_in_any_case() {
-        let mut h = HeaderMap::new();
-        h.insert("X-SessionGate-USER", HeaderValue::from_static("mallory"));
-        h.insert(
-            "SESSIONGATE-LOGIN",
-            HeaderValue::from_static("user=mallory"),
-        );
-        h.insert("Sessiongate-Anything", HeaderValue::from_static("1"));
-        h.insert("x-other", HeaderValue::from_static("kept"));
-        strip_control_headers(&mut h, &HeaderName::from_static("x-sessiongate-user"));
-        assert_eq!(h.len(), 1);
-        assert_eq!(h["x-other"], "kept");
-    }
 
     /// SPEC §5's error rows, from the one place errors become answers
     /// (the session rows are `decide`'s, unit-tested there). Upstream
@@ -623,7 +588,7 @@ mod tests {
             let error = http::Uri::builder().scheme("http").build().unwrap_err();
             UpstreamError::Target(error).into()
         }
-        let rows: [(fn() -> GatewayError, StatusCode); 9] = [
+        let rows: [(fn() -> GatewayError, StatusCode); 12] = [
             (
                 || FramingError::LengthAndEncoding.into(),
                 StatusCode::BAD_REQUEST,
@@ -640,6 +605,9 @@ mod tests {
                 || FramingError::ControlCharacter.into(),
                 StatusCode::BAD_REQUEST,
             ),
+            (|| HostError::Missing.into(), StatusCode::BAD_REQUEST),
+            (|| HostError::Repeated.into(), StatusCode::BAD_REQUEST),
+            (|| HostError::EmptyLabel.into(), StatusCode::BAD_REQUEST),
             (|| GatewayError::Connect, StatusCode::METHOD_NOT_ALLOWED),
             (
                 || UpstreamError::Timeout(std::time::Duration::from_secs(1)).into(),
@@ -662,18 +630,5 @@ mod tests {
         assert!(store.headers().contains_key(http::header::RETRY_AFTER));
         let framing = GatewayError::from(FramingError::UnknownCoding).into_response(false);
         assert_eq!(framing.headers()[http::header::CONNECTION], "close");
-    }
-
-    #[test]
-    fn control_headers_never_leave_in_responses() {
-        let mut h = HeaderMap::new();
-        h.insert("sessiongate-login", HeaderValue::from_static("user=a"));
-        h.insert("sessiongate-logout", HeaderValue::from_static("1"));
-        h.insert("sessiongate-debug", HeaderValue::from_static("x"));
-        h.insert("content-type", HeaderValue::from_static("text/html"));
-        let (login, logout) = take_control_headers(&mut h);
-        assert_eq!(login.unwrap(), "user=a");
-        assert_eq!(logout.unwrap(), "1");
-        assert_eq!(h.len(), 1);
     }
 }

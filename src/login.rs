@@ -24,15 +24,21 @@ const NEXT_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 const DECODE_ROUNDS: usize = 3;
 
 /// The return path for `path_and_query` (the request's own path and query,
-/// never a host): itself when it is a safe same-site relative path, else `/`.
-pub fn safe_next(path_and_query: &str) -> &str {
-    if is_safe_next(path_and_query) {
-        path_and_query
+/// never a host): its path with dot segments removed (RFC 3986 §5.2.4, as
+/// a login page resolving it with `new URL()` would), when that is a safe
+/// same-site relative path; else `/`.
+pub fn safe_next(path_and_query: &str) -> Cow<'_, str> {
+    let cleaned = without_dot_segments(path_and_query);
+    if is_safe_next(&cleaned) {
+        cleaned
     } else {
-        "/"
+        Cow::Borrowed("/")
     }
 }
 
+/// Checks `candidate` and what it becomes through several rounds of
+/// percent-decoding, each with its dot segments removed again
+/// (`/a/%2e%2e//evil` decodes to `/a/..//evil`, which is `//evil`).
 fn is_safe_next(candidate: &str) -> bool {
     let mut current: Cow<'_, str> = Cow::Borrowed(candidate);
     for _ in 0..DECODE_ROUNDS {
@@ -44,16 +50,57 @@ fn is_safe_next(candidate: &str) -> bool {
             return false;
         }
         let decoded = match percent_decode_str(&current).decode_utf8() {
-            Ok(decoded) => decoded.into_owned(),
+            Ok(decoded) => decoded,
             Err(_) => return false,
         };
         if decoded == *current {
             return true;
         }
-        current = Cow::Owned(decoded);
+        let next = without_dot_segments(&decoded).into_owned();
+        current = Cow::Owned(next);
     }
     // Still changing after several rounds: nested encodings are an attack.
     false
+}
+
+/// `path_and_query` with the path's `.` and `..` segments removed (RFC
+/// 3986 §5.2.4); the query is kept as it is. Borrowed when there are none.
+fn without_dot_segments(path_and_query: &str) -> Cow<'_, str> {
+    let (path, query) = match path_and_query.find('?') {
+        Some(at) => path_and_query.split_at(at),
+        None => (path_and_query, ""),
+    };
+    if !path.split('/').any(|s| s == "." || s == "..") {
+        return Cow::Borrowed(path_and_query);
+    }
+    // The segments after the leading `/`; `..` pops one, `.` is dropped,
+    // and a trailing dot segment leaves the path ending in `/`.
+    let mut out: Vec<&str> = Vec::new();
+    let mut segments = path.strip_prefix('/').unwrap_or(path).split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        match segment {
+            "." | ".." => {
+                if segment == ".." {
+                    out.pop();
+                }
+                if last {
+                    out.push("");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    let mut cleaned = String::with_capacity(path_and_query.len());
+    for segment in &out {
+        cleaned.push('/');
+        cleaned.push_str(segment);
+    }
+    if cleaned.is_empty() {
+        cleaned.push('/');
+    }
+    cleaned.push_str(query);
+    Cow::Owned(cleaned)
 }
 
 /// The login URL with `next_param` set to the safe return path.
@@ -62,7 +109,8 @@ pub fn login_location(login_url: &str, next_param: Option<&str>, path_and_query:
         return login_url.to_owned();
     };
     let separator = if login_url.contains('?') { '&' } else { '?' };
-    let next = utf8_percent_encode(safe_next(path_and_query), NEXT_VALUE);
+    let safe = safe_next(path_and_query);
+    let next = utf8_percent_encode(&safe, NEXT_VALUE);
     format!("{login_url}{separator}{param}={next}")
 }
 
@@ -144,6 +192,38 @@ mod tests {
             let loc = login_location("/login", Some("next"), hostile);
             assert_eq!(loc, "/login?next=/", "{hostile:?}");
         }
+    }
+
+    /// Regression: `/a/..//evil.example` went out as `next` unchanged, and
+    /// a login page resolving it with `new URL()` reached `//evil.example`.
+    #[test]
+    fn next_has_its_dot_segments_removed_before_the_safety_check() {
+        for hostile in [
+            "/a/..//evil.example",
+            "/a/../..//evil.example/x?y=1",
+            "/./..//evil.example",
+            "/a/%2e%2e//evil.example",
+            "/a/%2E%2E/%2Fevil.example",
+            "/a/..%2F/evil.example",
+            "/a/../\\evil.example",
+        ] {
+            assert_eq!(safe_next(hostile), "/", "{hostile:?}");
+        }
+        for (path, cleaned) in [
+            ("/a/b/../c", "/a/c"),
+            ("/a/./b", "/a/b"),
+            ("/a/..", "/"),
+            ("/a/b/.", "/a/b/"),
+            ("/..", "/"),
+            ("/a/../b?x=/../y", "/b?x=/../y"),
+            ("/a/..b/c.", "/a/..b/c."),
+        ] {
+            assert_eq!(safe_next(path), cleaned, "{path:?}");
+        }
+        assert_eq!(
+            login_location("/login", Some("next"), "/a/../admin?x=1"),
+            "/login?next=/admin%3Fx%3D1"
+        );
     }
 
     #[test]

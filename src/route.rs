@@ -71,6 +71,11 @@ impl Router {
     /// The first route, in file order, whose `host` (when set) equals `host`
     /// and whose `path` prefixes the normalised `path`; else the default
     /// protected route. `host` is as returned by [`request_host`].
+    ///
+    /// A protected route's prefix matches in any ASCII letter case: an
+    /// application that routes `/ADMIN` to its admin pages must not see
+    /// that spelling escape `/admin` into a public catch-all. Public
+    /// prefixes match exactly, so no spelling widens what is public.
     pub fn route(&self, host: Option<&str>, path: &str) -> Matched<'_> {
         let normalised = normalise_path(path);
         let (index, route) = self
@@ -81,7 +86,7 @@ impl Router {
                 r.host
                     .as_deref()
                     .is_none_or(|h| host.is_some_and(|host| h.eq_ignore_ascii_case(host)))
-                    && normalised.starts_with(r.path.as_str())
+                    && prefixes(&r.path, &normalised, !r.public)
             })
             .unwrap_or((self.routes.len(), &self.fallback));
         Matched {
@@ -92,23 +97,67 @@ impl Router {
     }
 }
 
-/// The host a request is addressed to, port stripped, in the case it came: the
-/// `Host` header, or the URI authority (HTTP/2 `:authority`).
-pub fn request_host<'a>(headers: &'a http::HeaderMap, uri: &'a Uri) -> Option<&'a str> {
-    let raw = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()))?;
-    let raw = raw.rsplit_once('@').map_or(raw, |(_, h)| h);
-    let host = if let Some(rest) = raw.strip_prefix('[') {
-        // IPv6 literal: keep the brackets, drop any port after them.
-        rest.split_once(']')
-            .map_or(raw, |(ip, _)| &raw[..ip.len() + 2])
+/// Whether `prefix` starts `path`, ignoring ASCII case when asked.
+fn prefixes(prefix: &str, path: &str, any_case: bool) -> bool {
+    if any_case {
+        path.len() >= prefix.len()
+            && path.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
     } else {
-        raw.split_once(':').map_or(raw, |(h, _)| h)
+        path.starts_with(prefix)
+    }
+}
+
+/// Why a request's host cannot be routed: `400`, nothing forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("an HTTP/1.1 request without a Host header")]
+    Missing,
+    #[error("more than one Host header")]
+    Repeated,
+    #[error("a host name with an empty label")]
+    EmptyLabel,
+}
+
+/// The host a request is addressed to, for routing: the `Host` header, or
+/// the URI authority (HTTP/2 `:authority`), with the port and one trailing
+/// dot removed (`admin.example.com.` is `admin.example.com`: upstreams and
+/// DNS treat them as one host, so routes must too). Borrowed, not
+/// lowercased: routes compare hosts ignoring ASCII case. An HTTP/1.1
+/// request must carry exactly one `Host` (RFC 9112 §3.2), and no host may
+/// have an empty label.
+pub fn request_host<'a>(
+    version: http::Version,
+    headers: &'a http::HeaderMap,
+    uri: &'a Uri,
+) -> Result<Option<&'a str>, HostError> {
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    let header = hosts.next();
+    if hosts.next().is_some() {
+        return Err(HostError::Repeated);
+    }
+    if header.is_none() && version == http::Version::HTTP_11 {
+        return Err(HostError::Missing);
+    }
+    let Some(raw) = header
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+    else {
+        return Ok(None);
     };
-    // Borrowed, not lowercased: routes compare hosts ignoring ASCII case.
-    Some(host)
+    let raw = raw.rsplit_once('@').map_or(raw, |(_, h)| h);
+    if let Some(rest) = raw.strip_prefix('[') {
+        // IPv6 literal: keep the brackets, drop any port after them.
+        return Ok(Some(
+            rest.split_once(']')
+                .map_or(raw, |(ip, _)| &raw[..ip.len() + 2]),
+        ));
+    }
+    let host = raw.split_once(':').map_or(raw, |(h, _)| h);
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.split('.').any(str::is_empty) {
+        return Err(HostError::EmptyLabel);
+    }
+    Ok(Some(host))
 }
 
 /// Normalises a request path for matching: percent-decoded once, `\` read
@@ -282,20 +331,99 @@ mod tests {
         assert_eq!(r.route(None, "/static/..").route.name, DEFAULT_ROUTE);
     }
 
+    use http::Version;
+
+    fn host_of(value: &str) -> Result<Option<String>, HostError> {
+        let mut h = http::HeaderMap::new();
+        h.insert("host", value.parse().unwrap());
+        let uri = Uri::from_static("/");
+        request_host(Version::HTTP_11, &h, &uri).map(|h| h.map(str::to_owned))
+    }
+
     #[test]
     fn host_port_is_stripped_and_case_ignored() {
-        let mut h = http::HeaderMap::new();
-        h.insert("host", "App.Example.com:8443".parse().unwrap());
-        let uri = Uri::from_static("/");
-        assert_eq!(request_host(&h, &uri), Some("App.Example.com"));
+        assert_eq!(
+            host_of("App.Example.com:8443"),
+            Ok(Some("App.Example.com".into()))
+        );
         let r = router(vec![route("app", "/", Some("app.example.com"), true)]);
-        assert_eq!(r.route(request_host(&h, &uri), "/x").route.name, "app");
-        h.insert("host", "[::1]:8080".parse().unwrap());
-        assert_eq!(request_host(&h, &uri), Some("[::1]"));
+        let host = host_of("App.Example.com:8443").unwrap();
+        assert_eq!(r.route(host.as_deref(), "/x").route.name, "app");
+        assert_eq!(host_of("[::1]:8080"), Ok(Some("[::1]".into())));
         let h2 = Uri::from_static("https://H2.example.com:443/x");
         assert_eq!(
-            request_host(&http::HeaderMap::new(), &h2),
-            Some("H2.example.com")
+            request_host(Version::HTTP_2, &http::HeaderMap::new(), &h2),
+            Ok(Some("H2.example.com"))
         );
+    }
+
+    /// Regression: `Host: admin.example.com.` (and the same `:authority` on
+    /// h2) skipped a protected host route into a public one.
+    #[test]
+    fn a_trailing_dot_names_the_same_host() {
+        assert_eq!(
+            host_of("admin.example.com."),
+            Ok(Some("admin.example.com".into()))
+        );
+        assert_eq!(
+            host_of("Admin.Example.com.:443"),
+            Ok(Some("Admin.Example.com".into()))
+        );
+        let h2 = Uri::from_static("https://admin.example.com.:443/x");
+        assert_eq!(
+            request_host(Version::HTTP_2, &http::HeaderMap::new(), &h2),
+            Ok(Some("admin.example.com"))
+        );
+        for bad in [
+            "admin.example.com..",
+            "admin..example.com",
+            ".example.com",
+            ".",
+        ] {
+            assert_eq!(host_of(bad), Err(HostError::EmptyLabel), "{bad}");
+        }
+        let r = router(vec![
+            route("admin", "/", Some("admin.example.com"), false),
+            route("public", "/", None, true),
+        ]);
+        let host = host_of("ADMIN.example.com.").unwrap();
+        assert_eq!(r.route(host.as_deref(), "/x").route.name, "admin");
+    }
+
+    /// Regression: an HTTP/1.1 request without `Host` skipped every host
+    /// route.
+    #[test]
+    fn http11_needs_exactly_one_host() {
+        let uri = Uri::from_static("/");
+        let none = http::HeaderMap::new();
+        assert_eq!(
+            request_host(Version::HTTP_11, &none, &uri),
+            Err(HostError::Missing)
+        );
+        assert_eq!(request_host(Version::HTTP_10, &none, &uri), Ok(None));
+        assert_eq!(request_host(Version::HTTP_2, &none, &uri), Ok(None));
+        let mut two = http::HeaderMap::new();
+        two.append("host", "a.example".parse().unwrap());
+        two.append("host", "b.example".parse().unwrap());
+        assert_eq!(
+            request_host(Version::HTTP_11, &two, &uri),
+            Err(HostError::Repeated)
+        );
+    }
+
+    /// Regression: `/ADMIN/users` skipped a protected `/admin` route into a
+    /// public `/`.
+    #[test]
+    fn protected_prefixes_match_in_any_case_public_ones_exactly() {
+        let r = router(vec![
+            route("admin", "/admin", None, false),
+            route("static", "/static/", None, true),
+            route("public", "/", None, true),
+        ]);
+        for path in ["/ADMIN/users", "/Admin", "/aDmIn/x", "/%41DMIN/users"] {
+            assert_eq!(r.route(None, path).route.name, "admin", "{path}");
+        }
+        assert_eq!(r.route(None, "/static/a.css").route.name, "static");
+        assert_eq!(r.route(None, "/STATIC/a.css").route.name, "public");
     }
 }

@@ -225,7 +225,21 @@ impl Validator<'_, '_> {
                 );
                 None
             }
-            Some(h) => Some(Some(h.to_ascii_lowercase())),
+            // Canonical as requests' hosts are (route::request_host): one
+            // trailing dot names the same host, empty labels none.
+            Some(h)
+                if h.strip_suffix('.')
+                    .unwrap_or(h)
+                    .split('.')
+                    .any(str::is_empty) =>
+            {
+                self.error(
+                    &p("host"),
+                    format!("has an empty label (\"..\", or a leading dot), got \"{h}\""),
+                );
+                None
+            }
+            Some(h) => Some(Some(h.strip_suffix('.').unwrap_or(h).to_ascii_lowercase())),
         };
         let upstream = match raw.upstream.as_deref() {
             None => Some(None),

@@ -156,6 +156,20 @@ impl Validator<'_, '_> {
                 );
                 None
             }
+            // "{id}" alone (or first) would make every key in the id
+            // alphabet a session: `lockout-alice`, set by the application
+            // for another purpose, would pass and have its TTL extended.
+            (true, t) if t.starts_with("{id}") => {
+                self.error(
+                    "session.key_template",
+                    format!(
+                        "needs a literal prefix before \"{{id}}\" (e.g. \"sess:{{id}}\"), so \
+                         that only the application's session keys can count as sessions; \
+                         got \"{t}\""
+                    ),
+                );
+                None
+            }
             (true, t) => Some(Some(t.to_owned())),
             (false, "") => Some(None),
             (false, _) => {

@@ -32,6 +32,16 @@ fn key_template_belongs_to_external_mode() {
         16,
         "must contain \"{id}\"",
     );
+    // Regression: `"{id}"` alone let any Redis key in the id alphabet
+    // (`SET lockout-alice 1 EX 5`) pass as a session and have its TTL slid.
+    for template in ["{id}", "{id}:sess"] {
+        rejects(
+            &format!("{external}key_template = \"{template}\"\n"),
+            5,
+            16,
+            "needs a literal prefix before \"{id}\"",
+        );
+    }
     rejects(
         "[session]\nkey_template = \"sess:{id}\"\n",
         2,

@@ -186,6 +186,27 @@ async fn other_pages_show_the_path_asked_for() {
     }
 }
 
+/// Regression: `//evil.example/x` asked for while signed in was rendered
+/// as `<a id="login-again" href="//evil.example/x">`, an off-site link.
+#[tokio::test]
+async fn login_again_link_never_leaves_the_site() {
+    let app = App::start().await;
+    for (path, href) in [
+        ("//evil.example/x", r#"href="/""#),
+        ("/a/..//evil.example", r#"href="/""#),
+        ("/reports/2026?tab=1", r#"href="/reports/2026?tab=1""#),
+    ] {
+        let (status, _, body) = app.get(path, Some("demo")).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let link = body
+            .split(r#"id="login-again" "#)
+            .nth(1)
+            .and_then(|rest| rest.split('>').next())
+            .unwrap_or_else(|| panic!("no login-again link for {path}: {body}"));
+        assert_eq!(link, href, "{path}");
+    }
+}
+
 #[tokio::test]
 async fn assets_are_public_and_typed() {
     let app = App::start().await;

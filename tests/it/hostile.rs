@@ -1,0 +1,312 @@
+//! Hostile input that once walked around the gateway (issue 21), each case
+//! over HTTP/1.1 and h2c: forged header spellings, host and path spellings
+//! that skipped a protected route, and return paths that left the site.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode, Version};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::upstream::TestUpstream;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+const PROTOCOLS: [Version; 2] = [Version::HTTP_11, Version::HTTP_2];
+
+/// A managed-mode gateway on the memory store: `/login` and `/pub/` public,
+/// `admin.example.com` and `/admin` protected, everything else public
+/// unless `catch_all_protected`.
+async fn start(extra_server: &str, catch_all_protected: bool) -> (TestGateway, TestUpstream) {
+    let upstream = TestUpstream::start().await;
+    let catch_all = if catch_all_protected {
+        ""
+    } else {
+        "[[route]]\nname = \"public\"\npath = \"/\"\npublic = true\n"
+    };
+    let config = config_toml(&format!(
+        r#"
+        [server]
+        {extra_server}
+        [upstream]
+        url = "{up}"
+        [log]
+        access_log = false
+        [[route]]
+        name = "login"
+        path = "/login"
+        public = true
+        [[route]]
+        name = "pub"
+        path = "/pub/"
+        public = true
+        [[route]]
+        name = "admin-host"
+        path = "/"
+        host = "admin.example.com"
+        [[route]]
+        name = "admin"
+        path = "/admin"
+        {catch_all}
+        "#,
+        up = upstream.url(),
+    ));
+    (TestGateway::start(config).await, upstream)
+}
+
+/// Sends one request on a fresh connection, over HTTP/1.1 or h2c prior
+/// knowledge, exactly as built: `uri`'s authority becomes `:authority` on
+/// h2 and nothing on HTTP/1.1 (set `host` there yourself).
+async fn send(
+    gw: &TestGateway,
+    version: Version,
+    req: Request<Empty<Bytes>>,
+) -> (StatusCode, HeaderMap) {
+    let stream = TcpStream::connect(gw.addr).await.expect("connect");
+    let io = TokioIo::new(stream);
+    let resp = if version == Version::HTTP_2 {
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                .await
+                .expect("h2c handshake");
+        tokio::spawn(conn);
+        timeout(PATIENCE, sender.send_request(req)).await
+    } else {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .expect("http/1.1 handshake");
+        tokio::spawn(conn);
+        timeout(PATIENCE, sender.send_request(req)).await
+    };
+    let resp = resp.expect("no answer in time").expect("request failed");
+    let (parts, body) = resp.into_parts();
+    let _ = body.collect().await;
+    (parts.status, parts.headers)
+}
+
+/// A request for `path` on `host`, in the form `version` carries a host.
+fn request(version: Version, host: &str, path: &str) -> http::request::Builder {
+    if version == Version::HTTP_2 {
+        Request::get(format!("http://{host}{path}")).version(Version::HTTP_2)
+    } else {
+        Request::get(path).header("host", host)
+    }
+}
+
+/// Logs `user` in; returns the `Cookie` header value.
+async fn login(gw: &TestGateway, user: &str) -> String {
+    let req = request(
+        Version::HTTP_11,
+        "app.example.com",
+        &format!("/login?user={user}"),
+    )
+    .body(Empty::new())
+    .unwrap();
+    let (status, headers) = send(gw, Version::HTTP_11, req).await;
+    assert_eq!(status, StatusCode::OK);
+    let set = headers["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+fn header_names(upstream: &TestUpstream) -> Vec<String> {
+    let last = upstream
+        .received()
+        .pop()
+        .expect("the upstream got the request");
+    last.headers.keys().map(|n| n.as_str().to_owned()).collect()
+}
+
+/// Regression: `X_Sessiongate_User: admin` reached a WSGI application as
+/// `HTTP_X_SESSIONGATE_USER=admin` (over HTTP/1.1 and h2c), on protected
+/// and public routes alike.
+#[tokio::test]
+async fn underscore_identity_header_never_reaches_the_upstream() {
+    let (gw, upstream) = start("", false).await;
+    let cookie = login(&gw, "alice").await;
+    for version in PROTOCOLS {
+        for path in ["/admin/x", "/pub/x"] {
+            let req = request(version, "app.example.com", path)
+                .header("cookie", &cookie)
+                .header("x_sessiongate_user", "admin")
+                .header("X_SessionGate-User", "admin")
+                .header("sessiongate_login", "user=admin")
+                .header("sessiongate_anything", "1")
+                .body(Empty::new())
+                .unwrap();
+            let (status, _) = send(&gw, version, req).await;
+            assert_eq!(status, StatusCode::OK, "{version:?} {path}");
+            let received = upstream.received().pop().unwrap();
+            let identities: Vec<_> = received
+                .headers
+                .iter()
+                .filter(|(name, _)| name.as_str().replace('_', "-").contains("sessiongate"))
+                .map(|(name, value)| format!("{name}: {value:?}"))
+                .collect();
+            let want: Vec<String> = if path == "/admin/x" {
+                vec!["x-sessiongate-user: \"alice\"".into()]
+            } else {
+                vec![]
+            };
+            assert_eq!(identities, want, "{version:?} {path}");
+        }
+    }
+}
+
+/// Regression: `X_Forwarded_For: 6.6.6.6` reached a WSGI application as a
+/// forged client address; `Forwarded`, `X-Real-IP` and the other headers
+/// proxies use to describe the client are only a trusted proxy's to send.
+#[tokio::test]
+async fn forwarding_headers_from_untrusted_peers_are_removed() {
+    const FORGED: [&str; 9] = [
+        "x_forwarded_for",
+        "x_forwarded_proto",
+        "x_forwarded_host",
+        "forwarded",
+        "x-real-ip",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-original-url",
+        "x-rewrite-url",
+    ];
+    for (trusted, kept) in [("", false), ("trusted_proxies = [\"127.0.0.0/8\"]", true)] {
+        let (gw, upstream) = start(trusted, false).await;
+        for version in PROTOCOLS {
+            let mut req = request(version, "app.example.com", "/pub/x");
+            for name in FORGED {
+                req = req.header(name, "6.6.6.6");
+            }
+            let (status, _) = send(&gw, version, req.body(Empty::new()).unwrap()).await;
+            assert_eq!(status, StatusCode::OK);
+            let names = header_names(&upstream);
+            for name in FORGED {
+                assert_eq!(
+                    names.iter().any(|n| n == name),
+                    kept,
+                    "{name} (trusted peer: {kept}, {version:?})"
+                );
+            }
+            let received = upstream.received().pop().unwrap();
+            let xff = received.headers["x-forwarded-for"].to_str().unwrap();
+            assert!(xff.ends_with("127.0.0.1"), "{xff}");
+        }
+    }
+}
+
+/// Regression: `Host: admin.example.com.` (a trailing dot; the same
+/// `:authority` on h2) skipped the protected host route into a public one.
+#[tokio::test]
+async fn trailing_dot_host_is_the_protected_host() {
+    let (gw, upstream) = start("", false).await;
+    for version in PROTOCOLS {
+        for host in [
+            "admin.example.com.",
+            "ADMIN.Example.COM.",
+            "admin.example.com",
+        ] {
+            let req = request(version, host, "/reports")
+                .header("accept", "text/html")
+                .body(Empty::new())
+                .unwrap();
+            let (status, headers) = send(&gw, version, req).await;
+            assert_eq!(status, StatusCode::FOUND, "{version:?} {host}");
+            assert!(headers["location"].to_str().unwrap().starts_with("/login"));
+        }
+        for host in [
+            "admin..example.com",
+            ".admin.example.com",
+            "admin.example.com..",
+        ] {
+            let req = request(version, host, "/reports")
+                .body(Empty::new())
+                .unwrap();
+            let (status, _) = send(&gw, version, req).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{version:?} {host}");
+        }
+    }
+    assert!(
+        upstream.received().is_empty(),
+        "nothing reached the upstream"
+    );
+}
+
+/// Regression: an HTTP/1.1 request without `Host` skipped every host route.
+#[tokio::test]
+async fn http11_without_host_is_refused() {
+    let (gw, upstream) = start("", false).await;
+    for request in [
+        &b"GET /reports HTTP/1.1\r\n\r\n"[..],
+        b"GET /reports HTTP/1.1\r\nHost: admin.example.com\r\nHost: app.example.com\r\n\r\n",
+    ] {
+        let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut out = Vec::new();
+        timeout(PATIENCE, stream.read_to_end(&mut out))
+            .await
+            .expect("the gateway closed the connection")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&out);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+    assert!(upstream.received().is_empty());
+    // HTTP/1.0 has no Host requirement: routed by path alone.
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream
+        .write_all(b"GET /pub/x HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    timeout(PATIENCE, stream.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.starts_with(b"HTTP/1.0 200"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+/// Regression: `/ADMIN/users` skipped the protected `/admin` route into a
+/// public `/` (applications with case-insensitive routing served it).
+#[tokio::test]
+async fn uppercase_path_does_not_escape_a_protected_prefix() {
+    let (gw, upstream) = start("", false).await;
+    for version in PROTOCOLS {
+        for path in ["/ADMIN/users", "/Admin", "/%41dmin/users"] {
+            let req = request(version, "app.example.com", path)
+                .header("accept", "text/html")
+                .body(Empty::new())
+                .unwrap();
+            let (status, _) = send(&gw, version, req).await;
+            assert_eq!(status, StatusCode::FOUND, "{version:?} {path}");
+        }
+    }
+    assert!(upstream.received().is_empty());
+}
+
+/// Regression: `/a/..//evil.example` went out as `next` unchanged, and a
+/// login page resolving it with `new URL()` sent the user to
+/// `//evil.example`.
+#[tokio::test]
+async fn next_has_no_dot_segments() {
+    let (gw, _upstream) = start("", true).await;
+    for version in PROTOCOLS {
+        for (path, next) in [
+            ("/a/..//evil.example", "/login?next=/"),
+            ("/a/%2e%2e//evil.example", "/login?next=/"),
+            ("/a/./b/../reports?x=1", "/login?next=/a/reports%3Fx%3D1"),
+        ] {
+            let req = request(version, "app.example.com", path)
+                .header("accept", "text/html")
+                .body(Empty::new())
+                .unwrap();
+            let (status, headers) = send(&gw, version, req).await;
+            assert_eq!(status, StatusCode::FOUND, "{version:?} {path}");
+            assert_eq!(headers["location"], next, "{version:?} {path}");
+        }
+    }
+}
