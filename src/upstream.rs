@@ -5,6 +5,9 @@
 //! it arrives, and the upstream's `Incoming` body comes back the same way.
 //! `response_timeout` bounds only the wait for response *headers*, so a
 //! long download is never cut off by it.
+//!
+//! A `101` becomes a tunnel only when it accepts the client's WebSocket
+//! handshake ([`websocket`]); any other is a `502`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +29,7 @@ use crate::config::Config;
 
 pub mod framing;
 pub mod headers;
+pub mod websocket;
 
 pub use headers::Peer;
 
@@ -45,8 +49,11 @@ pub enum UpstreamError {
     /// The connection broke (reset, closed early, malformed response).
     #[error("upstream connection failed")]
     Broken(#[source] hyper_util::client::legacy::Error),
-    /// The upstream answered `101` to a request that asked for no upgrade.
-    #[error("upstream switched protocols unasked")]
+    /// The upstream answered `101` without accepting the WebSocket
+    /// handshake the request made (`Upgrade: websocket` and the matching
+    /// `Sec-WebSocket-Accept`), or to a request that made none. Never
+    /// tunnelled: the connection is dropped, not reused.
+    #[error("upstream switched protocols without accepting a WebSocket handshake")]
     UnexpectedUpgrade,
     /// The upstream URI and the request's path could not be combined.
     #[error("could not build the upstream request")]
@@ -128,6 +135,9 @@ impl Upstream {
         let websocket =
             req.version() == Version::HTTP_11 && headers::is_websocket_upgrade(req.headers());
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+        let websocket_key = websocket
+            .then(|| websocket::request_key(req.headers()))
+            .flatten();
 
         let (mut parts, body) = req.into_parts();
         let client_host = headers::client_host(&parts.headers, &parts.uri);
@@ -163,7 +173,12 @@ impl Upstream {
             };
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            let Some(client_upgrade) = client_upgrade else {
+            // Dropping `resp` here drops the upstream connection with it:
+            // hyper never pools a connection that answered `101`.
+            let accepted = websocket_key
+                .as_ref()
+                .is_some_and(|key| websocket::accepts(key, resp.headers()));
+            let (true, Some(client_upgrade)) = (accepted, client_upgrade) else {
                 return Err(UpstreamError::UnexpectedUpgrade);
             };
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
