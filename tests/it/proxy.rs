@@ -26,6 +26,7 @@ use crate::support::upstream::{DOWNLOAD_HEAD, TestUpstream, resetting_upstream};
 mod errors;
 mod lifecycle;
 mod protocols;
+mod request_bodies;
 mod upgrades;
 
 /// Generous bound for anything that should happen "now"; only a hang hits it.
