@@ -4,9 +4,13 @@
 //! upstream, an upstream download going to the client) or a small body the
 //! gateway wrote itself. An enum rather than a boxed trait object: no
 //! allocation per request, and the streamed case is `Incoming` untouched, so
-//! nothing is ever buffered.
+//! nothing is ever buffered. A client upload that is still arriving also
+//! carries a flag noting whether reading it failed ([`Body::upload`]), the
+//! one allocation, and only for requests with a body.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -23,6 +27,22 @@ pin_project! {
         Incoming { #[pin] inner: Incoming },
         /// Written by the gateway (error pages, JSON answers).
         Full { #[pin] inner: Full<Bytes> },
+        /// A client's request body on its way upstream, which notes when
+        /// reading it from the client fails (see [`Body::upload`]).
+        Upload { #[pin] inner: Incoming, failed: Arc<AtomicBool> },
+    }
+}
+
+/// Whether reading a client's request body failed while the upstream client
+/// was sending it: malformed chunked framing, or the client's connection
+/// ending mid-body. The upstream request then fails too, and this tells the
+/// client's fault (`400`) from the upstream's (`502`).
+#[derive(Debug, Clone, Default)]
+pub struct UploadFailed(Option<Arc<AtomicBool>>);
+
+impl UploadFailed {
+    pub fn get(&self) -> bool {
+        self.0.as_ref().is_some_and(|f| f.load(Ordering::Acquire))
     }
 }
 
@@ -37,6 +57,18 @@ impl Body {
         Body::Full {
             inner: Full::new(bytes.into()),
         }
+    }
+
+    /// A client's request body to send upstream, and the flag that tells
+    /// whether reading it from the client failed. A body that is already
+    /// complete (most requests) costs nothing: it cannot fail.
+    pub fn upload(inner: Incoming) -> (Self, UploadFailed) {
+        if http_body::Body::is_end_stream(&inner) {
+            return (Body::Incoming { inner }, UploadFailed(None));
+        }
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = UploadFailed(Some(failed.clone()));
+        (Body::Upload { inner, failed }, flag)
     }
 }
 
@@ -56,6 +88,13 @@ impl http_body::Body for Body {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.project() {
             BodyProj::Incoming { inner } => inner.poll_frame(cx),
+            BodyProj::Upload { inner, failed } => {
+                let frame = inner.poll_frame(cx);
+                if let Poll::Ready(Some(Err(_))) = &frame {
+                    failed.store(true, Ordering::Release);
+                }
+                frame
+            }
             BodyProj::Full { inner } => inner
                 .poll_frame(cx)
                 .map_err(|never: std::convert::Infallible| match never {}),
@@ -64,14 +103,14 @@ impl http_body::Body for Body {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Body::Incoming { inner } => inner.is_end_stream(),
+            Body::Incoming { inner } | Body::Upload { inner, .. } => inner.is_end_stream(),
             Body::Full { inner } => inner.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Body::Incoming { inner } => inner.size_hint(),
+            Body::Incoming { inner } | Body::Upload { inner, .. } => inner.size_hint(),
             Body::Full { inner } => inner.size_hint(),
         }
     }

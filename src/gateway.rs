@@ -15,7 +15,7 @@ use std::time::Instant;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::body::Body;
 use crate::config::{Config, Mode};
@@ -33,7 +33,7 @@ use crate::session::{CookieAttrs, strip_cookie};
 use crate::source;
 use crate::upstream::framing::{self, FramingError};
 use crate::upstream::headers::X_FORWARDED_PROTO;
-use crate::upstream::{BuildError, Peer, Upstream, UpstreamError};
+use crate::upstream::{BuildError, ForwardError, Peer, Upstream, UpstreamError};
 
 /// Whether a trusted proxy says the client reached it over TLS.
 fn forwarded_https(headers: &HeaderMap) -> bool {
@@ -53,6 +53,11 @@ pub enum GatewayError {
     Host(#[from] HostError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The client's request body broke off or had malformed chunked
+    /// framing while it was forwarded: the client's error, not the
+    /// upstream's.
+    #[error("the client's request body broke off")]
+    ClientBody(#[source] hyper_util::client::legacy::Error),
     #[error("the session store failed while creating or ending a session")]
     Store,
 }
@@ -72,6 +77,7 @@ impl GatewayError {
                 HostError::Missing | HostError::Repeated | HostError::EmptyLabel,
             ) => respond::bad_request(json),
             GatewayError::Connect => respond::method_not_allowed(json),
+            GatewayError::ClientBody(_) => respond::bad_request(json),
             GatewayError::Upstream(
                 UpstreamError::Connect(_)
                 | UpstreamError::Broken(_)
@@ -225,7 +231,10 @@ impl Gateway {
                 | UpstreamError::Target(_),
             ) => UpstreamErrorKind::Other,
             GatewayError::Store => return Record::outcome(Outcome::Unavailable),
-            GatewayError::Framing(_) | GatewayError::Host(_) | GatewayError::Connect => {
+            GatewayError::Framing(_)
+            | GatewayError::Host(_)
+            | GatewayError::Connect
+            | GatewayError::ClientBody(_) => {
                 return Record {
                     outcome: None,
                     reason: None,
@@ -560,15 +569,21 @@ impl Gateway {
         self.upstream
             .forward(req, matched.upstream, peer)
             .await
-            .map_err(|error| {
-                warn!(
-                    %error,
-                    cause = ?std::error::Error::source(&error),
-                    route = %matched.route.name,
-                    kind = error.kind(),
-                    "upstream request failed"
-                );
-                GatewayError::Upstream(error)
+            .map_err(|error| match error {
+                ForwardError::Upstream(error) => {
+                    warn!(
+                        %error,
+                        cause = ?std::error::Error::source(&error),
+                        route = %matched.route.name,
+                        kind = error.kind(),
+                        "upstream request failed"
+                    );
+                    GatewayError::Upstream(error)
+                }
+                ForwardError::ClientBody(error) => {
+                    debug!(%error, route = %matched.route.name, "client request body broke off");
+                    GatewayError::ClientBody(error)
+                }
             })
     }
 }
@@ -579,8 +594,9 @@ mod tests {
 
     /// SPEC §5's error rows, from the one place errors become answers
     /// (the session rows are `decide`'s, unit-tested there). Upstream
-    /// connect and reset errors wrap hyper-util errors that cannot be made
-    /// outside it: their 502 is tested end to end in `tests/it/proxy`.
+    /// connect and reset errors, and a client body that broke off, wrap
+    /// hyper-util errors that cannot be made outside it: their 502 and 400
+    /// are tested end to end in `tests/it/proxy`.
     #[test]
     fn every_error_row_of_spec_5_has_its_status() {
         use http::StatusCode;

@@ -5,11 +5,14 @@
 //! it arrives, and the upstream's `Incoming` body comes back the same way.
 //! `response_timeout` bounds only the wait for response *headers*, so a
 //! long download is never cut off by it.
+//!
+//! A `101` becomes a tunnel only when it accepts the client's WebSocket
+//! handshake ([`websocket`]); any other is a `502`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::HOST;
+use http::header::{HOST, TRANSFER_ENCODING};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
@@ -21,11 +24,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use ipnet::IpNet;
 use tracing::debug;
 
-use crate::body::Body;
+use crate::body::{Body, UploadFailed};
 use crate::config::Config;
 
 pub mod framing;
 pub mod headers;
+pub mod websocket;
 
 pub use headers::Peer;
 
@@ -45,8 +49,11 @@ pub enum UpstreamError {
     /// The connection broke (reset, closed early, malformed response).
     #[error("upstream connection failed")]
     Broken(#[source] hyper_util::client::legacy::Error),
-    /// The upstream answered `101` to a request that asked for no upgrade.
-    #[error("upstream switched protocols unasked")]
+    /// The upstream answered `101` without accepting the WebSocket
+    /// handshake the request made (`Upgrade: websocket` and the matching
+    /// `Sec-WebSocket-Accept`), or to a request that made none. Never
+    /// tunnelled: the connection is dropped, not reused.
+    #[error("upstream switched protocols without accepting a WebSocket handshake")]
     UnexpectedUpgrade,
     /// The upstream URI and the request's path could not be combined.
     #[error("could not build the upstream request")]
@@ -64,6 +71,19 @@ impl UpstreamError {
             | UpstreamError::Target(_) => "other",
         }
     }
+}
+
+/// Why [`Upstream::forward`] produced no response: the upstream failed, or
+/// the client's own request body did.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// Reading the client's request body failed while it was being sent
+    /// (malformed chunked framing, the connection ending mid-body): the
+    /// client's fault, never counted against the upstream.
+    #[error("the client's request body broke off")]
+    ClientBody(#[source] hyper_util::client::legacy::Error),
 }
 
 /// The upstream client could not be built.
@@ -124,10 +144,13 @@ impl Upstream {
         mut req: Request<Incoming>,
         upstream: &Uri,
         peer: Peer,
-    ) -> Result<Response<Body>, UpstreamError> {
+    ) -> Result<Response<Body>, ForwardError> {
         let websocket =
             req.version() == Version::HTTP_11 && headers::is_websocket_upgrade(req.headers());
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+        let websocket_key = websocket
+            .then(|| websocket::request_key(req.headers()))
+            .flatten();
 
         let (mut parts, body) = req.into_parts();
         let client_host = headers::client_host(&parts.headers, &parts.uri);
@@ -153,18 +176,24 @@ impl Upstream {
             None => parts.headers.remove(HOST),
         };
 
-        let request = Request::from_parts(parts, Body::from(body));
+        let (body, upload_failed) = Body::upload(body);
+        announce_unknown_length(&mut parts.headers, &body);
+        let request = Request::from_parts(parts, body);
         let mut resp =
             match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
-                Err(_elapsed) => return Err(UpstreamError::Timeout(self.response_timeout)),
-                Ok(Err(error)) if error.is_connect() => return Err(UpstreamError::Connect(error)),
-                Ok(Err(error)) => return Err(UpstreamError::Broken(error)),
+                Err(_elapsed) => return Err(UpstreamError::Timeout(self.response_timeout).into()),
+                Ok(Err(error)) => return Err(classify(error, &upload_failed)),
                 Ok(Ok(resp)) => resp,
             };
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            let Some(client_upgrade) = client_upgrade else {
-                return Err(UpstreamError::UnexpectedUpgrade);
+            // Dropping `resp` here drops the upstream connection with it:
+            // hyper never pools a connection that answered `101`.
+            let accepted = websocket_key
+                .as_ref()
+                .is_some_and(|key| websocket::accepts(key, resp.headers()));
+            let (true, Some(client_upgrade)) = (accepted, client_upgrade) else {
+                return Err(UpstreamError::UnexpectedUpgrade.into());
             };
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
             tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
@@ -173,6 +202,32 @@ impl Upstream {
             headers::strip_hop_by_hop(resp.headers_mut(), false);
         }
         Ok(resp.map(Body::from))
+    }
+}
+
+/// Whose fault a failed upstream request was.
+fn classify(error: hyper_util::client::legacy::Error, upload: &UploadFailed) -> ForwardError {
+    if upload.get() {
+        ForwardError::ClientBody(error)
+    } else if error.is_connect() {
+        UpstreamError::Connect(error).into()
+    } else {
+        UpstreamError::Broken(error).into()
+    }
+}
+
+/// Marks a request body of unknown length as chunked. hyper's HTTP/1
+/// client sends such a body chunked by itself, except for `GET` and `HEAD`,
+/// where it assumes there is no body and sends none unless the request
+/// says `Transfer-Encoding: chunked` (which the hop-by-hop removal took
+/// away). Said here for every method, so no body is ever dropped.
+fn announce_unknown_length(headers: &mut http::HeaderMap, body: &Body) {
+    use http_body::Body as _;
+    if !body.is_end_stream()
+        && body.size_hint().exact().is_none()
+        && !headers.contains_key(http::header::CONTENT_LENGTH)
+    {
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
     }
 }
 

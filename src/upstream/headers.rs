@@ -21,9 +21,12 @@ pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-p
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// The h2c upgrade's settings (RFC 7540 §3.2.1): connection-specific, and
+/// only ever sent with an upgrade the gateway never forwards.
+const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
 /// The fixed hop-by-hop headers (RFC 9110 §7.6.1 plus the legacy ones).
-const HOP_BY_HOP: [HeaderName; 9] = [
+const HOP_BY_HOP: [HeaderName; 10] = [
     CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
@@ -33,6 +36,7 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     TRAILER,
     TRANSFER_ENCODING,
     UPGRADE,
+    HTTP2_SETTINGS,
 ];
 
 /// Whether the headers ask for a WebSocket upgrade (`Connection: upgrade`
@@ -52,10 +56,11 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 }
 
 /// Removes every hop-by-hop header and every header `Connection` names.
-/// With `keep_upgrade`, a WebSocket handshake's `Upgrade` survives and
-/// `Connection: upgrade` is set again (the only hop-by-hop state the other
-/// side needs to complete the handshake).
-pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+/// With `websocket`, the message is a WebSocket handshake: it gets
+/// `Connection: upgrade` and `Upgrade: websocket` again (the only
+/// hop-by-hop state the other side needs to complete it), and no other
+/// upgrade token, so `Upgrade: websocket, h2c` never offers `h2c` upstream.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, websocket: bool) {
     // One pass over the names present (a handful) instead of nine lookups;
     // most requests carry none, most responses only `Connection`.
     let mut present = 0u16;
@@ -64,15 +69,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             present |= 1 << i;
         }
     }
-    if present == 0 {
+    if present == 0 && !websocket {
         return;
     }
-    // Taken before `Connection` is read: it may name `Upgrade` itself.
-    let upgrade: Vec<HeaderValue> = if keep_upgrade {
-        headers.get_all(UPGRADE).iter().cloned().collect()
-    } else {
-        Vec::new()
-    };
     // The headers `Connection` names beyond the fixed ones (`keep-alive`,
     // `upgrade`, and `close`, which names none, are the usual values and
     // need nothing more). Only then are its values copied (cheap clones of
@@ -91,11 +90,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.remove(name);
         }
     }
-    if !upgrade.is_empty() {
+    if websocket {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-        for value in upgrade {
-            headers.append(UPGRADE, value);
-        }
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     }
 }
 
@@ -238,6 +235,34 @@ mod tests {
         strip_hop_by_hop(&mut h, true);
         assert_eq!(h["connection"], "upgrade");
         assert_eq!(h["upgrade"], "websocket");
+    }
+
+    #[test]
+    fn websocket_upgrade_keeps_only_the_websocket_token() {
+        let mut h = map(&[
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "websocket, h2c"),
+            ("upgrade", "foo/2"),
+            ("http2-settings", "AAMAAABkAAQAoAAAAAIAAAAA"),
+        ]);
+        assert!(is_websocket_upgrade(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!(h["connection"], "upgrade");
+        let upgrade: Vec<_> = h.get_all(UPGRADE).iter().collect();
+        assert_eq!(upgrade, ["websocket"]);
+    }
+
+    #[test]
+    fn h2c_upgrade_and_its_settings_are_removed() {
+        let mut h = map(&[
+            ("upgrade", "h2c"),
+            ("http2-settings", "AAMAAABkAAQAoAAAAAIAAAAA"),
+            ("x-kept", "yes"),
+        ]);
+        assert!(!is_websocket_upgrade(&h));
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
     }
 
     #[test]

@@ -26,6 +26,8 @@ use crate::support::upstream::{DOWNLOAD_HEAD, TestUpstream, resetting_upstream};
 mod errors;
 mod lifecycle;
 mod protocols;
+mod request_bodies;
+mod upgrades;
 
 /// Generous bound for anything that should happen "now"; only a hang hits it.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -76,6 +78,35 @@ async fn raw(addr: SocketAddr, request: &[u8]) -> String {
 
 fn json(bytes: &Bytes) -> Value {
     serde_json::from_slice(bytes).expect("JSON body")
+}
+
+/// The value of one series (`name{labels}`) in the gateway's `/metrics`.
+async fn metric(gw: &TestGateway, series: &str) -> f64 {
+    let (status, _, text) = get(gw.admin_url("/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8_lossy(&text);
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+}
+
+/// The series that count upstream failures on the proxy tests' route
+/// `all`: each kind of `sessiongate_upstream_errors_total`, and the
+/// `upstream_error` outcome.
+const UPSTREAM_ERROR_SERIES: [&str; 4] = [
+    r#"sessiongate_upstream_errors_total{route="all",kind="connect"}"#,
+    r#"sessiongate_upstream_errors_total{route="all",kind="timeout"}"#,
+    r#"sessiongate_upstream_errors_total{route="all",kind="other"}"#,
+    r#"sessiongate_requests_total{route="all",outcome="upstream_error"}"#,
+];
+
+/// The values of [`UPSTREAM_ERROR_SERIES`], in order.
+async fn upstream_errors(gw: &TestGateway) -> Vec<f64> {
+    let mut values = Vec::new();
+    for series in UPSTREAM_ERROR_SERIES {
+        values.push(metric(gw, series).await);
+    }
+    values
 }
 
 /// A client body fed through a channel, so the test controls when each

@@ -335,3 +335,55 @@ pub async fn resetting_upstream() -> (String, Arc<std::sync::atomic::AtomicUsize
     });
     (url, heads)
 }
+
+/// What a [`switching_upstream`] received: every connection's bytes, in
+/// accept order.
+pub type Connections = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// An upstream that answers every request head with `response` (a `101`
+/// that does not really switch: it keeps reading HTTP on the connection)
+/// and records every byte each connection carries, to show what reached it
+/// after the `101`.
+pub async fn switching_upstream(response: String) -> (String, Connections) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections: Connections = Arc::default();
+    let seen = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let index = {
+                let mut all = seen.lock().unwrap();
+                all.push(Vec::new());
+                all.len() - 1
+            };
+            let (seen, response) = (seen.clone(), response.clone());
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt as _;
+                let mut buf = [0u8; 4096];
+                let mut answered = 0;
+                loop {
+                    let n = match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let heads = {
+                        let mut all = seen.lock().unwrap();
+                        all[index].extend_from_slice(&buf[..n]);
+                        all[index].windows(4).filter(|w| w == b"\r\n\r\n").count()
+                    };
+                    // One answer per request head, as an HTTP server would.
+                    while answered < heads {
+                        if stream.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        answered += 1;
+                    }
+                }
+            });
+        }
+    });
+    (url, connections)
+}

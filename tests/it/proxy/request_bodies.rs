@@ -1,0 +1,96 @@
+//! Request bodies on their way upstream (SPEC §5): a body the client breaks
+//! is the client's error, and a `GET` keeps its body.
+
+use super::*;
+
+/// A chunked body whose chunk size is not hex used to be answered `502`
+/// and counted against the upstream (the upstream client failed while
+/// sending it). It is the client's error: `400`, connection closed, and no
+/// upstream error counted.
+#[tokio::test]
+async fn broken_chunked_body_is_400_and_not_an_upstream_error() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let before = upstream_errors(&gw).await;
+    for method in ["POST", "GET"] {
+        let request = format!(
+            "{method} /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+             5\r\nhello\r\nzz\r\nmore\r\n0\r\n\r\n"
+        );
+        let answer = raw(gw.addr, request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{method}: {answer}");
+    }
+    assert_eq!(upstream_errors(&gw).await, before);
+}
+
+/// A client that ends its side of the connection in the middle of a chunk
+/// broke its body too: `400`, not an upstream error.
+#[tokio::test]
+async fn body_ending_mid_chunk_is_not_an_upstream_error() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let before = upstream_errors(&gw).await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nhel",
+        )
+        .await
+        .unwrap();
+    // The upstream has the request once the first bytes reached it.
+    timeout(PATIENCE, upstream.first_chunk()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut out = Vec::new();
+    let _ = timeout(PATIENCE, stream.read_to_end(&mut out))
+        .await
+        .expect("the gateway kept the connection open");
+    let out = String::from_utf8_lossy(&out);
+    // Its write side is still open: it gets the 400 (once the answer is
+    // written, the request has been counted).
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert_eq!(upstream_errors(&gw).await, before);
+}
+
+/// A `GET` with a chunked body used to reach the upstream without it
+/// (hyper's client sends no body for a `GET` of unknown length unless told
+/// it is chunked).
+#[tokio::test]
+async fn get_with_chunked_body_is_forwarded_with_its_body() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let answer = raw(
+        gw.addr,
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+          5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    assert!(body.contains(r#""body":"hello world""#), "{answer}");
+    let seen = &upstream.received()[0];
+    assert_eq!(seen.method, "GET");
+    assert_eq!(seen.headers["transfer-encoding"], "chunked");
+}
+
+/// The same over h2c: a `GET` whose DATA frames carry a body of unknown
+/// length (no `content-length`) reaches the upstream with it.
+#[tokio::test]
+async fn h2c_get_with_a_body_is_forwarded_with_it() {
+    let upstream = TestUpstream::start().await;
+    let gw = TestGateway::start(config(&upstream.url())).await;
+    let client: Client<HttpConnector, ClientBody> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let (tx, body) = channel_body();
+    let req = Request::get(gw.url("/echo")).body(body).unwrap();
+    let pending = tokio::spawn(client.request(req));
+    tx.send(Bytes::from_static(b"hello")).await.unwrap();
+    tx.send(Bytes::from_static(b" h2c")).await.unwrap();
+    drop(tx);
+    let resp = timeout(PATIENCE, pending).await.unwrap().unwrap().unwrap();
+    assert_eq!(resp.version(), Version::HTTP_2);
+    assert_eq!(resp.status(), StatusCode::OK);
+    let echo = json(&resp.into_body().collect().await.unwrap().to_bytes());
+    assert_eq!(echo["method"], "GET");
+    assert_eq!(echo["body"], "hello h2c");
+}
