@@ -135,11 +135,11 @@ pub async fn run_reloadable(
                 metrics,
                 store,
             };
-            Some(tokio::spawn(admin::serve(
-                listener,
-                admin,
-                stopped(stop_rx.clone()),
-            )))
+            let settings = config.server.clone();
+            let stopped = stopped(stop_rx.clone());
+            Some(tokio::spawn(async move {
+                admin::serve(listener, admin, &settings, stopped).await;
+            }))
         }
         None => None,
     };
