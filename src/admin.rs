@@ -105,12 +105,14 @@ pub async fn serve(
         |stream, peer, stop| {
             let admin = admin.clone();
             let builder = builder.clone();
+            let accepted = tokio::time::Instant::now();
             async move {
                 let service = service_fn(move |req| {
                     let admin = admin.clone();
                     async move { Ok::<_, Infallible>(admin.handle(req).await) }
                 });
-                if let Err(error) = conn::serve(&builder, stream, service, timeouts, stop).await {
+                let served = conn::serve(&builder, stream, service, timeouts, accepted, stop);
+                if let Err(error) = served.await {
                     debug!(%error, %peer, "admin connection ended with an error");
                 }
             }

@@ -22,6 +22,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
@@ -78,7 +79,7 @@ pub async fn serve(
                 timeouts,
                 stop,
             };
-            conn.run(stream, peer, tls.clone())
+            conn.run(stream, peer, tls.clone(), Instant::now())
         },
     )
     .await;
@@ -191,19 +192,25 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>) {
+    async fn run(
+        self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        accepted: Instant,
+    ) {
         let Some(acceptor) = tls else {
-            return self.serve(stream, peer, false).await;
+            return self.serve(stream, peer, false, accepted).await;
         };
         let handshake_timeout = self.timeouts.header_read;
         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => self.serve(stream, peer, true).await,
+            Ok(Ok(stream)) => self.serve(stream, peer, true, accepted).await,
             Ok(Err(error)) => debug!(%error, %peer, "TLS handshake failed"),
             Err(_elapsed) => debug!(%peer, "TLS handshake timed out"),
         }
     }
 
-    async fn serve<I>(self, io: I, peer: SocketAddr, tls: bool)
+    async fn serve<I>(self, io: I, peer: SocketAddr, tls: bool, accepted: Instant)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -223,7 +230,15 @@ impl Connection {
             // pointer rather than the request's whole state machine (4 KB).
             Box::pin(async move { Ok::<_, Infallible>(gateway.handle(req, info).await) })
         });
-        if let Err(error) = conn::serve(&self.builder, io, service, self.timeouts, self.stop).await {
+        let served = conn::serve(
+            &self.builder,
+            io,
+            service,
+            self.timeouts,
+            accepted,
+            self.stop,
+        );
+        if let Err(error) = served.await {
             debug!(%error, %peer, "connection ended with an error");
         }
     }

@@ -562,10 +562,5 @@ fn keepalive_timeout_is_a_positive_duration() {
         21,
         "\"forever\" is not a duration",
     );
-    rejects(
-        "[server]\nkeepalive_timeout = 75\n",
-        2,
-        21,
-        "write \"75s\"",
-    );
+    rejects("[server]\nkeepalive_timeout = 75\n", 2, 21, "write \"75s\"");
 }

@@ -9,7 +9,7 @@
 //!
 //! | phase | deadline | at the deadline |
 //! |---|---|---|
-//! | nothing read yet | start + `header_read_timeout` | closed |
+//! | nothing read yet | accept + `header_read_timeout` | closed |
 //! | a request head (or the HTTP/2 preface) begun | its first byte + `header_read_timeout` | closed |
 //! | requests in flight, responses streaming | none | |
 //! | idle: HTTP/1.1 between requests, HTTP/2 without a stream | idle since + `keepalive_timeout` | graceful shutdown |
@@ -37,8 +37,9 @@ use crate::config::ServerConfig;
 /// The connection-level timeouts of a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// To the first byte of a request once the connection is open, and
-    /// from there to the end of that head (HTTP/2: of the preface).
+    /// From accept to the end of the TLS handshake and to the first byte
+    /// of a request, and from there to the end of that head (HTTP/2: of
+    /// the preface).
     pub header_read: Duration,
     /// Idle between requests (HTTP/1.1) or without a stream (HTTP/2).
     pub keepalive: Duration,
@@ -71,12 +72,14 @@ impl Stop {
 
 /// Serves `io` with `service` until the client closes the connection, a
 /// timeout of `timeouts` ends it, or `stop` has asked it to finish and
-/// its requests in flight are done.
+/// its requests in flight are done. `accepted` is when the client
+/// connected: a TLS handshake counts against the first byte's deadline.
 pub async fn serve<I, S, B>(
     builder: &Builder<TokioExecutor>,
     io: I,
     service: S,
     timeouts: Timeouts,
+    accepted: Instant,
     stop: Stop,
 ) -> Result<(), Box<dyn StdError + Send + Sync>>
 where
@@ -93,7 +96,7 @@ where
     let service = Counted::new(service, activity.clone());
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
-    let mut clock = Clock::new(Instant::now(), timeouts);
+    let mut clock = Clock::new(accepted, timeouts);
     activity.await_bytes();
     let timer = tokio::time::sleep_until(clock.deadline.unwrap_or_else(Instant::now));
     tokio::pin!(timer);
@@ -124,10 +127,10 @@ where
         if clock.awaiting_bytes {
             activity.await_bytes();
         }
-        if let Some(deadline) = clock.deadline {
-            if deadline != timer.deadline() {
-                timer.as_mut().reset(deadline);
-            }
+        if let Some(deadline) = clock.deadline
+            && deadline != timer.deadline()
+        {
+            timer.as_mut().reset(deadline);
         }
     }
 }
