@@ -13,15 +13,14 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
+use crate::config::ServerConfig;
 use crate::metrics::{Metrics, StoreOp};
+use crate::server::{self, conn, conn::Timeouts};
 use crate::store::{SessionStore, Store};
 
 /// What the admin endpoints read.
@@ -87,37 +86,37 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 }
 
 /// Serves the admin endpoints until `shutdown` resolves, then lets the
-/// requests in flight finish.
-pub async fn serve(listener: TcpListener, admin: Admin, shutdown: impl Future<Output = ()>) {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(error) => {
-                    warn!(%error, "admin accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let admin = admin.clone();
-        let service = service_fn(move |req| {
+/// requests in flight finish within `shutdown_grace`. Connections get the
+/// proxy listener's protection (SPEC §5): `header_read_timeout` from
+/// accept and for each head, `keepalive_timeout` while idle.
+pub async fn serve(
+    listener: TcpListener,
+    admin: Admin,
+    settings: &ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let builder = Arc::new(server::http_builder(settings));
+    let timeouts = Timeouts::new(settings);
+    server::accept_loop(
+        "admin",
+        listener,
+        settings.shutdown_grace,
+        shutdown,
+        |stream, peer, stop| {
             let admin = admin.clone();
-            async move { Ok::<_, Infallible>(admin.handle(req).await) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(error) = conn.await {
-                debug!(%error, "admin connection ended with an error");
+            let builder = builder.clone();
+            let accepted = tokio::time::Instant::now();
+            async move {
+                let service = service_fn(move |req| {
+                    let admin = admin.clone();
+                    async move { Ok::<_, Infallible>(admin.handle(req).await) }
+                });
+                let served = conn::serve(&builder, stream, service, timeouts, accepted, stop);
+                if let Err(error) = served.await {
+                    debug!(%error, %peer, "admin connection ended with an error");
+                }
             }
-        });
-    }
-    graceful.shutdown().await;
+        },
+    )
+    .await;
 }

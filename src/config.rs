@@ -129,8 +129,12 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub tls: Option<TlsFiles>,
     pub trusted_proxies: Vec<IpNet>,
+    /// Also bounds accept (or TLS handshake) to the first request byte.
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
+    /// Idle kept-alive HTTP/1.1 and stream-less HTTP/2 connections close
+    /// after this long.
+    pub keepalive_timeout: Duration,
     pub shutdown_grace: Duration,
 }
 

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! - [`config`]: the validated configuration; `config/raw.rs` mirrors the TOML.
-//! - [`server`]: listeners, TLS, HTTP/1.1 + HTTP/2, graceful shutdown.
+//! - [`server`]: listeners, TLS, HTTP/1.1 + HTTP/2, connection timeouts,
+//!   graceful shutdown (the admin listener shares its accept loop).
 //! - [`gateway`]: the per-request service tying the line above together.
 //! - [`route`]: path normalisation and first-match routing.
 //! - [`store`]: the `SessionStore` trait, memory and Redis stores.
@@ -136,11 +137,11 @@ pub async fn run_reloadable(
                 metrics,
                 store,
             };
-            Some(tokio::spawn(admin::serve(
-                listener,
-                admin,
-                stopped(stop_rx.clone()),
-            )))
+            let settings = config.server.clone();
+            let stopped = stopped(stop_rx.clone());
+            Some(tokio::spawn(async move {
+                admin::serve(listener, admin, &settings, stopped).await;
+            }))
         }
         None => None,
     };

@@ -84,6 +84,10 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
             o.server.max_header_bytes != n.server.max_header_bytes,
         ),
         (
+            "server.keepalive_timeout",
+            o.server.keepalive_timeout != n.server.keepalive_timeout,
+        ),
+        (
             "server.shutdown_grace",
             o.server.shutdown_grace != n.server.shutdown_grace,
         ),

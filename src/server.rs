@@ -4,7 +4,10 @@
 //! The accept loop only accepts: TLS handshakes and HTTP parsing happen in
 //! each connection's own task, so one slow client cannot hold up others.
 //! An accept error (EMFILE, ECONNABORTED…) is logged and the loop goes on
-//! after a short pause; it never ends the server.
+//! after a short pause; it never ends the server. Each connection is
+//! served by [`conn::serve`], which closes silent, slow and idle ones
+//! (`header_read_timeout`, `keepalive_timeout`); the admin listener uses
+//! the same accept loop and driver.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,21 +16,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::config::ServerConfig;
 use crate::gateway::SharedGateway;
 
+mod activity;
+pub(crate) mod conn;
 mod head_scan;
 
+use conn::{Stop, Timeouts};
 use head_scan::{HeadScan, Tainted};
 
 /// Pause after a failed `accept`, so a full file table does not spin.
@@ -58,10 +64,47 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let builder = Arc::new(http_builder(settings));
-    let handshake_timeout = settings.header_read_timeout;
-    let graceful = GracefulShutdown::new();
+    let timeouts = Timeouts::new(settings);
+    accept_loop(
+        "proxy",
+        listener,
+        settings.shutdown_grace,
+        shutdown,
+        |stream, peer, stop| {
+            let _ = stream.set_nodelay(true);
+            let conn = Connection {
+                builder: builder.clone(),
+                _open: OpenConnection::new(gateway.load().metrics().open_connections().clone()),
+                gateway: gateway.clone(),
+                timeouts,
+                stop,
+            };
+            conn.run(stream, peer, tls.clone(), Instant::now())
+        },
+    )
+    .await;
+}
+
+/// Accepts on `listener` until `shutdown` resolves, running `connection`
+/// for each client in a task of its own; then stops accepting at once,
+/// asks every connection to finish (through its [`Stop`]), waits for them
+/// at most `grace` and ends the ones still running.
+///
+/// An accept error (EMFILE, ECONNABORTED…) is logged and the loop goes on
+/// after a short pause; it never ends the listener.
+pub(crate) async fn accept_loop<F, C>(
+    name: &'static str,
+    listener: TcpListener,
+    grace: Duration,
+    shutdown: impl Future<Output = ()>,
+    mut connection: F,
+) where
+    F: FnMut(TcpStream, SocketAddr, Stop) -> C,
+    C: Future<Output = ()> + Send + 'static,
+{
+    let (stop_tx, stop) = Stop::channel();
     // Connection tasks, so the ones still running after the grace period
-    // can be ended rather than outlive `serve`.
+    // can be ended rather than outlive the listener.
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -74,29 +117,26 @@ pub async fn serve(
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(error) => {
-                warn!(%error, "accept failed; pausing");
+                warn!(%error, listener = name, "accept failed; pausing");
                 tokio::select! {
                     () = &mut shutdown => break,
                     () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
                 }
             }
         };
-        let _ = stream.set_nodelay(true);
-        let conn = Connection {
-            builder: builder.clone(),
-            _open: OpenConnection::new(gateway.load().metrics().open_connections().clone()),
-            gateway: gateway.clone(),
-            watcher: graceful.watcher(),
-        };
-        connections.spawn(conn.run(stream, peer, tls.clone(), handshake_timeout));
+        connections.spawn(connection(stream, peer, stop.clone()));
     }
     drop(listener);
-    info!(connections = graceful.count(), "shutting down");
-    if tokio::time::timeout(settings.shutdown_grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    info!(
+        listener = name,
+        connections = connections.len(),
+        "shutting down"
+    );
+    let _ = stop_tx.send(true);
+    let all_done = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, all_done).await.is_err() {
         warn!(
+            listener = name,
             connections = connections.len(),
             "shutdown grace elapsed; closing connections with requests still in flight"
         );
@@ -104,13 +144,17 @@ pub async fn serve(
     }
 }
 
-fn http_builder(settings: &ServerConfig) -> Builder<TokioExecutor> {
+/// The HTTP/1.1 + HTTP/2 settings both listeners serve with.
+pub(crate) fn http_builder(settings: &ServerConfig) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(settings.header_read_timeout)
+        // The connection driver times heads itself (`conn`): hyper's own
+        // timer also runs while a kept-alive connection idles, which
+        // would cut it at `header_read_timeout`, not `keepalive_timeout`.
+        .header_read_timeout(None)
         // A head that does not fit gets hyper's own 431.
         .max_buf_size(settings.max_header_bytes.max(MIN_BUF_SIZE));
     builder
@@ -143,7 +187,8 @@ struct Connection {
     /// Held, never read: dropping it counts the connection closed.
     _open: OpenConnection,
     gateway: SharedGateway,
-    watcher: Watcher,
+    timeouts: Timeouts,
+    stop: Stop,
 }
 
 impl Connection {
@@ -152,19 +197,20 @@ impl Connection {
         stream: TcpStream,
         peer: SocketAddr,
         tls: Option<TlsAcceptor>,
-        handshake_timeout: Duration,
+        accepted: Instant,
     ) {
         let Some(acceptor) = tls else {
-            return self.serve(stream, peer, false).await;
+            return self.serve(stream, peer, false, accepted).await;
         };
+        let handshake_timeout = self.timeouts.header_read;
         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => self.serve(stream, peer, true).await,
+            Ok(Ok(stream)) => self.serve(stream, peer, true, accepted).await,
             Ok(Err(error)) => debug!(%error, %peer, "TLS handshake failed"),
             Err(_elapsed) => debug!(%peer, "TLS handshake timed out"),
         }
     }
 
-    async fn serve<I>(self, io: I, peer: SocketAddr, tls: bool)
+    async fn serve<I>(self, io: I, peer: SocketAddr, tls: bool, accepted: Instant)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -184,10 +230,15 @@ impl Connection {
             // pointer rather than the request's whole state machine (4 KB).
             Box::pin(async move { Ok::<_, Infallible>(gateway.handle(req, info).await) })
         });
-        let conn = self
-            .builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service);
-        if let Err(error) = self.watcher.watch(conn).await {
+        let served = conn::serve(
+            &self.builder,
+            io,
+            service,
+            self.timeouts,
+            accepted,
+            self.stop,
+        );
+        if let Err(error) = served.await {
             debug!(%error, %peer, "connection ended with an error");
         }
     }

@@ -35,6 +35,7 @@ pub(crate) struct RawServer {
     pub header_read_timeout: RawDuration,
     /// Signed so a negative number gets a range message, not a type error.
     pub max_header_bytes: i64,
+    pub keepalive_timeout: RawDuration,
     pub shutdown_grace: RawDuration,
 }
 
@@ -46,6 +47,7 @@ impl Default for RawServer {
             trusted_proxies: Vec::new(),
             header_read_timeout: RawDuration::text("10s"),
             max_header_bytes: 65536,
+            keepalive_timeout: RawDuration::text("75s"),
             shutdown_grace: RawDuration::text("30s"),
         }
     }

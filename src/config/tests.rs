@@ -34,6 +34,7 @@ fn empty_file_gives_the_spec_defaults() {
     assert!(c.server.trusted_proxies.is_empty());
     assert_eq!(c.server.header_read_timeout, Duration::from_secs(10));
     assert_eq!(c.server.max_header_bytes, 65536);
+    assert_eq!(c.server.keepalive_timeout, Duration::from_secs(75));
     assert_eq!(c.server.shutdown_grace, Duration::from_secs(30));
     assert_eq!(c.admin.listen, "127.0.0.1:9090".parse().unwrap());
     assert_eq!(c.log.format, LogFormat::Text);
@@ -317,6 +318,12 @@ fn timeouts_must_be_positive() {
         23,
         "server.header_read_timeout: must be greater than zero",
     );
+    rejects(
+        "[server]\nkeepalive_timeout = \"0s\"\n",
+        2,
+        21,
+        "server.keepalive_timeout: must be greater than zero (e.g. \"75s\")",
+    );
     let c = accepts("[server]\nshutdown_grace = \"0s\"\n");
     assert_eq!(c.server.shutdown_grace, Duration::ZERO);
 }
@@ -541,4 +548,19 @@ fn passwords_never_appear_in_shown_urls() {
     ] {
         assert_eq!(redact_url(url), shown, "{url}");
     }
+}
+
+#[test]
+fn keepalive_timeout_is_a_positive_duration() {
+    let c = accepts("[server]\nkeepalive_timeout = \"5s\"\n");
+    assert_eq!(c.server.keepalive_timeout, Duration::from_secs(5));
+    let c = accepts("[server]\nkeepalive_timeout = \"250ms\"\n");
+    assert_eq!(c.server.keepalive_timeout, Duration::from_millis(250));
+    rejects(
+        "[server]\nkeepalive_timeout = \"forever\"\n",
+        2,
+        21,
+        "\"forever\" is not a duration",
+    );
+    rejects("[server]\nkeepalive_timeout = 75\n", 2, 21, "write \"75s\"");
 }

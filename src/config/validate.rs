@@ -285,6 +285,8 @@ impl<'d, 'i> Validator<'d, 'i> {
         } else {
             usize::try_from(raw.max_header_bytes).ok()
         };
+        let keepalive_timeout =
+            self.positive("server.keepalive_timeout", &raw.keepalive_timeout, "75s");
         let shutdown_grace = self.duration("server.shutdown_grace", &raw.shutdown_grace);
         Some(ServerConfig {
             listen: listen?,
@@ -292,6 +294,7 @@ impl<'d, 'i> Validator<'d, 'i> {
             trusted_proxies: trusted?,
             header_read_timeout: header_read_timeout?,
             max_header_bytes: max_header_bytes?,
+            keepalive_timeout: keepalive_timeout?,
             shutdown_grace: shutdown_grace?,
         })
     }

@@ -23,6 +23,7 @@ use tokio::time::timeout;
 use crate::support::gateway::{TestGateway, config};
 use crate::support::upstream::{DOWNLOAD_HEAD, TestUpstream, resetting_upstream};
 
+mod connections;
 mod errors;
 mod lifecycle;
 mod protocols;
@@ -125,6 +126,23 @@ fn channel_body() -> (mpsc::Sender<Bytes>, ClientBody) {
 /// no root store, only by a client that is handed it ([`trusting`]).
 fn self_signed() -> rcgen::CertifiedKey<rcgen::KeyPair> {
     rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap()
+}
+
+/// Has `cfg` serve TLS with a fresh [`self_signed`] certificate; the
+/// directory holding the PEM files lives as long as the returned guard.
+fn serve_tls(
+    cfg: &mut sessiongate::Config,
+) -> (rcgen::CertifiedKey<rcgen::KeyPair>, tempfile::TempDir) {
+    let cert = self_signed();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    cfg.server.tls = Some(sessiongate::config::TlsFiles {
+        cert: cert_path,
+        key: key_path,
+    });
+    (cert, dir)
 }
 
 /// Connects to `addr` over TLS, verifying it as `name` against `cert`

@@ -39,16 +39,8 @@ async fn tls_gateway(
     rcgen::CertifiedKey<rcgen::KeyPair>,
     tempfile::TempDir,
 ) {
-    let cert = self_signed();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
     let mut cfg = config(&upstream.url());
-    cfg.server.tls = Some(sessiongate::config::TlsFiles {
-        cert: cert_path,
-        key: key_path,
-    });
+    let (cert, dir) = serve_tls(&mut cfg);
     (TestGateway::start(cfg).await, cert, dir)
 }
 
