@@ -126,9 +126,11 @@ pub fn join_cookie_headers(headers: &mut HeaderMap) {
 }
 
 /// Whether `raw`, a cookie name as sent, is one some application reads as
-/// `name`: Python's `str.strip` (Django, `http.cookies`) removes `\xa0` and
-/// `\x85` as well as spaces, PHP percent-decodes names and reads `.` and ` `
-/// as `_`, ASP.NET ignores letter case. Names only shrink when decoded and
+/// `name`: Django decodes the header as UTF-8 and Python's `str.strip`
+/// removes Unicode spaces (U+00A0, U+3000, U+0085…) around a name, wsgiref
+/// strips a latin-1 `\xa0` off the header's start, PHP percent-decodes names
+/// and reads `.` and ` ` as `_`, ASP.NET ignores letter case. Every
+/// non-ASCII byte counts as space here. Names only shrink when decoded and
 /// trimmed, so a shorter one is rejected at once.
 fn reads_as(raw: &[u8], name: &str) -> bool {
     if raw.len() < name.len() {
@@ -509,6 +511,8 @@ mod tests {
         // PHP decodes names and reads `.` as `_`; ASP.NET ignores case.
         for (alias, name) in [
             (&b"\xa0sessionid"[..], "sessionid"),
+            ("\u{a0}sessionid".as_bytes(), "sessionid"),
+            ("\u{3000}sessionid\u{2028}".as_bytes(), "sessionid"),
             (b"sessionid\x85", "sessionid"),
             (b"SESSIONID", "sessionid"),
             (b"%73essionid", "sessionid"),
