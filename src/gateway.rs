@@ -130,8 +130,9 @@ struct Passage {
     cookie: Cookie,
     /// `Set-Cookie` to add when the session was slid.
     reissue: Option<HeaderValue>,
-    /// Values of the session cookie's other occurrences, removed from the
-    /// request: observe mode never registers one of them.
+    /// Values of the session cookie's occurrences removed from the request
+    /// (every one but a valid checked one): observe mode never registers
+    /// one of them.
     unchecked: Vec<String>,
     /// The request came over TLS (or https from a trusted proxy).
     secure: bool,
