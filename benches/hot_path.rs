@@ -15,7 +15,7 @@ use sessiongate::gateway::Gateway;
 use sessiongate::login;
 use sessiongate::route::{self, Router};
 use sessiongate::server::ConnInfo;
-use sessiongate::session::{SessionId, find_cookie};
+use sessiongate::session::{SessionId, find_cookie, join_cookie_headers, keep_checked_cookie};
 use sessiongate::store::{Found, Record};
 
 const ID: &str = "bebebebebebebebebebebebebebebebebebebebebebebebebebebebe00000001";
@@ -82,6 +82,15 @@ fn cookies(c: &mut Criterion) {
     let h = headers();
     c.bench_function("find_cookie (4 cookies)", |b| {
         b.iter(|| find_cookie(black_box(&h), black_box("sessiongate")))
+    });
+    // External and observe modes, the usual case: the session cookie once,
+    // one header; both leave the headers as they are.
+    let mut h = headers();
+    c.bench_function("join_cookie_headers (one header)", |b| {
+        b.iter(|| join_cookie_headers(black_box(&mut h)))
+    });
+    c.bench_function("keep_checked_cookie (4 cookies, once)", |b| {
+        b.iter(|| keep_checked_cookie(black_box(&mut h), black_box("sessiongate"), true))
     });
     c.bench_function("SessionId::parse (64 hex)", |b| {
         b.iter(|| SessionId::parse(black_box(ID)))

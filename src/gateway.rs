@@ -29,7 +29,7 @@ use crate::metrics::{EndReason, Metrics, Outcome, Reason, RouteMetrics, Upstream
 use crate::respond;
 use crate::route::{self, HostError, Matched, Router};
 use crate::server::ConnInfo;
-use crate::session::{CookieAttrs, strip_cookie};
+use crate::session::{CookieAttrs, join_cookie_headers, keep_checked_cookie, strip_cookie};
 use crate::source;
 use crate::upstream::framing::{self, FramingError};
 use crate::upstream::headers::X_FORWARDED_PROTO;
@@ -143,6 +143,10 @@ struct Passage {
     cookie: Cookie,
     /// `Set-Cookie` to add when the session was slid.
     reissue: Option<HeaderValue>,
+    /// Values of the session cookie's occurrences removed from the request
+    /// (every one but a valid checked one): observe mode never registers
+    /// one of them.
+    unchecked: Vec<String>,
     /// The request came over TLS (or https from a trusted proxy).
     secure: bool,
 }
@@ -261,6 +265,9 @@ impl Gateway {
         if req.method() == Method::CONNECT {
             return Err((GatewayError::Connect, None));
         }
+        // HTTP/2 cookie crumbs (and extra HTTP/1.1 lines) become one header
+        // before the session cookie is read or anything is forwarded.
+        join_cookie_headers(req.headers_mut());
 
         let host = route::request_host(req.version(), req.headers(), req.uri())
             .map_err(|e| (e.into(), None))?;
@@ -289,17 +296,29 @@ impl Gateway {
         }
 
         let cookie = source::read(&self.config, req.headers());
-        // Only the gateway's own cookie is withheld: external and observe
-        // sessions live in the application's cookie, which it needs.
-        // (Absent: no cookie of that name to strip, so no second scan.)
-        if session.mode == Mode::Managed && !matches!(cookie, Cookie::Absent) {
-            strip_cookie(req.headers_mut(), &session.cookie_name);
-        }
+        let unchecked = match session.mode {
+            // The gateway's own cookie is withheld, every copy of it.
+            // (Absent: no cookie of that name to strip, so no second scan.)
+            Mode::Managed => {
+                if !matches!(cookie, Cookie::Absent) {
+                    strip_cookie(req.headers_mut(), &session.cookie_name);
+                }
+                Vec::new()
+            }
+            // The application needs its cookie, but only the occurrence
+            // checked here: it might read another one (SPEC §5).
+            Mode::External | Mode::Observe => keep_checked_cookie(
+                req.headers_mut(),
+                source::cookie_name(&self.config),
+                matches!(cookie, Cookie::Present(_)),
+            ),
+        };
 
         if matched.route.public {
             let passage = Passage {
                 cookie,
                 reissue: None,
+                unchecked,
                 secure,
             };
             let resp = self
@@ -339,6 +358,7 @@ impl Gateway {
                 let passage = Passage {
                     cookie,
                     reissue,
+                    unchecked,
                     secure,
                 };
                 let resp = self
@@ -520,6 +540,16 @@ impl Gateway {
                 // its start and deadline, and an expired one stays expired
                 // (a replayed old cookie must not come back to life).
                 Cookie::Present(id) if old == Some(&id) => Ok(()),
+                // A value the request carried beside the checked one: the
+                // gateway never vouched for it, whoever set it.
+                Cookie::Present(id) if source::carried(&self.config, &passage.unchecked, &id) => {
+                    warn!(
+                        cookie = name,
+                        "the application set its session cookie to a value the request carried \
+                         in an unchecked occurrence: not registered"
+                    );
+                    Ok(())
+                }
                 Cookie::Present(id) => self
                     .guard
                     .learn(&self.config, &id, old)

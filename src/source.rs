@@ -79,6 +79,15 @@ pub fn from_value(config: &Config, value: &str) -> Cookie {
     }
 }
 
+/// Whether `id` is the session id of one of `values`: cookie values the
+/// request carried beside the checked one, which observe mode never
+/// registers (the application may have read one of them instead).
+pub fn carried(config: &Config, values: &[String], id: &SessionId) -> bool {
+    values
+        .iter()
+        .any(|value| value == id.expose() || from_value(config, value).id() == Some(id))
+}
+
 /// The store key of a session.
 pub fn key(config: &Config, id: &SessionId) -> String {
     match (&config.session.mode, &config.session.key_template) {
@@ -179,5 +188,22 @@ mod tests {
         let id = present(read(&c, &cookie("sessiongate=x; PHPSESSID=abc")));
         assert_eq!(key(&c, &SessionId::parse(&id).unwrap()), "sessiongate:abc");
         assert!(matches!(read(&c, &cookie("sessiongate=x")), Cookie::Absent));
+    }
+
+    #[test]
+    fn carried_values_match_by_id() {
+        let c = config(
+            "mode = \"observe\"\nlearn_cookie = \"connect.sid\"\n\
+             id_pattern = '^s:(?P<id>[^.]+)\\.'",
+        );
+        let victim = SessionId::parse("VICTIM").unwrap();
+        assert!(carried(&c, &["s%3AVICTIM.sig".into()], &victim));
+        assert!(carried(&c, &["VICTIM".into()], &victim));
+        assert!(!carried(
+            &c,
+            &["s%3AOTHER.sig".into(), "bad".into()],
+            &victim
+        ));
+        assert!(!carried(&c, &[], &victim));
     }
 }

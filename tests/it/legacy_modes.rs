@@ -23,6 +23,7 @@ use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
 
 mod apps;
+mod django;
 mod external;
 mod observe;
 mod observe_express;

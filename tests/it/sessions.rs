@@ -24,6 +24,7 @@ use crate::support::gateway::{TestGateway, config_toml};
 use crate::support::redis::RedisServer;
 use crate::support::upstream::TestUpstream;
 
+mod duplicate_cookies;
 mod endpoints;
 mod expiry;
 mod outage;

@@ -1,3 +1,4 @@
+pub mod django_app;
 pub mod gateway;
 pub mod node_app;
 pub mod redis;

@@ -104,7 +104,7 @@ fn apps_dir() -> PathBuf {
 /// Reads stdout on a thread: sends the port from the first `listening on
 /// PORT` line, then keeps draining so the app never blocks on a full pipe.
 /// The sender is dropped at EOF, so a dead app ends the wait at once.
-fn announced_port(stdout: impl Read + Send + 'static) -> mpsc::Receiver<u16> {
+pub fn announced_port(stdout: impl Read + Send + 'static) -> mpsc::Receiver<u16> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -122,7 +122,7 @@ fn announced_port(stdout: impl Read + Send + 'static) -> mpsc::Receiver<u16> {
 }
 
 /// Collects everything from `from` into `into` on a thread.
-fn drain(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+pub fn drain(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = from.read(&mut buf) {
