@@ -5,7 +5,9 @@
 //! logout, and answers the gateway's own session endpoints' questions. It
 //! times and counts every store operation; it never logs a session id.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::clock::millis;
 
 use tracing::warn;
 
@@ -18,12 +20,7 @@ pub use crate::source::Cookie;
 use crate::source::key;
 use crate::store::{ForeignFound, Found, Record, SessionStore, Store, StoreError, Touch};
 
-/// Unix milliseconds on the gateway's clock.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+pub use crate::clock::now_ms;
 
 /// A new session, as the response must announce it.
 #[derive(Debug)]
@@ -232,10 +229,6 @@ impl Guard {
         self.timed(StoreOp::Delete, self.store.delete(&key(config, id)))
             .await
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// An application's key seen as a session: idle time is what the TTL has

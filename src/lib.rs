@@ -30,6 +30,7 @@ use tracing::info;
 
 pub mod admin;
 pub mod body;
+pub mod clock;
 pub mod config;
 pub mod control_headers;
 pub mod decide;
