@@ -19,6 +19,7 @@ mod error;
 mod raw;
 mod routing_rules;
 mod session_rules;
+pub(crate) mod store_url;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

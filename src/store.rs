@@ -16,9 +16,10 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::config::store_url::{self, InvalidStoreUrl, Topology};
+
 pub mod cluster;
 pub mod memory;
-pub(crate) mod nodes;
 pub mod redis;
 mod rules;
 pub mod sentinel;
@@ -107,6 +108,12 @@ pub enum StoreError {
     },
 }
 
+impl From<InvalidStoreUrl> for StoreError {
+    fn from(InvalidStoreUrl(why): InvalidStoreUrl) -> Self {
+        StoreError::InvalidUrl(why)
+    }
+}
+
 /// The session store. Implementations bound every operation by the
 /// configured `op_timeout` and never log keys or values.
 pub trait SessionStore: Send + Sync + 'static {
@@ -193,11 +200,11 @@ impl Store {
                 )
             }
         };
-        match nodes::topology(&cfg.url) {
-            Some(nodes::Topology::Sentinel) => {
+        match store_url::topology(&cfg.url) {
+            Some(Topology::Sentinel) => {
                 SentinelStore::connect(&cfg.url, cfg.op_timeout).map(Store::Sentinel)
             }
-            Some(nodes::Topology::Cluster) => {
+            Some(Topology::Cluster) => {
                 ClusterStore::connect_with_ca(&cfg.url, cfg.op_timeout, ca).map(Store::Cluster)
             }
             None => RedisStore::connect_with_ca(&cfg.url, cfg.op_timeout, ca).map(Store::Redis),

@@ -466,8 +466,8 @@ impl<'d, 'i> Validator<'d, 'i> {
             );
             return None;
         }
-        if crate::store::nodes::topology(url).is_some()
-            && let Err(e) = crate::store::nodes::parse(url)
+        if super::store_url::topology(url).is_some()
+            && let Err(e) = super::store_url::parse(url)
         {
             self.error(
                 key,

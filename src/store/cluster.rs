@@ -19,7 +19,7 @@ use std::time::Duration;
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 
-use super::nodes::NodesUrl;
+use crate::config::store_url::{self, NodesUrl, Topology};
 use super::redis::{Commands, MIN_CONNECT_TIMEOUT};
 use super::{ForeignFound, Found, Record, SessionStore, StoreError, Touch};
 
@@ -50,8 +50,8 @@ impl ClusterStore {
         op_timeout: Duration,
         ca: Option<Vec<u8>>,
     ) -> Result<Self, StoreError> {
-        let url = super::nodes::parse(url)?;
-        if url.topology != super::nodes::Topology::Cluster {
+        let url = store_url::parse(url)?;
+        if url.topology != Topology::Cluster {
             return Err(StoreError::Unsupported("cluster"));
         }
         Self::from_url(&url, op_timeout, ca)

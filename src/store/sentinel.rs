@@ -25,7 +25,7 @@ use arc_swap::ArcSwapOption;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{ConnectionAddr, ErrorKind, RedisError, ServerErrorKind, TlsMode};
 
-use super::nodes::{NodesUrl, Topology};
+use crate::config::store_url::{self, NodesUrl, Topology};
 use super::redis::MIN_CONNECT_TIMEOUT;
 use super::{ForeignFound, Found, Record, RedisStore, SessionStore, StoreError, Touch};
 
@@ -78,7 +78,7 @@ impl SentinelStore {
     /// it is), so this fails only for a malformed URL. Must be called inside
     /// a Tokio runtime.
     pub fn connect(url: &str, op_timeout: Duration) -> Result<Self, StoreError> {
-        let url = super::nodes::parse(url)?;
+        let url = store_url::parse(url)?;
         if url.topology != Topology::Sentinel {
             return Err(StoreError::Unsupported("sentinel"));
         }

@@ -5,10 +5,17 @@
 //!
 //! redis-rs parses only single-server URLs, so these are split here. Error
 //! messages never repeat the URL: it may hold a password.
+//!
+//! Configuration checks these URLs and the stores connect with them, so the
+//! parsing lives on the configuration side: `store` depends on `config`,
+//! never the other way round.
 
 use percent_encoding::percent_decode_str;
 
-use super::StoreError;
+/// Why a sentinel or cluster URL is malformed (never the URL itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid store URL: {0}")]
+pub(crate) struct InvalidStoreUrl(pub &'static str);
 
 /// Redis' port, for a cluster node written without one.
 const REDIS_PORT: u16 = 6379;
@@ -61,7 +68,7 @@ pub(crate) fn topology(url: &str) -> Option<Topology> {
 }
 
 /// Parses a sentinel or cluster URL.
-pub(crate) fn parse(url: &str) -> Result<NodesUrl, StoreError> {
+pub(crate) fn parse(url: &str) -> Result<NodesUrl, InvalidStoreUrl> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| invalid("the URL has no scheme"))?;
@@ -131,7 +138,7 @@ pub(crate) fn parse(url: &str) -> Result<NodesUrl, StoreError> {
 }
 
 /// `HOST`, `HOST:PORT`, `[V6]` or `[V6]:PORT`.
-fn host_port(node: &str, default_port: u16) -> Result<(String, u16), StoreError> {
+fn host_port(node: &str, default_port: u16) -> Result<(String, u16), InvalidStoreUrl> {
     let (host, port) = if let Some(bracketed) = node.strip_prefix('[') {
         let (host, after) = bracketed
             .split_once(']')
@@ -156,15 +163,15 @@ fn host_port(node: &str, default_port: u16) -> Result<(String, u16), StoreError>
 }
 
 /// Percent-decodes a URL part; empty is `None`.
-fn decode(part: &str) -> Result<Option<String>, StoreError> {
+fn decode(part: &str) -> Result<Option<String>, InvalidStoreUrl> {
     let decoded = percent_decode_str(part)
         .decode_utf8()
         .map_err(|_| invalid("the user or password is not valid UTF-8"))?;
     Ok(Some(decoded.into_owned()).filter(|s| !s.is_empty()))
 }
 
-fn invalid(why: &'static str) -> StoreError {
-    StoreError::InvalidUrl(why)
+fn invalid(why: &'static str) -> InvalidStoreUrl {
+    InvalidStoreUrl(why)
 }
 
 #[cfg(test)]
