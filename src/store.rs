@@ -18,10 +18,13 @@ use std::time::Duration;
 
 use crate::config::store_url::{self, InvalidStoreUrl, Topology};
 
+#[macro_use]
+mod forward;
 pub mod cluster;
 pub mod memory;
 pub mod redis;
-mod rules;
+pub(crate) mod rules;
+mod scripts;
 pub mod sentinel;
 
 pub use cluster::ClusterStore;
@@ -212,72 +215,16 @@ impl Store {
     }
 }
 
-impl SessionStore for Store {
-    async fn create(&self, key: &str, record: &Record, ttl: Duration) -> Result<(), StoreError> {
-        match self {
-            Store::Memory(store) => store.create(key, record, ttl).await,
-            Store::Redis(store) => store.create(key, record, ttl).await,
-            Store::Sentinel(store) => store.create(key, record, ttl).await,
-            Store::Cluster(store) => store.create(key, record, ttl).await,
+/// Runs one operation on whichever store this is.
+macro_rules! each_store {
+    ($this:ident, $inner:ident => $call:expr) => {
+        match $this {
+            Store::Memory($inner) => $call.await,
+            Store::Redis($inner) => $call.await,
+            Store::Sentinel($inner) => $call.await,
+            Store::Cluster($inner) => $call.await,
         }
-    }
-
-    async fn touch(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError> {
-        match self {
-            Store::Memory(store) => store.touch(key, touch).await,
-            Store::Redis(store) => store.touch(key, touch).await,
-            Store::Sentinel(store) => store.touch(key, touch).await,
-            Store::Cluster(store) => store.touch(key, touch).await,
-        }
-    }
-
-    async fn touch_foreign(
-        &self,
-        key: &str,
-        idle: Duration,
-        extend: bool,
-        min_step: Duration,
-        max_idle: Option<Duration>,
-    ) -> Result<Option<ForeignFound>, StoreError> {
-        match self {
-            Store::Memory(store) => {
-                store
-                    .touch_foreign(key, idle, extend, min_step, max_idle)
-                    .await
-            }
-            Store::Redis(store) => {
-                store
-                    .touch_foreign(key, idle, extend, min_step, max_idle)
-                    .await
-            }
-            Store::Sentinel(store) => {
-                store
-                    .touch_foreign(key, idle, extend, min_step, max_idle)
-                    .await
-            }
-            Store::Cluster(store) => {
-                store
-                    .touch_foreign(key, idle, extend, min_step, max_idle)
-                    .await
-            }
-        }
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        match self {
-            Store::Memory(store) => store.delete(key).await,
-            Store::Redis(store) => store.delete(key).await,
-            Store::Sentinel(store) => store.delete(key).await,
-            Store::Cluster(store) => store.delete(key).await,
-        }
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Memory(store) => store.ping().await,
-            Store::Redis(store) => store.ping().await,
-            Store::Sentinel(store) => store.ping().await,
-            Store::Cluster(store) => store.ping().await,
-        }
-    }
+    };
 }
+
+forward_session_store!(Store, each_store);

@@ -19,11 +19,14 @@ use std::time::Duration;
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 
-use crate::config::store_url::{self, NodesUrl, Topology};
+use super::StoreError;
 use super::redis::{Commands, MIN_CONNECT_TIMEOUT};
-use super::{ForeignFound, Found, Record, SessionStore, StoreError, Touch};
+use crate::config::store_url::{self, NodesUrl, Topology};
 
 /// The Redis Cluster session store. Cloning shares the connection.
+///
+/// Its `ping` asks every master (redis-rs sends `PING` to all of them): a
+/// cluster with a master down cannot serve that master's sessions.
 #[derive(Clone)]
 pub struct ClusterStore {
     ops: Commands<ClusterConnection>,
@@ -98,35 +101,4 @@ impl ClusterStore {
     }
 }
 
-impl SessionStore for ClusterStore {
-    async fn create(&self, key: &str, record: &Record, ttl: Duration) -> Result<(), StoreError> {
-        self.ops.create(key, record, ttl).await
-    }
-
-    async fn touch(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError> {
-        self.ops.touch(key, touch).await
-    }
-
-    async fn touch_foreign(
-        &self,
-        key: &str,
-        idle: Duration,
-        extend: bool,
-        min_step: Duration,
-        max_idle: Option<Duration>,
-    ) -> Result<Option<ForeignFound>, StoreError> {
-        self.ops
-            .touch_foreign(key, idle, extend, min_step, max_idle)
-            .await
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        self.ops.delete(key).await
-    }
-
-    /// Every master must answer (redis-rs sends `PING` to all of them): a
-    /// cluster with a master down cannot serve that master's sessions.
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.ops.ping().await
-    }
-}
+forward_session_store!(ClusterStore, via_ops);

@@ -22,28 +22,19 @@
 //! Cluster store on a cluster connection (each operation has one key).
 
 use std::future::Future;
-use std::sync::LazyLock;
 use std::time::Duration;
 
+use redis::RedisResult;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisResult, Script};
 
-use super::rules::millis;
+use super::scripts::{self, ForeignReply, TouchReply};
 use super::{ForeignFound, Found, Record, SessionStore, StoreError, Touch};
-
-static TOUCH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("touch.lua")));
-static TOUCH_FOREIGN: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("touch_foreign.lua")));
+use crate::clock::millis;
 
 /// Each (re)connection attempt gives up after this long at least: a TLS
 /// handshake may legitimately take longer than one `op_timeout`, and the
 /// attempt goes on in the background while requests are answered 503.
 pub(crate) const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// What `touch.lua` returns: the six fields as stored (the user a string,
-/// the others integers, `-1` where missing or malformed), then
-/// `ttl_before`, `ttl_after` and `extended`.
-type TouchReply = (Option<String>, i64, i64, i64, i64, i64, i64, i64, i64);
 
 /// The Redis-backed session store. Cloning shares the connection.
 #[derive(Clone)]
@@ -131,36 +122,7 @@ impl RedisStore {
     }
 }
 
-impl SessionStore for RedisStore {
-    async fn create(&self, key: &str, record: &Record, ttl: Duration) -> Result<(), StoreError> {
-        self.ops.create(key, record, ttl).await
-    }
-
-    async fn touch(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError> {
-        self.ops.touch(key, touch).await
-    }
-
-    async fn touch_foreign(
-        &self,
-        key: &str,
-        idle: Duration,
-        extend: bool,
-        min_step: Duration,
-        max_idle: Option<Duration>,
-    ) -> Result<Option<ForeignFound>, StoreError> {
-        self.ops
-            .touch_foreign(key, idle, extend, min_step, max_idle)
-            .await
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        self.ops.delete(key).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.ops.ping().await
-    }
-}
+forward_session_store!(RedisStore, via_ops);
 
 impl<C> Commands<C> {
     pub(crate) fn new(conn: C, op_timeout: Duration) -> Self {
@@ -220,18 +182,10 @@ where
     }
 
     async fn touch(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError> {
-        let max_idle = touch
-            .max_idle
-            .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let mut invocation = TOUCH.key(key);
-        invocation
-            .arg(touch.now_ms)
-            .arg(u8::from(touch.extend))
-            .arg(millis(touch.min_step))
-            .arg(max_idle);
+        let invocation = scripts::touch(key, touch);
         let mut conn = self.conn.clone();
         let reply: Option<TouchReply> = self.bounded(invocation.invoke_async(&mut conn)).await?;
-        reply.map(decode_touch).transpose()
+        reply.map(scripts::decode_touch).transpose()
     }
 
     async fn touch_foreign(
@@ -242,20 +196,10 @@ where
         min_step: Duration,
         max_idle: Option<Duration>,
     ) -> Result<Option<ForeignFound>, StoreError> {
-        let mut invocation = TOUCH_FOREIGN.key(key);
-        invocation
-            .arg(millis(idle))
-            .arg(u8::from(extend))
-            .arg(millis(min_step))
-            .arg(max_idle.map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+        let invocation = scripts::touch_foreign(key, idle, extend, min_step, max_idle);
         let mut conn = self.conn.clone();
-        let reply: Option<(i64, i64, i64)> =
-            self.bounded(invocation.invoke_async(&mut conn)).await?;
-        Ok(reply.map(|(before, after, extended)| ForeignFound {
-            ttl_before: foreign_ttl(before),
-            ttl: foreign_ttl(after),
-            extended: extended == 1,
-        }))
+        let reply: Option<ForeignReply> = self.bounded(invocation.invoke_async(&mut conn)).await?;
+        Ok(reply.map(scripts::decode_foreign))
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
@@ -270,45 +214,4 @@ where
         let cmd = redis::cmd("PING");
         self.bounded(cmd.query_async::<()>(&mut conn)).await
     }
-}
-
-/// A `PTTL` answer for a foreign key: `-1` (no expiry) is `None`.
-fn foreign_ttl(ttl: i64) -> Option<Duration> {
-    u64::try_from(ttl).ok().map(Duration::from_millis)
-}
-
-/// Turns `touch.lua`'s answer into a [`Found`].
-fn decode_touch(reply: TouchReply) -> Result<Found, StoreError> {
-    let (user, started, idle, deadline, browser, touched, before, after, extended) = reply;
-    let ttl_before =
-        u64::try_from(before).map_err(|_| StoreError::Corrupt("session key has no expiry"))?;
-    let ttl = u64::try_from(after).map_err(|_| StoreError::Corrupt("session key has no expiry"))?;
-    let record = Record {
-        user: user.filter(|u| !u.is_empty()),
-        started_ms: number(started, "field `started` is missing or not a number")?,
-        idle: Duration::from_millis(number(idle, "field `idle` is missing or not a number")?),
-        deadline_ms: Some(number(
-            deadline,
-            "field `deadline` is missing or not a number",
-        )?)
-        .filter(|&d| d != 0),
-        browser: match browser {
-            1 => true,
-            0 => false,
-            _ => return Err(StoreError::Corrupt("field `browser` is not 0 or 1")),
-        },
-        touched_ms: number(touched, "field `touched` is missing or not a number")?,
-    };
-    Ok(Found {
-        record,
-        ttl_before: Duration::from_millis(ttl_before),
-        ttl: Duration::from_millis(ttl),
-        extended: extended == 1,
-    })
-}
-
-/// A required numeric hash field (`-1`: missing or not a number);
-/// `corrupt` says which one is wrong.
-fn number(field: i64, corrupt: &'static str) -> Result<u64, StoreError> {
-    u64::try_from(field).map_err(|_| StoreError::Corrupt(corrupt))
 }

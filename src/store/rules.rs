@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::{Record, Touch};
+use crate::clock::millis;
 
 /// The new TTL for a managed session, or `None` when this touch must not
 /// write.
@@ -18,13 +19,12 @@ pub(crate) fn session_target(record: &Record, touch: &Touch, ttl: Duration) -> O
     if !touch.extend {
         return None;
     }
-    if let Some(max_idle) = touch.max_idle {
+    if let Some(max_idle) = touch.max_idle
+        && idle_exceeded(record.touched_ms, touch.now_ms, max_idle)
+    {
         // The route's stricter limit is exceeded: the request will be
         // refused, so it must not count as activity.
-        let idle_for = touch.now_ms.saturating_sub(record.touched_ms);
-        if u128::from(idle_for) > max_idle.as_millis() {
-            return None;
-        }
+        return None;
     }
     let mut target = millis(record.idle);
     if let Some(deadline) = record.deadline_ms {
@@ -44,9 +44,12 @@ fn grows_enough(target: u64, ttl: u64, min_step: u64) -> bool {
     target > ttl && target - ttl >= min_step
 }
 
-/// Milliseconds, saturating: the unit every store keeps TTLs in.
-pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+/// Whether a session last active at `touched_ms` has been idle longer than
+/// `limit` at `now_ms` (a route's `idle_timeout`): then the route refuses it
+/// and the touch does not count as activity. `touch.lua` runs the same test
+/// (`now - touched > max_idle`) on the limit [`Touch::max_idle`] passes it.
+pub(crate) fn idle_exceeded(touched_ms: u64, now_ms: u64, limit: Duration) -> bool {
+    now_ms.saturating_sub(touched_ms) > millis(limit)
 }
 
 #[cfg(test)]
@@ -130,6 +133,15 @@ mod tests {
         );
         assert_eq!(session_target(&r, &touch(10_300, 0, None), MS(100)), None);
         assert_eq!(session_target(&r, &touch(20_000, 0, None), MS(100)), None);
+    }
+
+    #[test]
+    fn idle_exceeded_only_past_the_limit() {
+        assert!(!idle_exceeded(1_000, 1_500, MS(500)));
+        assert!(idle_exceeded(1_000, 1_501, MS(500)));
+        // A clock that went back is no idle time.
+        assert!(!idle_exceeded(2_000, 1_000, MS(0)));
+        assert!(!idle_exceeded(0, u64::MAX, Duration::MAX));
     }
 
     #[test]

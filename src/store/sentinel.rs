@@ -25,9 +25,9 @@ use arc_swap::ArcSwapOption;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{ConnectionAddr, ErrorKind, RedisError, ServerErrorKind, TlsMode};
 
-use crate::config::store_url::{self, NodesUrl, Topology};
 use super::redis::MIN_CONNECT_TIMEOUT;
-use super::{ForeignFound, Found, Record, RedisStore, SessionStore, StoreError, Touch};
+use super::{RedisStore, StoreError};
+use crate::config::store_url::{self, NodesUrl, Topology};
 
 /// The least time between two questions to the sentinels. A failover takes
 /// at least the sentinels' `down-after-milliseconds` (typically seconds):
@@ -37,6 +37,9 @@ const RESOLVE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The Redis Sentinel session store. Cloning shares the master connection
 /// and the resolver.
+///
+/// Its `ping` is also what makes an idle gateway follow a failover:
+/// `/readyz` pings.
 #[derive(Clone)]
 pub struct SentinelStore {
     shared: Arc<Shared>,
@@ -237,45 +240,18 @@ fn sentinel_client(url: &NodesUrl) -> Result<SentinelClient, StoreError> {
     builder.build().map_err(StoreError::Redis)
 }
 
-impl SessionStore for SentinelStore {
-    async fn create(&self, key: &str, record: &Record, ttl: Duration) -> Result<(), StoreError> {
-        let master = self.master()?;
-        self.checked(master.store.create(key, record, ttl).await)
-    }
-
-    async fn touch(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError> {
-        let master = self.master()?;
-        self.checked(master.store.touch(key, touch).await)
-    }
-
-    async fn touch_foreign(
-        &self,
-        key: &str,
-        idle: Duration,
-        extend: bool,
-        min_step: Duration,
-        max_idle: Option<Duration>,
-    ) -> Result<Option<ForeignFound>, StoreError> {
-        let master = self.master()?;
-        self.checked(
-            master
-                .store
-                .touch_foreign(key, idle, extend, min_step, max_idle)
-                .await,
-        )
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        let master = self.master()?;
-        self.checked(master.store.delete(key).await)
-    }
-
-    /// Also what makes an idle gateway follow a failover: `/readyz` pings.
-    async fn ping(&self) -> Result<(), StoreError> {
-        let master = self.master()?;
-        self.checked(master.store.ping().await)
-    }
+/// `forward_session_store!`'s way to the current master: each operation
+/// runs on its store, and a failure that looks like a failover starts a
+/// re-resolution.
+macro_rules! on_master {
+    ($this:ident, $inner:ident => $call:expr) => {{
+        let master = $this.master()?;
+        let $inner = &master.store;
+        $this.checked($call.await)
+    }};
 }
+
+forward_session_store!(SentinelStore, on_master);
 
 #[cfg(test)]
 mod tests {

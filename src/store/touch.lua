@@ -1,5 +1,6 @@
 -- sessiongate: read a managed session and slide its TTL, atomically.
 -- Mirrors rules::session_target (src/store/rules.rs): keep them in step.
+-- The arguments are built in one place, scripts::touch (src/store/scripts.rs).
 --
 -- KEYS[1] the session hash
 -- ARGV[1] now, Unix ms (gateway clock)

@@ -1,6 +1,8 @@
 -- sessiongate: slide the TTL of a key the application owns (external mode).
 -- The rule of SessionStore::touch_foreign (src/store.rs).
 -- Never reads or rewrites the value, so it works for any key type.
+-- The arguments are built in one place, scripts::touch_foreign
+-- (src/store/scripts.rs); ARGV[2..4] are the same limits as touch.lua's.
 --
 -- KEYS[1] the application's key
 -- ARGV[1] idle, ms

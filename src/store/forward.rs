@@ -1,0 +1,59 @@
+//! The five [`SessionStore`](super::SessionStore) operations listed once
+//! for every store that hands them to another: the [`Store`](super::Store)
+//! enum to its variant, [`RedisStore`](super::RedisStore) and
+//! [`ClusterStore`](super::ClusterStore) to their `Commands`,
+//! [`SentinelStore`](super::SentinelStore) to the current master's store.
+
+/// Implements `SessionStore` for `$store`: each operation becomes
+/// `$via!(self, inner => inner.operation(arguments))`, and `$via` says which
+/// store `inner` is and what happens around the awaited call.
+macro_rules! forward_session_store {
+    ($store:ty, $via:ident) => {
+        impl $crate::store::SessionStore for $store {
+            async fn create(
+                &self,
+                key: &str,
+                record: &$crate::store::Record,
+                ttl: ::std::time::Duration,
+            ) -> Result<(), $crate::store::StoreError> {
+                $via!(self, inner => inner.create(key, record, ttl))
+            }
+
+            async fn touch(
+                &self,
+                key: &str,
+                touch: &$crate::store::Touch,
+            ) -> Result<Option<$crate::store::Found>, $crate::store::StoreError> {
+                $via!(self, inner => inner.touch(key, touch))
+            }
+
+            async fn touch_foreign(
+                &self,
+                key: &str,
+                idle: ::std::time::Duration,
+                extend: bool,
+                min_step: ::std::time::Duration,
+                max_idle: Option<::std::time::Duration>,
+            ) -> Result<Option<$crate::store::ForeignFound>, $crate::store::StoreError> {
+                $via!(self, inner => inner.touch_foreign(key, idle, extend, min_step, max_idle))
+            }
+
+            async fn delete(&self, key: &str) -> Result<bool, $crate::store::StoreError> {
+                $via!(self, inner => inner.delete(key))
+            }
+
+            async fn ping(&self) -> Result<(), $crate::store::StoreError> {
+                $via!(self, inner => inner.ping())
+            }
+        }
+    };
+}
+
+/// `forward_session_store!`'s way for a store that wraps its `Commands` in
+/// a field `ops`.
+macro_rules! via_ops {
+    ($this:ident, $inner:ident => $call:expr) => {{
+        let $inner = &$this.ops;
+        $call.await
+    }};
+}
