@@ -185,62 +185,37 @@ impl Metrics {
             open_connections: Gauge::default(),
             store_ops,
         };
-        // Counters get their `_total` suffix from the encoder.
-        registry.register(
-            "sessiongate_requests",
-            "Requests by route and outcome",
-            m.requests.clone(),
-        );
-        registry.register(
-            "sessiongate_redirects",
-            "Requests sent to login (302 or 401) by route and reason",
-            m.redirects.clone(),
-        );
-        registry.register(
-            "sessiongate_sessions_created",
-            "Sessions created, by mode",
-            m.sessions_created.clone(),
-        );
-        registry.register(
-            "sessiongate_sessions_ended",
-            "Sessions ended before expiry, by reason",
-            m.sessions_ended.clone(),
-        );
-        registry.register(
-            "sessiongate_session_refreshes",
-            "Explicit refreshes through /.sessiongate/refresh",
-            m.refreshes.clone(),
-        );
-        registry.register(
-            "sessiongate_store_errors",
-            "Store operations that failed or timed out, by operation",
-            store_errors,
-        );
-        registry.register(
-            "sessiongate_store_duration_seconds",
-            "Store operation latency, by operation",
-            store_duration,
-        );
-        registry.register(
-            "sessiongate_request_duration_seconds",
-            "Time from request head to response head, by route",
-            m.request_duration.clone(),
-        );
-        registry.register(
-            "sessiongate_upstream_errors",
-            "Upstream failures by route and kind",
-            m.upstream_errors.clone(),
-        );
-        registry.register(
-            "sessiongate_config_reloads",
-            "SIGHUP config reloads by result",
-            m.config_reloads.clone(),
-        );
-        registry.register(
-            "sessiongate_open_connections",
-            "Client connections currently open",
-            m.open_connections.clone(),
-        );
+        // Each metric's name, the metric and its help; counters get their
+        // `_total` suffix from the encoder.
+        macro_rules! register {
+            ($($name:literal, $metric:expr, $help:literal;)+) => {
+                $(registry.register($name, $help, $metric);)+
+            };
+        }
+        register! {
+            "sessiongate_requests", m.requests.clone(),
+                "Requests by route and outcome";
+            "sessiongate_redirects", m.redirects.clone(),
+                "Requests sent to login (302 or 401) by route and reason";
+            "sessiongate_sessions_created", m.sessions_created.clone(),
+                "Sessions created, by mode";
+            "sessiongate_sessions_ended", m.sessions_ended.clone(),
+                "Sessions ended before expiry, by reason";
+            "sessiongate_session_refreshes", m.refreshes.clone(),
+                "Explicit refreshes through /.sessiongate/refresh";
+            "sessiongate_store_errors", store_errors,
+                "Store operations that failed or timed out, by operation";
+            "sessiongate_store_duration_seconds", store_duration,
+                "Store operation latency, by operation";
+            "sessiongate_request_duration_seconds", m.request_duration.clone(),
+                "Time from request head to response head, by route";
+            "sessiongate_upstream_errors", m.upstream_errors.clone(),
+                "Upstream failures by route and kind";
+            "sessiongate_config_reloads", m.config_reloads.clone(),
+                "SIGHUP config reloads by result";
+            "sessiongate_open_connections", m.open_connections.clone(),
+                "Client connections currently open";
+        }
         // Every fixed-label series exists from the start, at zero, so
         // dashboards and `rate()` see them before the first event.
         for mode in [Mode::Managed, Mode::External, Mode::Observe] {
