@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use sessiongate::config::{Config, LoadError, LogFormat};
 use sessiongate::{Listeners, demo};
 use std::io::IsTerminal;
@@ -27,27 +27,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway.
-    Run {
-        /// The config file [default: $SESSIONGATE_CONFIG, then sessiongate.toml]
-        #[arg(
-            long,
-            env = "SESSIONGATE_CONFIG",
-            default_value = "sessiongate.toml",
-            hide_default_value = true
-        )]
-        config: PathBuf,
-    },
+    Run(ConfigFile),
     /// Validate the config file and exit: 0 valid, 1 invalid (every error printed).
-    Check {
-        /// The config file [default: $SESSIONGATE_CONFIG, then sessiongate.toml]
-        #[arg(
-            long,
-            env = "SESSIONGATE_CONFIG",
-            default_value = "sessiongate.toml",
-            hide_default_value = true
-        )]
-        config: PathBuf,
-    },
+    Check(ConfigFile),
     /// A self-contained demo: the gateway with the embedded store in front of a built-in app.
     Demo {
         /// The gateway's port on 127.0.0.1 (the admin listener takes the next one).
@@ -69,13 +51,26 @@ enum Command {
     },
 }
 
+// The `--config` option of `run` and `check`.
+#[derive(Args)]
+struct ConfigFile {
+    /// The config file [default: $SESSIONGATE_CONFIG, then sessiongate.toml]
+    #[arg(
+        long,
+        env = "SESSIONGATE_CONFIG",
+        default_value = "sessiongate.toml",
+        hide_default_value = true
+    )]
+    config: PathBuf,
+}
+
 fn main() -> ExitCode {
     // rustls: one crypto provider, chosen explicitly at start-up.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { config } => return check(&config),
-        Command::Run { config: path } => match load(&path) {
+        Command::Check(ConfigFile { config }) => return check(&config),
+        Command::Run(ConfigFile { config: path }) => match load(&path) {
             Ok(cfg) => run(cfg, Launch::Run { path }),
             Err(code) => return code,
         },
