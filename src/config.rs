@@ -25,6 +25,8 @@ mod tests;
 #[cfg(test)]
 mod tests_routing;
 #[cfg(test)]
+mod tests_sections;
+#[cfg(test)]
 mod tests_session;
 mod validate;
 
