@@ -33,20 +33,17 @@ pub mod body;
 pub mod clock;
 pub mod config;
 pub mod control_headers;
-pub mod decide;
 pub mod demo;
 pub mod endpoints;
 pub mod gateway;
-pub mod guard;
-pub mod learn;
 pub mod login;
 pub mod metrics;
+pub mod peer;
 pub mod reload;
 pub mod respond;
 pub mod route;
 pub mod server;
 pub mod session;
-pub mod source;
 pub mod store;
 pub mod tls;
 pub mod upstream;
@@ -105,17 +102,16 @@ pub async fn run_reloadable(
         })?;
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
-    let guard = guard::Guard::new(store.clone(), metrics.clone());
     let config = Arc::new(config);
     let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(gateway::Gateway::new(
         config.clone(),
-        guard.clone(),
+        store.clone(),
         metrics.clone(),
     )?));
     let reloader = reloads.map(|reloads| {
         let reloader = reload::Reloader {
             gateway: gateway.clone(),
-            guard,
+            store: store.clone(),
             metrics: metrics.clone(),
         };
         tokio::spawn(reloader.run(reloads))
