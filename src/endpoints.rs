@@ -10,9 +10,12 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use crate::body::Body;
 use crate::clock::now_ms;
 use crate::config::Config;
+use crate::metrics::EndReason;
 use crate::respond;
+use crate::session::decide::Lookup;
+use crate::session::source::{self, Cookie};
 use crate::session::{Refreshed, SessionError, Sessions};
-use crate::store::Found;
+use crate::store::{Found, Touch};
 
 const PREFIX: &str = "/.sessiongate/";
 const SESSION: &str = "/.sessiongate/session";
@@ -48,8 +51,7 @@ pub async fn answer<B>(
     }
     match path {
         SESSION if *method == Method::GET || *method == Method::HEAD => {
-            let found = sessions.status(req.headers(), store_time).await?;
-            Ok(status(found.as_ref()))
+            status(sessions, req, store_time).await
         }
         REFRESH if *method == Method::POST => refresh(sessions, req, secure, store_time).await,
         SESSION => Ok(method_not_allowed("GET, HEAD")),
@@ -69,12 +71,25 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
 }
 
 /// `GET /.sessiongate/session`: never slides the TTL, so a page may poll it.
-fn status(found: Option<&Found>) -> Response<Body> {
-    let body = match found {
-        Some(found) => status_json(found, now_ms()),
-        None => serde_json::json!({ "authenticated": false }),
+async fn status<B>(
+    sessions: &Sessions,
+    req: &Request<B>,
+    store_time: &mut Duration,
+) -> Result<Response<Body>, SessionError> {
+    let cookie = source::read(sessions.config(), req.headers());
+    let touch = Touch {
+        now_ms: now_ms(),
+        extend: false,
+        min_step: Duration::ZERO,
+        max_idle: None,
     };
-    respond::json_response(StatusCode::OK, &body)
+    let body = match sessions.lookup(&cookie, &touch, store_time).await? {
+        Lookup::Live(found) => status_json(&found, touch.now_ms),
+        Lookup::NoCookie | Lookup::Malformed | Lookup::Unknown => {
+            serde_json::json!({ "authenticated": false })
+        }
+    };
+    Ok(respond::json_response(StatusCode::OK, &body))
 }
 
 /// `POST /.sessiongate/refresh`: slides the TTL now; 401 without a session.
@@ -105,7 +120,11 @@ async fn logout<B>(
     secure: bool,
     store_time: &mut Duration,
 ) -> Result<Response<Body>, SessionError> {
-    sessions.logout(req.headers(), store_time).await?;
+    if let Cookie::Present(id) = source::read(sessions.config(), req.headers())
+        && sessions.end(&id, store_time).await?
+    {
+        sessions.metrics().session_ended(EndReason::Logout);
+    }
     let mut resp = respond::login_redirect(&sessions.config().login.after_logout);
     // The cookie that carries sessions in this mode: in observe mode the
     // application's `learn_cookie`, not the gateway's own.

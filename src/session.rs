@@ -31,9 +31,9 @@ use crate::clock::now_ms;
 use crate::config::{Config, Mode, Route};
 use crate::control_headers;
 use crate::login;
-use crate::metrics::{EndReason, Metrics, Outcome, Reason, StoreOp};
+use crate::metrics::{EndReason, Metrics, StoreOp};
 use crate::respond;
-use crate::store::{Found, SessionStore, Store, StoreError, Touch};
+use crate::store::{SessionStore, Store, StoreError, Touch};
 
 pub mod cookie;
 pub mod decide;
@@ -42,13 +42,14 @@ pub mod learn;
 pub mod lifecycle;
 pub mod set_cookie;
 pub mod source;
+mod verdict;
 
 use decide::{CookieAction, Decision, Lookup, Refusal};
 pub use id::{InvalidId, SessionId};
-use learn::Learned;
 use lifecycle::{LoginHeader, NewSession};
 pub use set_cookie::{CookieAttrs, InvalidCookie};
 pub use source::Cookie;
+pub use verdict::{Passage, Refreshed, Refused, Verdict};
 
 /// Why the session step could not finish. Answered in one place,
 /// `gateway::GatewayError::into_response`: a store failure is a `503`,
@@ -61,72 +62,6 @@ pub enum SessionError {
     Randomness(#[source] getrandom::Error),
     #[error(transparent)]
     Cookie(#[from] InvalidCookie),
-}
-
-/// What the session step decided for a request.
-#[derive(Debug)]
-pub enum Verdict {
-    /// Forward upstream; the passage carries what the way back needs.
-    Forward(Passage),
-    /// Send to login: [`Sessions::refusal`] renders it.
-    Refuse(Refused),
-    /// The session could not be checked: `503`, nobody is logged out.
-    Unavailable(SessionError),
-}
-
-/// A refused request: why, how, and whether its stale cookie goes.
-#[derive(Debug)]
-pub struct Refused {
-    pub reason: Reason,
-    refusal: Refusal,
-    clear: Option<HeaderValue>,
-}
-
-impl Refused {
-    /// How `sessiongate_requests_total` counts it.
-    pub fn outcome(&self) -> Outcome {
-        match self.refusal {
-            Refusal::Redirect => Outcome::Redirected,
-            Refusal::Unauthorized => Outcome::Unauthorized,
-        }
-    }
-}
-
-/// What the session step hands to the way back of a forwarded request.
-#[derive(Debug)]
-pub struct Passage {
-    /// The request's valid-looking session id, if any.
-    id: Option<SessionId>,
-    /// Values of the application's session cookie the request carried
-    /// beside the checked one (removed before forwarding): observe mode
-    /// never registers them.
-    unchecked: Vec<String>,
-    /// `Set-Cookie` to add because the session was slid.
-    reissue: Option<HeaderValue>,
-    /// The request came over TLS (or https from a trusted proxy).
-    secure: bool,
-    public: bool,
-}
-
-impl Passage {
-    /// How `sessiongate_requests_total` counts the request.
-    pub fn outcome(&self) -> Outcome {
-        if self.public {
-            Outcome::Public
-        } else {
-            Outcome::Forwarded
-        }
-    }
-}
-
-/// A live session after `POST /.sessiongate/refresh`, or why not.
-#[derive(Debug)]
-pub enum Refreshed {
-    Live {
-        found: Found,
-        reissue: Option<HeaderValue>,
-    },
-    Refused(Refused),
 }
 
 /// The session layer for one configuration (a reload builds a new one on
@@ -298,25 +233,6 @@ impl Sessions {
         }
     }
 
-    /// `GET /.sessiongate/session`: the session as it stands, never slid.
-    pub async fn status(
-        &self,
-        headers: &HeaderMap,
-        store_time: &mut Duration,
-    ) -> Result<Option<Found>, StoreError> {
-        let cookie = source::read(&self.config, headers);
-        let touch = Touch {
-            now_ms: now_ms(),
-            extend: false,
-            min_step: Duration::ZERO,
-            max_idle: None,
-        };
-        match self.lookup(&cookie, &touch, store_time).await? {
-            Lookup::Live(found) => Ok(Some(found)),
-            Lookup::NoCookie | Lookup::Malformed | Lookup::Unknown => Ok(None),
-        }
-    }
-
     /// `POST /.sessiongate/refresh`: slides the session now, whatever
     /// `touch_interval` says (sliding never resurrects); decided like any
     /// protected request, always refused as an API request.
@@ -354,23 +270,6 @@ impl Sessions {
         }
     }
 
-    /// The logout path: ends the request's session, if any; `Ok(true)`
-    /// when it existed (and is counted as a logout).
-    pub async fn logout(
-        &self,
-        headers: &HeaderMap,
-        store_time: &mut Duration,
-    ) -> Result<bool, StoreError> {
-        let Cookie::Present(id) = source::read(&self.config, headers) else {
-            return Ok(false);
-        };
-        let ended = self.end(&id, store_time).await?;
-        if ended {
-            self.metrics.session_ended(EndReason::Logout);
-        }
-        Ok(ended)
-    }
-
     /// The attributes of the cookie that carries sessions in this mode (in
     /// observe mode the application's `learn_cookie`).
     pub fn cookie_attrs(&self, secure: bool) -> CookieAttrs<'_> {
@@ -401,7 +300,7 @@ impl Sessions {
     }
 
     /// The `Set-Cookie` a cookie action asks for: a re-issue needs the id.
-    fn cookie_header(
+    pub(crate) fn cookie_header(
         &self,
         action: CookieAction,
         id: Option<&SessionId>,
@@ -421,7 +320,7 @@ impl Sessions {
     /// round trip. External mode reads the application's own key (its TTL
     /// extended to `idle_timeout`, never shortened, its value never read; a
     /// route's stricter limit checked in the same round trip).
-    async fn lookup(
+    pub(crate) async fn lookup(
         &self,
         cookie: &Cookie,
         touch: &Touch,
@@ -486,70 +385,8 @@ impl Sessions {
         Ok(())
     }
 
-    /// Observe mode: the application set or deleted its session cookie.
-    /// A set value becomes a session under the gateway's prefix, and the
-    /// application's previous session, if the request carried one, ends
-    /// (the application rotated its id).
-    async fn learn(
-        &self,
-        headers: &HeaderMap,
-        passage: &Passage,
-        store_time: &mut Duration,
-    ) -> Result<(), SessionError> {
-        let name = source::cookie_name(&self.config);
-        let now = now_ms();
-        let now_unix = i64::try_from(now / 1000).unwrap_or(i64::MAX);
-        let old = passage.id.as_ref();
-        let value = match learn::learned(headers, name, now_unix) {
-            None => return Ok(()),
-            Some(Learned::Deleted) => {
-                if let Some(old) = old {
-                    self.end(old, store_time).await?;
-                    self.metrics.session_ended(EndReason::Upstream);
-                }
-                return Ok(());
-            }
-            Some(Learned::Set(value)) => value,
-        };
-        let id = match source::from_value(&self.config, &value) {
-            Cookie::Present(id) => id,
-            Cookie::Absent | Cookie::Malformed => {
-                warn!(
-                    cookie = name,
-                    "the application's session cookie holds no session id (1-256 bytes \
-                     of [A-Za-z0-9._~+/=,-], or what session.id_pattern extracts from \
-                     the percent-decoded value): not registered"
-                );
-                return Ok(());
-            }
-        };
-        // The application re-sent the value the request carried (rolling
-        // cookies): not a new session. The live one keeps its start and
-        // deadline, and an expired one stays expired (a replayed old
-        // cookie must not come back to life).
-        if old == Some(&id) {
-            return Ok(());
-        }
-        // A value the request carried beside the checked one: the gateway
-        // never vouched for it, whoever set it.
-        if source::carried(&self.config, &passage.unchecked, &id) {
-            warn!(
-                cookie = name,
-                "the application set its session cookie to a value the request carried \
-                 in an unchecked occurrence: not registered"
-            );
-            return Ok(());
-        }
-        if let Some(old) = old {
-            let _ = self.end(old, store_time).await;
-        }
-        let new = NewSession::begin(&self.config.session, None, None, false, now);
-        self.create(&id, &new, store_time).await?;
-        Ok(())
-    }
-
     /// Stores a new session and counts it.
-    async fn create(
+    pub(crate) async fn create(
         &self,
         id: &SessionId,
         new: &NewSession,
@@ -563,7 +400,11 @@ impl Sessions {
     }
 
     /// Ends a session; `Ok(true)` when it existed.
-    async fn end(&self, id: &SessionId, store_time: &mut Duration) -> Result<bool, StoreError> {
+    pub(crate) async fn end(
+        &self,
+        id: &SessionId,
+        store_time: &mut Duration,
+    ) -> Result<bool, StoreError> {
         let key = source::key(&self.config, id);
         self.timed(StoreOp::Delete, self.store.delete(&key), store_time)
             .await
