@@ -1,7 +1,7 @@
 //! Observe mode: learning sessions from the application's `Set-Cookie`.
 //!
 //! [`learned`] is pure: given an upstream response's headers, what did the
-//! application do with its session cookie? [`Sessions::learn`] then
+//! application do with its session cookie? `Sessions::learn` then
 //! registers or ends sessions.
 
 use std::time::Duration;

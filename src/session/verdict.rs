@@ -13,7 +13,7 @@ use crate::store::Found;
 pub enum Verdict {
     /// Forward upstream; the passage carries what the way back needs.
     Forward(Passage),
-    /// Send to login: [`Sessions::refusal`] renders it.
+    /// Send to login: `Sessions::refusal` renders it.
     Refuse(Refused),
     /// The session could not be checked: `503`, nobody is logged out.
     Unavailable(SessionError),
