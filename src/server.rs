@@ -5,7 +5,7 @@
 //! each connection's own task, so one slow client cannot hold up others.
 //! An accept error (EMFILE, ECONNABORTED…) is logged and the loop goes on
 //! after a short pause; it never ends the server. Each connection is
-//! served by [`conn::serve`], which closes silent, slow and idle ones
+//! served by `conn::serve`, which closes silent, slow and idle ones
 //! (`header_read_timeout`, `keepalive_timeout`); the admin listener uses
 //! the same accept loop and driver.
 
