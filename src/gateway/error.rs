@@ -154,7 +154,10 @@ mod tests {
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
             (
-                || SessionError::Cookie(InvalidCookie).into(),
+                || {
+                    let invalid = http::HeaderValue::from_bytes(b"\n").unwrap_err();
+                    SessionError::Cookie(InvalidCookie::from(invalid)).into()
+                },
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
         ];

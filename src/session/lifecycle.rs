@@ -63,21 +63,21 @@ pub struct LoginHeader {
     pub max_age: Option<Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoginHeaderError {
     #[error("Sessiongate-Login is not visible ASCII")]
-    NotAscii,
+    NotAscii(#[source] http::header::ToStrError),
     #[error("Sessiongate-Login has no user=")]
     NoUser,
     #[error("Sessiongate-Login max-age is not a whole number of seconds")]
-    BadMaxAge,
+    BadMaxAge(#[source] std::num::ParseIntError),
     #[error("Sessiongate-Login has an unknown attribute {0:?} (expected user, max-age)")]
     UnknownAttribute(String),
 }
 
 impl LoginHeader {
     pub fn parse(value: &HeaderValue) -> Result<LoginHeader, LoginHeaderError> {
-        let text = value.to_str().map_err(|_| LoginHeaderError::NotAscii)?;
+        let text = value.to_str().map_err(LoginHeaderError::NotAscii)?;
         let mut user = None;
         let mut max_age = None;
         for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
@@ -85,10 +85,7 @@ impl LoginHeader {
             match key.trim().to_ascii_lowercase().as_str() {
                 "user" => user = Some(val.trim().to_owned()),
                 "max-age" => {
-                    let secs: u64 = val
-                        .trim()
-                        .parse()
-                        .map_err(|_| LoginHeaderError::BadMaxAge)?;
+                    let secs: u64 = val.trim().parse().map_err(LoginHeaderError::BadMaxAge)?;
                     max_age = Some(Duration::from_secs(secs));
                 }
                 other => return Err(LoginHeaderError::UnknownAttribute(other.to_owned())),
@@ -114,23 +111,23 @@ mod tests {
     fn login_header() {
         let parse = |s: &str| LoginHeader::parse(&HeaderValue::from_str(s).unwrap());
         assert_eq!(
-            parse("user=alice; max-age=300"),
-            Ok(LoginHeader {
+            parse("user=alice; max-age=300").unwrap(),
+            LoginHeader {
                 user: "alice".into(),
                 max_age: Some(Duration::from_secs(300))
-            })
+            }
         );
         assert_eq!(parse("user=bob").unwrap().max_age, None);
         assert_eq!(
             parse("User=bob; Max-Age=0").unwrap().max_age,
             Some(Duration::ZERO)
         );
-        assert_eq!(parse("max-age=3"), Err(LoginHeaderError::NoUser));
-        assert_eq!(parse("user="), Err(LoginHeaderError::NoUser));
-        assert_eq!(
+        assert!(matches!(parse("max-age=3"), Err(LoginHeaderError::NoUser)));
+        assert!(matches!(parse("user="), Err(LoginHeaderError::NoUser)));
+        assert!(matches!(
             parse("user=a; max-age=-1"),
-            Err(LoginHeaderError::BadMaxAge)
-        );
+            Err(LoginHeaderError::BadMaxAge(_))
+        ));
         assert!(matches!(
             parse("user=a; maxage=1"),
             Err(LoginHeaderError::UnknownAttribute(_))

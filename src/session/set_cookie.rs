@@ -12,9 +12,9 @@ use crate::config::{CookieSecure, SameSite, SessionConfig};
 /// cookie name, path and domain that could make one, and ids are validated,
 /// so this is never expected; it is an error rather than a panic because
 /// with `panic = "abort"` a panic would end every connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("the session cookie's attributes do not form a valid Set-Cookie header")]
-pub struct InvalidCookie;
+pub struct InvalidCookie(#[from] http::header::InvalidHeaderValue);
 
 /// How the session cookie is written for one request.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +69,7 @@ impl<'a> CookieAttrs<'a> {
             let _ = write!(out, "; Max-Age={secs}");
         }
         self.attributes(&mut out);
-        HeaderValue::try_from(out).map_err(|_| InvalidCookie)
+        Ok(HeaderValue::try_from(out)?)
     }
 
     /// `Set-Cookie` that deletes the cookie: same Path and Domain as when set.
@@ -79,7 +79,7 @@ impl<'a> CookieAttrs<'a> {
             self.name
         );
         self.attributes(&mut out);
-        HeaderValue::try_from(out).map_err(|_| InvalidCookie)
+        Ok(HeaderValue::try_from(out)?)
     }
 
     fn attributes(&self, out: &mut String) {
