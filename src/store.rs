@@ -26,6 +26,7 @@ pub mod sentinel;
 pub use cluster::ClusterStore;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+pub use rules::idle_exceeded;
 pub use sentinel::SentinelStore;
 
 /// One session as the gateway keeps it (managed and observe modes).

@@ -18,13 +18,12 @@ pub(crate) fn session_target(record: &Record, touch: &Touch, ttl: Duration) -> O
     if !touch.extend {
         return None;
     }
-    if let Some(max_idle) = touch.max_idle {
+    if let Some(max_idle) = touch.max_idle
+        && idle_exceeded(record.touched_ms, touch.now_ms, max_idle)
+    {
         // The route's stricter limit is exceeded: the request will be
         // refused, so it must not count as activity.
-        let idle_for = touch.now_ms.saturating_sub(record.touched_ms);
-        if u128::from(idle_for) > max_idle.as_millis() {
-            return None;
-        }
+        return None;
     }
     let mut target = millis(record.idle);
     if let Some(deadline) = record.deadline_ms {
@@ -36,6 +35,14 @@ pub(crate) fn session_target(record: &Record, touch: &Touch, ttl: Duration) -> O
     // `touch_interval` would otherwise never slide: skip at most half of it.
     let min_step = millis(touch.min_step).min(millis(record.idle) / 2);
     grows_enough(target, millis(ttl), min_step).then(|| Duration::from_millis(target))
+}
+
+/// Whether a session last active at `touched_ms` has been idle longer than
+/// `limit` at `now_ms`: a route's stricter `idle_timeout` (SPEC §3). The one
+/// definition: the decision refuses by it, the stores do not slide by it
+/// (`touch.lua` runs the same comparison on the `max_idle` argument).
+pub fn idle_exceeded(touched_ms: u64, now_ms: u64, limit: Duration) -> bool {
+    now_ms.saturating_sub(touched_ms) > millis(limit)
 }
 
 /// Whether moving the TTL from `ttl` to `target` lengthens it by more than
