@@ -48,7 +48,7 @@ impl Setup {
             .http
             .post(self.gateway.url(&format!("{path}?user={user}")), &[])
             .await;
-        assert_eq!(login.status, StatusCode::OK, "body: {}", login.body);
+        assert_eq!(login.status, StatusCode::OK, "body: {}", login.text());
         assert!(
             login
                 .set_cookies()
@@ -72,7 +72,12 @@ impl Setup {
 
     /// How many `GET /whoami` the app itself has received.
     async fn app_saw_whoami(&self) -> usize {
-        let seen = self.http.get(self.app.url("/_seen"), &[]).await.body;
+        let seen = self
+            .http
+            .get(self.app.url("/_seen"), &[])
+            .await
+            .text()
+            .into_owned();
         let seen: Vec<String> = serde_json::from_str(&seen).expect("JSON list");
         seen.iter().filter(|r| *r == "GET /whoami").count()
     }
@@ -95,7 +100,7 @@ async fn a_learned_session_slides_and_expires_although_the_app_keeps_it() {
             whoami.status,
             StatusCode::OK,
             "round {round}: {}",
-            whoami.body
+            whoami.text()
         );
         assert_eq!(whoami.json(), json!({"user": "alice"}));
         let ttl = s.pttl(&key);
@@ -165,7 +170,7 @@ async fn learns_among_several_cookies_and_ends_when_the_app_deletes_it() {
         .http
         .post(s.gateway.url("/login-multi?user=bob"), &[])
         .await;
-    assert_eq!(login.status, StatusCode::OK, "body: {}", login.body);
+    assert_eq!(login.status, StatusCode::OK, "body: {}", login.text());
     let set = login.set_cookies();
     assert_eq!(set.len(), 3, "all of the app's cookies pass: {set:?}");
     let cookie = login.cookie_pair("appsession");
@@ -192,7 +197,7 @@ async fn learns_among_several_cookies_and_ends_when_the_app_deletes_it() {
         assert!(s.exists(&key));
         let cookie_header = [("cookie", cookie.as_str())];
         let answer = s.http.post(s.gateway.url(logout), &cookie_header).await;
-        assert_eq!(answer.status, StatusCode::OK, "{logout}: {}", answer.body);
+        assert_eq!(answer.status, StatusCode::OK, "{logout}: {}", answer.text());
         assert!(
             answer
                 .set_cookies()
@@ -244,7 +249,7 @@ async fn a_resent_cookie_never_resurrects_an_expired_session() {
         .http
         .get(s.gateway.url("/login/renew"), &cookie_header)
         .await;
-    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text());
     assert_eq!(renewed.cookie_pair("appsession"), cookie);
     assert!(s.exists(&key));
 
@@ -254,7 +259,7 @@ async fn a_resent_cookie_never_resurrects_an_expired_session() {
         .http
         .get(s.gateway.url("/login/renew"), &cookie_header)
         .await;
-    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text());
     assert!(!s.exists(&key), "a re-sent cookie brought the session back");
     let whoami = s
         .http

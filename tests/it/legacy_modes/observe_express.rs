@@ -71,7 +71,7 @@ async fn learns_an_express_session_passes_slides_and_expires_it() {
             whoami.status,
             StatusCode::OK,
             "round {round}: {}",
-            whoami.body
+            whoami.text()
         );
         assert_eq!(whoami.json(), json!({"user": "alice"}));
         let ttl = s.pttl(&key);
@@ -89,7 +89,7 @@ async fn learns_an_express_session_passes_slides_and_expires_it() {
     whoami.assert_sent_to_login("/whoami", "app.sid");
     // The app's MemoryStore never expires it: only the gateway did.
     let direct = s.http.get(s.app.url("/whoami"), &cookie_header).await;
-    assert_eq!(direct.status, StatusCode::OK, "{}", direct.body);
+    assert_eq!(direct.status, StatusCode::OK, "{}", direct.text());
 }
 
 /// A forged cookie with a well-formed id is refused before the app sees

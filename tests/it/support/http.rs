@@ -87,6 +87,17 @@ impl Answer {
             .unwrap()
     }
 
+    /// The `name=value` pair of the `Set-Cookie` for `name` (panics without
+    /// one).
+    pub fn cookie_pair(&self, name: &str) -> String {
+        let prefix = format!("{name}=");
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with(&prefix))
+            .and_then(|c| c.split(';').next().map(str::to_owned))
+            .unwrap_or_else(|| panic!("no Set-Cookie for {name} in {:?}", self.set_cookies()))
+    }
+
     /// The `name=value` of the session cookie this answer set (not a
     /// deletion); panics without one.
     pub fn session_pair(&self) -> String {
