@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -38,6 +38,7 @@ pub fn body(bytes: impl Into<Bytes>) -> ClientBody {
 /// An answer, read whole.
 #[derive(Debug)]
 pub struct Answer {
+    pub version: Version,
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -53,6 +54,7 @@ impl Answer {
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.expect("body").to_bytes();
         Answer {
+            version: parts.version,
             status: parts.status,
             headers: parts.headers,
             body,
@@ -65,8 +67,7 @@ impl Answer {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
+        json(&self.body)
     }
 
     /// Every `Set-Cookie` header, in order.
@@ -107,6 +108,12 @@ impl Answer {
             .and_then(|v| v.split(';').next().map(str::to_owned))
             .expect("a session cookie")
     }
+}
+
+/// `bytes` as JSON; panics (showing them) when they are not.
+pub fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(bytes)))
 }
 
 /// The two cleartext protocols a client speaks to the gateway.
@@ -259,6 +266,38 @@ where
         .await
         .expect("HTTP/2 handshake");
     (send, tokio::spawn(async move { conn.await.unwrap_or(()) }))
+}
+
+/// Sends `req` on an HTTP/1.1 connection once it is ready for another
+/// request; the answer's body is left unread.
+pub async fn respond_h1(
+    sender: &mut http1::SendRequest<ClientBody>,
+    req: Request<ClientBody>,
+) -> Response<Incoming> {
+    timeout(PATIENCE, sender.ready())
+        .await
+        .expect("connection not ready in time")
+        .expect("the connection was kept alive");
+    timeout(PATIENCE, sender.send_request(req))
+        .await
+        .expect("no answer in time")
+        .expect("request failed")
+}
+
+/// Sends `req` on an HTTP/2 connection once it is ready for another
+/// stream; the answer's body is left unread.
+pub async fn respond_h2(
+    sender: &mut http2::SendRequest<ClientBody>,
+    req: Request<ClientBody>,
+) -> Response<Incoming> {
+    timeout(PATIENCE, sender.ready())
+        .await
+        .expect("connection not ready in time")
+        .expect("the connection is open");
+    timeout(PATIENCE, sender.send_request(req))
+        .await
+        .expect("no answer in time")
+        .expect("request failed")
 }
 
 /// A fresh TCP connection to `addr`.
