@@ -94,6 +94,33 @@ async fn metric(http: &Http, gw: &TestGateway, series: &str) -> f64 {
     sample(&http.metrics(gw).await, series).unwrap_or(0.0)
 }
 
+/// Five `GET /whoami` 0.6 s apart (3 s: alive past a 2 s idle timeout only
+/// by sliding), each answered for alice, with the session's `pttl` back
+/// within [1.5 s, 2 s] after each.
+async fn slides_as_alice(
+    http: &Http,
+    gateway: &TestGateway,
+    headers: &[(&str, &str)],
+    mut pttl: impl AsyncFnMut() -> i64,
+) {
+    for round in 0..5 {
+        wait(600).await;
+        let whoami = http.get(gateway.url("/whoami"), headers).await;
+        assert_eq!(
+            whoami.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            whoami.text()
+        );
+        assert_eq!(whoami.json(), serde_json::json!({"user": "alice"}));
+        let ttl = pttl().await;
+        assert!(
+            (1_500..=2_000).contains(&ttl),
+            "round {round}: PTTL {ttl} after a request"
+        );
+    }
+}
+
 /// Sleeps on the test's clock (Redis TTLs run on Redis's; the margins
 /// around every expiry are >= 0.5 s).
 async fn wait(ms: u64) {

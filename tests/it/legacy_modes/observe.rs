@@ -7,7 +7,7 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{BROWSER, Http, LogCapture, gateway_in_front, wait};
+use super::{BROWSER, Http, LogCapture, gateway_in_front, slides_as_alice, wait};
 use crate::support::gateway::TestGateway;
 use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
@@ -72,13 +72,8 @@ impl Setup {
 
     /// How many `GET /whoami` the app itself has received.
     async fn app_saw_whoami(&self) -> usize {
-        let seen = self
-            .http
-            .get(self.app.url("/_seen"), &[])
-            .await
-            .text()
-            .into_owned();
-        let seen: Vec<String> = serde_json::from_str(&seen).expect("JSON list");
+        let seen = self.http.get(self.app.url("/_seen"), &[]).await.json();
+        let seen: Vec<String> = serde_json::from_value(seen).expect("JSON list");
         seen.iter().filter(|r| *r == "GET /whoami").count()
     }
 }
@@ -92,23 +87,7 @@ async fn a_learned_session_slides_and_expires_although_the_app_keeps_it() {
     assert!((1_500..=IDLE_MS).contains(&ttl), "PTTL {ttl} after login");
 
     let cookie_header = [("cookie", cookie.as_str())];
-    // 5 × 0.6 s = 3 s: alive past the idle timeout only by sliding.
-    for round in 0..5 {
-        wait(600).await;
-        let whoami = s.http.get(s.gateway.url("/whoami"), &cookie_header).await;
-        assert_eq!(
-            whoami.status,
-            StatusCode::OK,
-            "round {round}: {}",
-            whoami.text()
-        );
-        assert_eq!(whoami.json(), json!({"user": "alice"}));
-        let ttl = s.pttl(&key);
-        assert!(
-            (1_500..=IDLE_MS).contains(&ttl),
-            "round {round}: PTTL {ttl} after a request"
-        );
-    }
+    slides_as_alice(&s.http, &s.gateway, &cookie_header, async || s.pttl(&key)).await;
     assert_eq!(s.app_saw_whoami().await, 5);
 
     wait(2_600).await;

@@ -7,9 +7,8 @@
 //! the app's cookie, while the app itself would still let the user in.
 
 use http::StatusCode;
-use serde_json::json;
 
-use super::{BROWSER, Http, gateway_in_front, percent_decode, wait};
+use super::{BROWSER, Http, gateway_in_front, percent_decode, slides_as_alice, wait};
 use crate::support::gateway::TestGateway;
 use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
@@ -63,23 +62,7 @@ async fn learns_an_express_session_passes_slides_and_expires_it() {
     assert!((1_500..=IDLE_MS).contains(&ttl), "not learned: PTTL {ttl}");
 
     let cookie_header = [("cookie", cookie.as_str())];
-    // 5 × 0.6 s = 3 s: alive past the idle timeout only by sliding.
-    for round in 0..5 {
-        wait(600).await;
-        let whoami = s.http.get(s.gateway.url("/whoami"), &cookie_header).await;
-        assert_eq!(
-            whoami.status,
-            StatusCode::OK,
-            "round {round}: {}",
-            whoami.text()
-        );
-        assert_eq!(whoami.json(), json!({"user": "alice"}));
-        let ttl = s.pttl(&key);
-        assert!(
-            (1_500..=IDLE_MS).contains(&ttl),
-            "round {round}: PTTL {ttl}"
-        );
-    }
+    slides_as_alice(&s.http, &s.gateway, &cookie_header, async || s.pttl(&key)).await;
 
     wait(2_600).await;
     let whoami = s

@@ -274,14 +274,8 @@ pub async fn respond_h1(
     sender: &mut http1::SendRequest<ClientBody>,
     req: Request<ClientBody>,
 ) -> Response<Incoming> {
-    timeout(PATIENCE, sender.ready())
-        .await
-        .expect("connection not ready in time")
-        .expect("the connection was kept alive");
-    timeout(PATIENCE, sender.send_request(req))
-        .await
-        .expect("no answer in time")
-        .expect("request failed")
+    within("the connection to be ready", sender.ready()).await;
+    within("an answer", sender.send_request(req)).await
 }
 
 /// Sends `req` on an HTTP/2 connection once it is ready for another
@@ -290,14 +284,16 @@ pub async fn respond_h2(
     sender: &mut http2::SendRequest<ClientBody>,
     req: Request<ClientBody>,
 ) -> Response<Incoming> {
-    timeout(PATIENCE, sender.ready())
+    within("the connection to be ready", sender.ready()).await;
+    within("an answer", sender.send_request(req)).await
+}
+
+/// Awaits `what`, failing the test after [`PATIENCE`] or on an error.
+async fn within<T, E: std::fmt::Display>(what: &str, fut: impl Future<Output = Result<T, E>>) -> T {
+    timeout(PATIENCE, fut)
         .await
-        .expect("connection not ready in time")
-        .expect("the connection is open");
-    timeout(PATIENCE, sender.send_request(req))
-        .await
-        .expect("no answer in time")
-        .expect("request failed")
+        .unwrap_or_else(|_| panic!("waited in vain for {what}"))
+        .unwrap_or_else(|e| panic!("failed waiting for {what}: {e}"))
 }
 
 /// A fresh TCP connection to `addr`.
