@@ -94,6 +94,35 @@ async fn metric(http: &Http, gw: &TestGateway, series: &str) -> f64 {
     sample(&http.metrics(gw).await, series).unwrap_or(0.0)
 }
 
+/// A Redis, an app from `tests/apps`, and the gateway in front of it.
+struct Behind {
+    // Fields drop in declaration order: the gateway, then the app, then Redis.
+    gateway: TestGateway,
+    app: NodeApp,
+    redis: RedisServer,
+    http: Http,
+}
+
+impl Behind {
+    /// Starts Redis, the app `script`, and the gateway in front of it with
+    /// the `[session]` keys `session`.
+    async fn start(script: &str, session: &str) -> Behind {
+        let redis = RedisServer::start();
+        let app = NodeApp::start(script, &[]);
+        let gateway = gateway_in_front(&redis, &app, session).await;
+        Behind {
+            gateway,
+            app,
+            redis,
+            http: Http::new(),
+        }
+    }
+
+    fn pttl(&self, key: &str) -> i64 {
+        self.redis.query(&["PTTL", key])
+    }
+}
+
 /// Five `GET /whoami` 0.6 s apart (3 s: alive past a 2 s idle timeout only
 /// by sliding), each answered for alice, with the session's `pttl` back
 /// within [1.5 s, 2 s] after each.

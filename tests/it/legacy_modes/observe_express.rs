@@ -8,46 +8,22 @@
 
 use http::StatusCode;
 
-use super::{BROWSER, Http, gateway_in_front, percent_decode, slides_as_alice, wait};
-use crate::support::gateway::TestGateway;
-use crate::support::node_app::NodeApp;
-use crate::support::redis::RedisServer;
+use super::{BROWSER, Behind, percent_decode, slides_as_alice, wait};
 
 /// The gateway's idle timeout, ms (`idle_timeout = "2s"`).
 const IDLE_MS: i64 = 2_000;
 
-struct Setup {
-    gateway: TestGateway,
-    app: NodeApp,
-    redis: RedisServer,
-    http: Http,
-}
-
-impl Setup {
-    async fn start() -> Setup {
-        let redis = RedisServer::start();
-        let app = NodeApp::start("express-observe.js", &[]);
-        let session = r#"mode = "observe"
-            learn_cookie = "app.sid"
-            id_pattern = '^s:(?P<id>[^.]+)\.'
-            idle_timeout = "2s""#;
-        let gateway = gateway_in_front(&redis, &app, session).await;
-        Setup {
-            gateway,
-            app,
-            redis,
-            http: Http::new(),
-        }
-    }
-
-    fn pttl(&self, key: &str) -> i64 {
-        self.redis.query(&["PTTL", key])
-    }
+async fn setup() -> Behind {
+    let session = r#"mode = "observe"
+        learn_cookie = "app.sid"
+        id_pattern = '^s:(?P<id>[^.]+)\.'
+        idle_timeout = "2s""#;
+    Behind::start("express-observe.js", session).await
 }
 
 #[tokio::test]
 async fn learns_an_express_session_passes_slides_and_expires_it() {
-    let s = Setup::start().await;
+    let s = setup().await;
     let login = s.http.post(s.gateway.url("/login?user=alice"), &[]).await;
     assert_eq!(login.status, StatusCode::OK, "stderr: {}", s.app.stderr());
     let cookie = login.cookie_pair("app.sid");
@@ -79,7 +55,7 @@ async fn learns_an_express_session_passes_slides_and_expires_it() {
 /// it, and a cookie the pattern does not match is `invalid`.
 #[tokio::test]
 async fn values_never_seen_set_or_not_matching_are_refused() {
-    let s = Setup::start().await;
+    let s = setup().await;
     for (cookie, reason) in [
         ("app.sid=s%3Aforgedforgedforged.c2lnbmF0dXJl", "expired"),
         ("app.sid=plainvalue", "invalid"),
