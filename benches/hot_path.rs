@@ -10,12 +10,14 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group};
 use http::{HeaderMap, HeaderValue, Method};
 use sessiongate::config::Config;
-use sessiongate::decide::{self, Lookup, Refusal};
+use sessiongate::config::Mode;
 use sessiongate::gateway::Gateway;
 use sessiongate::login;
+use sessiongate::peer::ConnInfo;
 use sessiongate::route::{self, Router};
-use sessiongate::server::ConnInfo;
-use sessiongate::session::{SessionId, find_cookie, join_cookie_headers, keep_checked_cookie};
+use sessiongate::session::SessionId;
+use sessiongate::session::cookie::{find_cookie, join_cookie_headers, keep_checked_cookie};
+use sessiongate::session::decide::{self, Lookup, Refusal};
 use sessiongate::store::{Found, Record};
 
 const ID: &str = "bebebebebebebebebebebebebebebebebebebebebebebebebebebebe00000001";
@@ -131,7 +133,8 @@ fn decision(c: &mut Criterion) {
             |f| {
                 decide::decide(
                     Lookup::Live(f),
-                    black_box(route),
+                    black_box(route.idle_timeout),
+                    Mode::Managed,
                     || Refusal::Redirect,
                     black_box(1_700_000_200_000),
                 )

@@ -1,18 +1,21 @@
 //! The gateway's own endpoints on the proxy listener (SPEC §6): the session
-//! status a page can poll, the "stay signed in" refresh, and logout.
+//! status a page can poll, the "stay signed in" refresh, and logout. They
+//! take the session layer, and refuse exactly as it decides.
+
+use std::time::Duration;
 
 use http::header::{ALLOW, SET_COOKIE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::body::Body;
-use crate::config::{Config, Mode};
-use crate::decide::Lookup;
-use crate::gateway::Gateway;
-use crate::guard::{Cookie, now_ms, status_json};
-use crate::metrics::{EndReason, Reason};
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::metrics::EndReason;
 use crate::respond;
-use crate::session::CookieAttrs;
-use crate::source;
+use crate::session::decide::Lookup;
+use crate::session::source::{self, Cookie};
+use crate::session::{Refreshed, SessionError, Sessions};
+use crate::store::{Found, Touch};
 
 const PREFIX: &str = "/.sessiongate/";
 const SESSION: &str = "/.sessiongate/session";
@@ -23,24 +26,37 @@ pub fn owns(config: &Config, path: &str) -> bool {
     path.starts_with(PREFIX) || path == config.login.logout_path
 }
 
-/// Answers a request for one of the gateway's own endpoints.
-pub async fn answer<B>(gateway: &Gateway, req: &Request<B>, secure: bool) -> Response<Body> {
-    let config = gateway.config();
+/// Whether the endpoint at `path` answers in JSON whatever the client's
+/// `Accept` says (its errors too): the session status and refresh are APIs.
+pub fn speaks_json(path: &str) -> bool {
+    path == SESSION || path == REFRESH
+}
+
+/// Answers a request for one of the gateway's own endpoints. `store_time`
+/// gathers the time spent in the store.
+pub async fn answer<B>(
+    sessions: &Sessions,
+    req: &Request<B>,
+    secure: bool,
+    store_time: &mut Duration,
+) -> Result<Response<Body>, SessionError> {
+    let config = sessions.config();
     let path = req.uri().path();
     let method = req.method();
-    let json = respond::wants_json(req.headers());
     if path == config.login.logout_path {
         return match *method {
-            Method::GET | Method::POST => logout(gateway, req, secure).await,
-            _ => method_not_allowed("GET, POST"),
+            Method::GET | Method::POST => logout(sessions, req, secure, store_time).await,
+            _ => Ok(method_not_allowed("GET, POST")),
         };
     }
     match path {
-        SESSION if *method == Method::GET || *method == Method::HEAD => status(gateway, req).await,
-        REFRESH if *method == Method::POST => refresh(gateway, req, secure).await,
-        SESSION => method_not_allowed("GET, HEAD"),
-        REFRESH => method_not_allowed("POST"),
-        _ => respond::not_found(json),
+        SESSION if *method == Method::GET || *method == Method::HEAD => {
+            status(sessions, req, store_time).await
+        }
+        REFRESH if *method == Method::POST => refresh(sessions, req, secure, store_time).await,
+        SESSION => Ok(method_not_allowed("GET, HEAD")),
+        REFRESH => Ok(method_not_allowed("POST")),
+        _ => Ok(respond::not_found(respond::wants_json(req.headers()))),
     }
 }
 
@@ -54,77 +70,82 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
     resp
 }
 
-fn not_authenticated() -> Response<Body> {
-    respond::json_response(
-        StatusCode::OK,
-        &serde_json::json!({ "authenticated": false }),
-    )
-}
-
 /// `GET /.sessiongate/session`: never slides the TTL, so a page may poll it.
-async fn status<B>(gateway: &Gateway, req: &Request<B>) -> Response<Body> {
-    let config = gateway.config();
-    let Cookie::Present(id) = source::read(config, req.headers()) else {
-        return not_authenticated();
+async fn status<B>(
+    sessions: &Sessions,
+    req: &Request<B>,
+    store_time: &mut Duration,
+) -> Result<Response<Body>, SessionError> {
+    let cookie = source::read(sessions.config(), req.headers());
+    let touch = Touch {
+        now_ms: now_ms(),
+        extend: false,
+        min_step: Duration::ZERO,
+        max_idle: None,
     };
-    match gateway.guard().peek(config, &id).await {
-        Lookup::Live(found) => {
-            respond::json_response(StatusCode::OK, &status_json(&found, now_ms()))
+    let body = match sessions.lookup(&cookie, &touch, store_time).await? {
+        Lookup::Live(found) => status_json(&found, touch.now_ms),
+        Lookup::NoCookie | Lookup::Malformed | Lookup::Unknown => {
+            serde_json::json!({ "authenticated": false })
         }
-        Lookup::StoreFailed => respond::unavailable(true),
-        Lookup::NoCookie | Lookup::Malformed | Lookup::Unknown => not_authenticated(),
-    }
+    };
+    Ok(respond::json_response(StatusCode::OK, &body))
 }
 
 /// `POST /.sessiongate/refresh`: slides the TTL now; 401 without a session.
-async fn refresh<B>(gateway: &Gateway, req: &Request<B>, secure: bool) -> Response<Body> {
-    let config = gateway.config();
-    let attrs = CookieAttrs::named(&config.session, source::cookie_name(config), secure);
-    let location = gateway.login_location(req);
-    let expired = |reason, clear: bool| {
-        let mut resp = respond::session_expired(reason, &location);
-        if clear {
-            resp.headers_mut().append(SET_COOKIE, attrs.clear());
-        }
-        resp
-    };
-    let id = match source::read(config, req.headers()) {
-        Cookie::Absent => return expired(Reason::Missing, false),
-        Cookie::Malformed => return expired(Reason::Invalid, true),
-        Cookie::Present(id) => id,
-    };
-    match gateway.guard().refresh(config, &id).await {
-        Lookup::Live(found) => {
-            gateway.metrics().session_refreshed();
+async fn refresh<B>(
+    sessions: &Sessions,
+    req: &Request<B>,
+    secure: bool,
+    store_time: &mut Duration,
+) -> Result<Response<Body>, SessionError> {
+    match sessions.refresh(req.headers(), secure, store_time).await? {
+        Refreshed::Live { found, reissue } => {
             let mut resp = respond::json_response(StatusCode::OK, &status_json(&found, now_ms()));
-            // Only the gateway's own cookie is ever re-issued.
-            if config.session.mode == Mode::Managed && !found.record.browser {
-                resp.headers_mut()
-                    .append(SET_COOKIE, attrs.set(id.expose(), Some(found.ttl)));
+            if let Some(cookie) = reissue {
+                resp.headers_mut().append(SET_COOKIE, cookie);
             }
-            resp
+            Ok(resp)
         }
-        Lookup::StoreFailed => respond::unavailable(true),
-        Lookup::NoCookie | Lookup::Malformed | Lookup::Unknown => expired(Reason::Expired, true),
+        Refreshed::Refused(refused) => Ok(sessions.refusal(refused, req)),
     }
 }
 
 /// The logout path: ends the session in the store, clears the cookie and
 /// sends the browser to `after_logout`. A store outage answers 503 rather
 /// than pretending: the server-side session would otherwise live on.
-async fn logout<B>(gateway: &Gateway, req: &Request<B>, secure: bool) -> Response<Body> {
-    let config = gateway.config();
-    if let Cookie::Present(id) = source::read(config, req.headers()) {
-        match gateway.guard().end(config, &id).await {
-            Ok(true) => gateway.metrics().session_ended(EndReason::Logout),
-            Ok(false) => {}
-            Err(_) => return respond::unavailable(respond::wants_json(req.headers())),
-        }
+async fn logout<B>(
+    sessions: &Sessions,
+    req: &Request<B>,
+    secure: bool,
+    store_time: &mut Duration,
+) -> Result<Response<Body>, SessionError> {
+    if let Cookie::Present(id) = source::read(sessions.config(), req.headers())
+        && sessions.end(&id, store_time).await?
+    {
+        sessions.metrics().session_ended(EndReason::Logout);
     }
-    let mut resp = respond::login_redirect(&config.login.after_logout);
+    let mut resp = respond::login_redirect(&sessions.config().login.after_logout);
     // The cookie that carries sessions in this mode: in observe mode the
     // application's `learn_cookie`, not the gateway's own.
-    let cookie = CookieAttrs::named(&config.session, source::cookie_name(config), secure);
-    resp.headers_mut().append(SET_COOKIE, cookie.clear());
-    resp
+    let clear = sessions.cookie_attrs(secure).clear()?;
+    resp.headers_mut().append(SET_COOKIE, clear);
+    Ok(resp)
+}
+
+/// The body of `GET /.sessiongate/session` for a live session (SPEC §6).
+pub fn status_json(found: &Found, now_ms: u64) -> serde_json::Value {
+    let record = &found.record;
+    let mut body = serde_json::json!({
+        "authenticated": true,
+        "expires_in": found.ttl.as_secs(),
+        "idle_timeout": record.idle.as_secs(),
+        "absolute_expires_in": record.deadline_ms.map(|d| d.saturating_sub(now_ms) / 1000),
+        "browser_session": record.browser,
+    });
+    // External and observe sessions have no known user: no `user` key.
+    if let Some(user) = &record.user {
+        body["user"] = serde_json::Value::from(user.as_str());
+    }
+    body
 }

@@ -3,24 +3,43 @@
 //!
 //! # Layout
 //!
-//! The request path, top to bottom:
+//! A protected request, in the order it meets each module; following one
+//! means opening five files, in one direction: `server.rs` → `gateway.rs`
+//! → `session.rs` (→ `session/decide.rs`) → `upstream.rs`.
 //!
 //! ```text
-//! accept (server) → route match (route) → read cookie (session)
-//!   → look up / slide the session (store) → decide (decide, pure)
-//!   → forward (upstream) or answer (respond) → record (metrics, access log)
+//! accept (server) → framing, route, forged headers (gateway, route, control_headers)
+//!   → session check: cookie → one store round trip → pure decision (session)
+//!   → forward (upstream) or answer (respond, endpoints)
+//!   → the session's way back (session) → record (gateway::record, metrics)
 //! ```
 //!
-//! - [`config`]: the validated configuration; `config/raw.rs` mirrors the TOML.
 //! - [`server`]: listeners, TLS, HTTP/1.1 + HTTP/2, connection timeouts,
-//!   graceful shutdown (the admin listener shares its accept loop).
-//! - [`gateway`]: the per-request service tying the line above together.
-//! - [`route`]: path normalisation and first-match routing.
-//! - [`store`]: the `SessionStore` trait, memory and Redis stores.
-//! - [`upstream`]: the pooled client, hop-by-hop and `X-Forwarded-*` handling.
-//! - [`respond`]: every answer the gateway makes itself.
+//!   graceful shutdown (the admin listener shares its accept loop);
+//!   [`peer`]: what the gateway knows of the connection.
+//! - [`gateway`]: the per-request service, the line above in one function;
+//!   `gateway/error.rs` turns every failure into its answer, in one place;
+//!   `gateway/record.rs` counts it and writes the access log.
+//! - [`route`]: host canonicalisation, path normalisation, first-match routing.
+//! - [`control_headers`]: headers a client may never send, and the
+//!   upstream's `Sessiongate-*` control headers.
+//! - [`endpoints`]: the gateway's own `/.sessiongate/` endpoints and logout.
+//! - [`session`]: the session layer, the only thing the gateway calls for
+//!   sessions: `session/source.rs` (which cookie, which id, which key),
+//!   `session/cookie.rs` (the `Cookie` header), `session/id.rs`,
+//!   `session/decide.rs` (pure: the verdict and the cookie action),
+//!   `session/set_cookie.rs`, `session/lifecycle.rs` (login, logout, a new
+//!   session's record), `session/learn.rs` (observe mode), `session/verdict.rs`.
+//! - [`store`]: the `SessionStore` trait; memory, Redis, Sentinel, Cluster.
+//! - [`upstream`]: the pooled client, hop-by-hop and `X-Forwarded-*`
+//!   handling, framing checks, WebSocket handshakes.
+//! - [`respond`]: every answer the gateway makes itself; [`login`]: the
+//!   login URL with a safe `next`.
 //! - [`body`]: the one body type (streamed `Incoming`, or the gateway's own).
-//! - [`tls`]: the listener's rustls configuration.
+//! - [`metrics`], [`admin`]: the Prometheus metrics and the admin listener.
+//! - [`config`]: the validated configuration (`config/raw.rs` mirrors the
+//!   TOML); [`reload`]: SIGHUP; [`tls`]: the listener's rustls setup;
+//!   [`clock`]: time in milliseconds; [`demo`]: `sessiongate demo`.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -33,20 +52,17 @@ pub mod body;
 pub mod clock;
 pub mod config;
 pub mod control_headers;
-pub mod decide;
 pub mod demo;
 pub mod endpoints;
 pub mod gateway;
-pub mod guard;
-pub mod learn;
 pub mod login;
 pub mod metrics;
+pub mod peer;
 pub mod reload;
 pub mod respond;
 pub mod route;
 pub mod server;
 pub mod session;
-pub mod source;
 pub mod store;
 pub mod tls;
 pub mod upstream;
@@ -105,17 +121,16 @@ pub async fn run_reloadable(
         })?;
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
-    let guard = guard::Guard::new(store.clone(), metrics.clone());
     let config = Arc::new(config);
     let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(gateway::Gateway::new(
         config.clone(),
-        guard.clone(),
+        store.clone(),
         metrics.clone(),
     )?));
     let reloader = reloads.map(|reloads| {
         let reloader = reload::Reloader {
             gateway: gateway.clone(),
-            guard,
+            store: store.clone(),
             metrics: metrics.clone(),
         };
         tokio::spawn(reloader.run(reloads))

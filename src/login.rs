@@ -1,14 +1,11 @@
-//! Sending people to login, and the managed-mode control headers.
+//! Sending people to login with a safe way back.
 //!
 //! The `next` value is built here and only here: it is always a relative
 //! path beginning with a single `/` (SPEC §5), so the login page can never be
 //! turned into an open redirect.
 
-use std::borrow::Cow;
-use std::time::Duration;
-
-use http::HeaderValue;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use std::borrow::Cow;
 
 /// Everything but RFC 3986 unreserved characters and `/` is encoded in the
 /// `next` query value.
@@ -114,57 +111,6 @@ pub fn login_location(login_url: &str, next_param: Option<&str>, path_and_query:
     format!("{login_url}{separator}{param}={next}")
 }
 
-/// A parsed `Sessiongate-Login` header: `user=alice; max-age=300`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginHeader {
-    pub user: String,
-    /// `Some(ZERO)` is a browser session (`set_expiry(0)`).
-    pub max_age: Option<Duration>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoginHeaderError {
-    #[error("Sessiongate-Login is not visible ASCII")]
-    NotAscii,
-    #[error("Sessiongate-Login has no user=")]
-    NoUser,
-    #[error("Sessiongate-Login max-age is not a whole number of seconds")]
-    BadMaxAge,
-    #[error("Sessiongate-Login has an unknown attribute {0:?} (expected user, max-age)")]
-    UnknownAttribute(String),
-}
-
-impl LoginHeader {
-    pub fn parse(value: &HeaderValue) -> Result<LoginHeader, LoginHeaderError> {
-        let text = value.to_str().map_err(|_| LoginHeaderError::NotAscii)?;
-        let mut user = None;
-        let mut max_age = None;
-        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, val) = part.split_once('=').unwrap_or((part, ""));
-            match key.trim().to_ascii_lowercase().as_str() {
-                "user" => user = Some(val.trim().to_owned()),
-                "max-age" => {
-                    let secs: u64 = val
-                        .trim()
-                        .parse()
-                        .map_err(|_| LoginHeaderError::BadMaxAge)?;
-                    max_age = Some(Duration::from_secs(secs));
-                }
-                other => return Err(LoginHeaderError::UnknownAttribute(other.to_owned())),
-            }
-        }
-        match user {
-            Some(user) if !user.is_empty() => Ok(LoginHeader { user, max_age }),
-            _ => Err(LoginHeaderError::NoUser),
-        }
-    }
-}
-
-/// Whether `Sessiongate-Logout` asks to end the session (`1` or `true`).
-pub fn is_logout(value: &HeaderValue) -> bool {
-    matches!(value.as_bytes(), b"1" | b"true")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,32 +184,5 @@ mod tests {
             "https://sso.example/login?app=1&return=/x"
         );
         assert_eq!(login_location("/login", None, "/x"), "/login");
-    }
-
-    #[test]
-    fn login_header() {
-        let parse = |s: &str| LoginHeader::parse(&HeaderValue::from_str(s).unwrap());
-        assert_eq!(
-            parse("user=alice; max-age=300"),
-            Ok(LoginHeader {
-                user: "alice".into(),
-                max_age: Some(Duration::from_secs(300))
-            })
-        );
-        assert_eq!(parse("user=bob").unwrap().max_age, None);
-        assert_eq!(
-            parse("User=bob; Max-Age=0").unwrap().max_age,
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse("max-age=3"), Err(LoginHeaderError::NoUser));
-        assert_eq!(parse("user="), Err(LoginHeaderError::NoUser));
-        assert_eq!(
-            parse("user=a; max-age=-1"),
-            Err(LoginHeaderError::BadMaxAge)
-        );
-        assert!(matches!(
-            parse("user=a; maxage=1"),
-            Err(LoginHeaderError::UnknownAttribute(_))
-        ));
     }
 }

@@ -15,8 +15,8 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, LoadError};
 use crate::gateway::{Gateway, SharedGateway};
-use crate::guard::Guard;
 use crate::metrics::{Metrics, ReloadResult};
+use crate::store::Store;
 
 /// Config reloads, as the binary (or a test) reads them.
 pub type Reloads = mpsc::Receiver<Result<Config, LoadError>>;
@@ -24,7 +24,7 @@ pub type Reloads = mpsc::Receiver<Result<Config, LoadError>>;
 /// Applies reloads to the running gateway.
 pub(crate) struct Reloader {
     pub(crate) gateway: SharedGateway,
-    pub(crate) guard: Guard,
+    pub(crate) store: Store,
     pub(crate) metrics: Metrics,
 }
 
@@ -55,7 +55,7 @@ impl Reloader {
                 "config reload: this setting changed but only takes effect after a restart"
             );
         }
-        match Gateway::new(Arc::new(next), self.guard.clone(), self.metrics.clone()) {
+        match Gateway::new(Arc::new(next), self.store.clone(), self.metrics.clone()) {
             Ok(gateway) => {
                 self.gateway.store(Arc::new(gateway));
                 info!("config reloaded");

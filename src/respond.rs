@@ -97,6 +97,16 @@ pub fn gateway_timeout(json: bool) -> Response<Body> {
     )
 }
 
+/// `500` for a failure inside the gateway that no request could cause.
+pub fn internal_error(json: bool) -> Response<Body> {
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json,
+        "internal_error",
+        "Something went wrong in the gateway. Please try again shortly.",
+    )
+}
+
 /// How long a client should wait before retrying while the store is out.
 const RETRY_AFTER_SECS: &str = "1";
 
@@ -233,6 +243,7 @@ mod tests {
             session_expired(Reason::Expired, "/login"),
             unavailable(false),
             not_found(true),
+            internal_error(false),
         ] {
             assert_eq!(resp.headers()[CACHE_CONTROL], "no-store");
         }

@@ -5,7 +5,7 @@
 //! each connection's own task, so one slow client cannot hold up others.
 //! An accept error (EMFILE, ECONNABORTED…) is logged and the loop goes on
 //! after a short pause; it never ends the server. Each connection is
-//! served by [`conn::serve`], which closes silent, slow and idle ones
+//! served by `conn::serve`, which closes silent, slow and idle ones
 //! (`header_read_timeout`, `keepalive_timeout`); the admin listener uses
 //! the same accept loop and driver.
 
@@ -28,6 +28,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::ServerConfig;
 use crate::gateway::SharedGateway;
+use crate::peer::ConnInfo;
 
 mod activity;
 pub(crate) mod conn;
@@ -40,18 +41,6 @@ use head_scan::{HeadScan, Tainted};
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// hyper refuses read buffers smaller than this.
 const MIN_BUF_SIZE: usize = 8192;
-
-/// What the gateway knows about the connection a request came on; needed
-/// for `X-Forwarded-*` and for `cookie_secure = "auto"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    /// The client connected over TLS (to this gateway).
-    pub tls: bool,
-    /// An HTTP/1 head on this connection carried both `Content-Length` and
-    /// `Transfer-Encoding` (hyper hides that from the parsed request).
-    pub ambiguous_framing: bool,
-}
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting at
 /// once, asks every connection to finish its in-flight requests, and waits

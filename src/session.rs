@@ -1,600 +1,432 @@
-//! Session ids and the session cookie.
+//! The session layer: the only thing the gateway calls for sessions.
 //!
-//! A [`SessionId`] is validated before any store key is built from it
-//! (SPEC §4) and never appears in a log: its `Debug` redacts.
+//! ```text
+//! check:  cookie (source, cookie) → one store round trip → decide (pure)
+//!           → Verdict: forward with a Passage, refuse, or unavailable
+//! after:  the upstream's control headers → login / logout / learn / re-issue
+//! ```
+//!
+//! [`Sessions`] owns the configuration's session rules, the store and the
+//! store metrics. It times and counts every store operation and never logs
+//! a session id. The submodules each hold one part of the step:
+//!
+//! - [`source`]: which cookie carries the session in this mode, the id in
+//!   it, and its store key;
+//! - [`cookie`]: reading the `Cookie` header, and what of it the upstream sees;
+//! - [`id`]: session ids, validated or freshly generated;
+//! - [`decide`]: the pure decision, the cookie action included;
+//! - [`set_cookie`]: the `Set-Cookie` the gateway writes;
+//! - [`lifecycle`]: login and logout headers, and a new session's record;
+//! - [`learn`]: observe mode reading the application's `Set-Cookie`.
 
-use std::fmt;
-use std::fmt::Write as _;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use http::header::{COOKIE, HeaderMap, HeaderValue};
+use http::header::SET_COOKIE;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use tracing::warn;
 
-use crate::config::{CookieSecure, SameSite, SessionConfig};
+use crate::body::Body;
+use crate::clock::now_ms;
+use crate::config::{Config, Mode, Route};
+use crate::control_headers;
+use crate::login;
+use crate::metrics::{EndReason, Metrics, StoreOp};
+use crate::respond;
+use crate::store::{SessionStore, Store, StoreError, Touch};
 
-/// Bytes of OS randomness in a new id: 256 bits, twice the 128-bit floor.
-const ID_BYTES: usize = 32;
+pub mod cookie;
+pub mod decide;
+pub mod id;
+pub mod learn;
+pub mod lifecycle;
+pub mod set_cookie;
+pub mod source;
+mod verdict;
 
-/// The longest session id accepted from a cookie (SPEC §4).
-const MAX_ID_LEN: usize = 256;
+use decide::{CookieAction, Decision, Lookup, Refusal};
+pub use id::{InvalidId, SessionId};
+use lifecycle::{LoginHeader, NewSession};
+pub use set_cookie::{CookieAttrs, InvalidCookie};
+pub use source::Cookie;
+pub use verdict::{Passage, Refreshed, Refused, Verdict};
 
-/// A syntactically valid session id: 1 to 256 bytes of `[A-Za-z0-9._~+/=,-]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SessionId(String);
+/// Why the session step could not finish. Answered in one place,
+/// `gateway::GatewayError::into_response`: a store failure is a `503`,
+/// never a logout.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the session store failed")]
+    Store(#[from] StoreError),
+    #[error("the OS random number generator failed: no session id")]
+    Randomness(#[source] getrandom::Error),
+    #[error(transparent)]
+    Cookie(#[from] InvalidCookie),
+}
 
-/// The cookie value is not a valid session id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("malformed session id")]
-pub struct InvalidId;
+/// The session layer for one configuration (a reload builds a new one on
+/// the same store and metrics).
+pub struct Sessions {
+    config: Arc<Config>,
+    store: Store,
+    metrics: Metrics,
+    /// The smallest route `idle_timeout` (`Router::strictest_idle`).
+    strictest_idle: Option<Duration>,
+}
 
-impl SessionId {
-    /// A fresh id from the OS CSPRNG, hex-encoded (URL-safe and inside the
-    /// id alphabet, unlike base64url's `_`).
-    pub fn generate() -> Result<SessionId, getrandom::Error> {
-        let mut bytes = [0u8; ID_BYTES];
-        getrandom::fill(&mut bytes)?;
-        let mut id = String::with_capacity(ID_BYTES * 2);
-        for b in bytes {
-            id.push(char::from(HEX[usize::from(b >> 4)]));
-            id.push(char::from(HEX[usize::from(b & 0xf)]));
+impl Sessions {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        metrics: Metrics,
+        strictest_idle: Option<Duration>,
+    ) -> Sessions {
+        Sessions {
+            config,
+            store,
+            metrics,
+            strictest_idle,
         }
-        Ok(SessionId(id))
     }
 
-    /// Validates an id taken from a cookie (or extracted by `id_pattern`).
-    pub fn parse(value: &str) -> Result<SessionId, InvalidId> {
-        let valid = !value.is_empty()
-            && value.len() <= MAX_ID_LEN
-            && value.bytes().all(|b| {
-                b.is_ascii_alphanumeric()
-                    || matches!(b, b'.' | b'_' | b'~' | b'+' | b'/' | b'=' | b',' | b'-')
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The session step of a request on `route`: reads the session cookie,
+    /// withholds from the upstream what it may not see, and on a protected
+    /// route looks the session up and slides it (the one store round trip)
+    /// and decides. A forwarded request gets the identity header.
+    /// `store_time` gathers the time spent in the store.
+    pub async fn check<B>(
+        &self,
+        route: &Route,
+        req: &mut Request<B>,
+        secure: bool,
+        store_time: &mut Duration,
+    ) -> Verdict {
+        let cookie = source::read(&self.config, req.headers());
+        let unchecked = self.withhold(req.headers_mut(), &cookie);
+        if route.public {
+            return Verdict::Forward(Passage {
+                id: cookie.into_id(),
+                unchecked,
+                reissue: None,
+                secure,
+                public: true,
             });
-        if valid {
-            Ok(SessionId(value.to_owned()))
-        } else {
-            Err(InvalidId)
         }
-    }
-
-    /// The id itself: for building store keys and cookies, never for logs.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-impl fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SessionId(<redacted>)")
-    }
-}
-
-/// The `name=value` pairs of one `Cookie` line, as bytes and trimmed:
-/// browsers send other cookies' UTF-8 values as raw bytes, which must not
-/// hide the session cookie beside them.
-fn cookie_pairs(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|&b| b == b';')
-        .map(<[u8]>::trim_ascii)
-        .filter(|pair| !pair.is_empty())
-}
-
-/// `Some(value)` when `pair` is the cookie called `name`.
-fn cookie_value<'a>(pair: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let eq = pair.iter().position(|&b| b == b'=')?;
-    (pair[..eq].trim_ascii() == name.as_bytes()).then(|| pair[eq + 1..].trim_ascii())
-}
-
-/// The value of the first cookie called `name` across all `Cookie` headers
-/// (browsers send the most specific first; later ones never lend identity).
-/// A value that is not UTF-8 comes back empty, which no id parses as.
-pub fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .flat_map(|line| cookie_pairs(line.as_bytes()))
-        .find_map(|pair| cookie_value(pair, name))
-        .map(|value| std::str::from_utf8(value).unwrap_or(""))
-}
-
-/// Joins several `Cookie` headers into one with `"; "`: HTTP/2 clients may
-/// split it into crumbs (RFC 9113 §8.2.3), and an upstream that joins the
-/// lines otherwise (wsgiref uses `,`) reads one mangled cookie. Does nothing
-/// (and allocates nothing) when there is at most one.
-pub fn join_cookie_headers(headers: &mut HeaderMap) {
-    let mut lines = headers.get_all(COOKIE).iter();
-    if lines.next().is_none() || lines.next().is_none() {
-        return;
-    }
-    let mut joined = Vec::new();
-    for line in headers.get_all(COOKIE) {
-        let line = line.as_bytes().trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
-        if !joined.is_empty() {
-            joined.extend_from_slice(b"; ");
-        }
-        joined.extend_from_slice(line);
-    }
-    headers.remove(COOKIE);
-    // Each crumb was a valid header value, and so is "; " between them.
-    if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(joined))
-        && !value.is_empty()
-    {
-        headers.insert(COOKIE, value);
-    }
-}
-
-/// Whether `raw`, a cookie name as sent, is one some application reads as
-/// `name`: Django decodes the header as UTF-8 and Python's `str.strip`
-/// removes Unicode spaces (U+00A0, U+3000, U+0085…) around a name, wsgiref
-/// strips a latin-1 `\xa0` off the header's start, PHP percent-decodes names
-/// and reads `.` and ` ` as `_`, ASP.NET ignores letter case. Every
-/// non-ASCII byte counts as space here. Names only shrink when decoded and
-/// trimmed, so a shorter one is rejected at once.
-fn reads_as(raw: &[u8], name: &str) -> bool {
-    if raw.len() < name.len() {
-        return false;
-    }
-    // Borrowed (no allocation) unless the name holds a `%`.
-    let decoded: std::borrow::Cow<'_, [u8]> = percent_encoding::percent_decode(raw).into();
-    let loose = |b: &u8| *b <= b' ' || *b >= 0x7f;
-    let start = decoded
-        .iter()
-        .position(|b| !loose(b))
-        .unwrap_or(decoded.len());
-    let end = decoded
-        .iter()
-        .rposition(|b| !loose(b))
-        .map_or(start, |i| i + 1);
-    let core = &decoded[start..end];
-    let fold = |b: u8| match b {
-        b'.' | b' ' | b'[' => b'_',
-        b => b.to_ascii_lowercase(),
-    };
-    core.len() == name.len()
-        && core
-            .iter()
-            .zip(name.bytes())
-            .all(|(&a, b)| fold(a) == fold(b))
-}
-
-/// `Some((exact, value))` when `pair` is an occurrence of the cookie `name`:
-/// `exact` when named exactly so (the only kind the gateway checks), or not
-/// when only an application would read its name as `name` ([`reads_as`]).
-fn occurrence<'a>(pair: &'a [u8], name: &str) -> Option<(bool, &'a [u8])> {
-    let eq = pair.iter().position(|&b| b == b'=')?;
-    let raw = &pair[..eq];
-    let value = pair[eq + 1..].trim_ascii();
-    if raw.trim_ascii() == name.as_bytes() {
-        Some((true, value))
-    } else if reads_as(raw, name) {
-        Some((false, value))
-    } else {
-        None
-    }
-}
-
-/// Leaves the application's session cookie `name` as the gateway checked
-/// it (external and observe modes): the first exactly named occurrence is
-/// the checked one ([`find_cookie`]); every other occurrence (later copies,
-/// and names an application would read as `name`) is removed, since
-/// frameworks like Django read the last one. The checked one is removed too
-/// unless `keep_checked` (it was a valid id): a value the gateway could not
-/// read never reaches an application that might. Returns the removed
-/// values, which observe mode must never register. Allocates nothing when
-/// the checked occurrence is the only one and is kept (the usual case).
-pub fn keep_checked_cookie(headers: &mut HeaderMap, name: &str, keep_checked: bool) -> Vec<String> {
-    let untouched = {
-        let mut found = headers
-            .get_all(COOKIE)
-            .iter()
-            .flat_map(|line| cookie_pairs(line.as_bytes()))
-            .filter_map(|pair| occurrence(pair, name));
-        match (found.next(), found.next()) {
-            (None, _) => true,
-            (Some((exact, _)), None) => exact && keep_checked,
-            (Some(_), Some(_)) => false,
-        }
-    };
-    if untouched {
-        return Vec::new();
-    }
-    let mut removed = Vec::new();
-    let mut checked_seen = false;
-    retain_cookies(headers, |pair| {
-        let Some((exact, value)) = occurrence(pair, name) else {
-            return true;
+        let session = &self.config.session;
+        let touch = decide::touch_for(session, route, self.strictest_idle, now_ms());
+        let lookup = match self.lookup(&cookie, &touch, store_time).await {
+            Ok(lookup) => lookup,
+            Err(error) => return Verdict::Unavailable(error.into()),
         };
-        if exact && !checked_seen {
-            checked_seen = true;
-            if keep_checked {
-                return true;
-            }
-        }
-        if let Ok(value) = std::str::from_utf8(value) {
-            removed.push(value.to_owned());
-        }
-        false
-    });
-    removed
-}
-
-/// Removes every cookie called `name` from the `Cookie` headers, so the
-/// gateway's own cookie never reaches the upstream. Headers left empty are
-/// dropped. Does nothing (and allocates nothing) when the cookie is absent.
-pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
-    let is_ours = |pair: &[u8]| cookie_value(pair, name).is_some();
-    let only_ours = {
-        let mut lines = headers.get_all(COOKIE).iter();
-        match (lines.next(), lines.next()) {
-            (Some(only), None) => {
-                let mut pairs = cookie_pairs(only.as_bytes()).peekable();
-                pairs.peek().is_some() && pairs.all(is_ours)
-            }
-            _ => false,
-        }
-    };
-    if only_ours {
-        // The usual case: one Cookie line holding only our cookie.
-        headers.remove(COOKIE);
-        return;
-    }
-    let present = headers
-        .get_all(COOKIE)
-        .iter()
-        .any(|line| cookie_pairs(line.as_bytes()).any(is_ours));
-    if present {
-        retain_cookies(headers, |pair| !is_ours(pair));
-    }
-}
-
-/// Rebuilds the `Cookie` headers with only the pairs `keep` accepts, each
-/// line's survivors joined with `"; "`; lines left empty are dropped.
-fn retain_cookies(headers: &mut HeaderMap, mut keep: impl FnMut(&[u8]) -> bool) {
-    let kept: Vec<HeaderValue> = headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| {
-            let line = value.as_bytes();
-            let mut rest = Vec::with_capacity(line.len());
-            for pair in cookie_pairs(line).filter(|pair| keep(pair)) {
-                if !rest.is_empty() {
-                    rest.extend_from_slice(b"; ");
+        let refusal = || decide::refusal_for(route.on_unauthenticated, req.method(), req.headers());
+        match decide::decide(
+            lookup,
+            route.idle_timeout,
+            session.mode,
+            refusal,
+            touch.now_ms,
+        ) {
+            Decision::Forward {
+                found,
+                cookie: action,
+            } => {
+                let id = cookie.into_id();
+                let reissue = match self.cookie_header(action, id.as_ref(), secure) {
+                    Ok(reissue) => reissue,
+                    Err(error) => return Verdict::Unavailable(error.into()),
+                };
+                if let Some(user) = found
+                    .record
+                    .user
+                    .and_then(|u| HeaderValue::try_from(u).ok())
+                {
+                    req.headers_mut()
+                        .insert(session.identity_header.clone(), user);
                 }
-                rest.extend_from_slice(pair);
+                Verdict::Forward(Passage {
+                    id,
+                    unchecked,
+                    reissue,
+                    secure,
+                    public: false,
+                })
             }
-            if rest.is_empty() {
-                None
-            } else {
-                HeaderValue::from_maybe_shared(bytes::Bytes::from(rest)).ok()
-            }
-        })
-        .collect();
-    headers.remove(COOKIE);
-    for value in kept {
-        headers.append(COOKIE, value);
-    }
-}
-
-/// How the session cookie is written for one request.
-#[derive(Debug, Clone, Copy)]
-pub struct CookieAttrs<'a> {
-    pub name: &'a str,
-    pub path: &'a str,
-    pub domain: Option<&'a str>,
-    pub secure: bool,
-    pub http_only: bool,
-    pub same_site: SameSite,
-}
-
-impl<'a> CookieAttrs<'a> {
-    /// The configured attributes; `secure_request` says whether the request
-    /// came over TLS (or https from a trusted proxy), for `cookie_secure = "auto"`.
-    pub fn new(cfg: &'a SessionConfig, secure_request: bool) -> CookieAttrs<'a> {
-        CookieAttrs::named(cfg, &cfg.cookie_name, secure_request)
-    }
-
-    /// The same attributes for another cookie name (observe mode clears the
-    /// application's cookie).
-    pub fn named(cfg: &'a SessionConfig, name: &'a str, secure_request: bool) -> CookieAttrs<'a> {
-        CookieAttrs {
-            name,
-            path: &cfg.cookie_path,
-            domain: cfg.cookie_domain.as_deref(),
-            secure: match cfg.cookie_secure {
-                CookieSecure::Always => true,
-                CookieSecure::Never => false,
-                CookieSecure::Auto => secure_request,
+            Decision::Refuse {
+                reason,
+                refusal,
+                cookie: action,
+            } => match self.cookie_header(action, None, secure) {
+                Ok(clear) => Verdict::Refuse(Refused {
+                    reason,
+                    refusal,
+                    clear,
+                }),
+                Err(error) => Verdict::Unavailable(error.into()),
             },
-            http_only: cfg.cookie_http_only,
-            same_site: cfg.cookie_same_site,
         }
     }
 
-    /// `Set-Cookie` for a live session. `max_age: None` is a browser session
-    /// (no Max-Age/Expires). Max-Age is rounded *up* to whole seconds so the
-    /// cookie never expires before the session does on the server.
-    pub fn set(&self, value: &str, max_age: Option<Duration>) -> HeaderValue {
-        // One allocation, sized for the usual attributes.
-        let mut out = String::with_capacity(self.name.len() + value.len() + self.path.len() + 96);
-        out.push_str(self.name);
-        out.push('=');
-        out.push_str(value);
-        if let Some(age) = max_age {
-            let secs = age.as_millis().div_ceil(1000);
-            let _ = write!(out, "; Max-Age={secs}");
+    /// The answer to a refused request: `302` to login or `401` JSON, with
+    /// the request's own path and query as `next`, and the stale cookie
+    /// cleared when the decision says so.
+    pub fn refusal<B>(&self, refused: Refused, req: &Request<B>) -> Response<Body> {
+        let login = &self.config.login;
+        let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let location = login::login_location(&login.url, login.next_param.as_deref(), target);
+        let mut resp = match refused.refusal {
+            Refusal::Redirect => respond::login_redirect(&location),
+            Refusal::Unauthorized => respond::session_expired(refused.reason, &location),
+        };
+        if let Some(clear) = refused.clear {
+            resp.headers_mut().append(SET_COOKIE, clear);
         }
-        self.attributes(&mut out);
-        HeaderValue::try_from(out).expect("cookie names and ids are header-safe")
+        resp
     }
 
-    /// `Set-Cookie` that deletes the cookie: same Path and Domain as when set.
-    pub fn clear(&self) -> HeaderValue {
-        let mut out = format!(
-            "{}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
-            self.name
-        );
-        self.attributes(&mut out);
-        HeaderValue::try_from(out).expect("cookie names are header-safe")
-    }
-
-    fn attributes(&self, out: &mut String) {
-        out.push_str("; Path=");
-        out.push_str(self.path);
-        if let Some(domain) = self.domain {
-            out.push_str("; Domain=");
-            out.push_str(domain);
-        }
-        if self.secure {
-            out.push_str("; Secure");
-        }
-        if self.http_only {
-            out.push_str("; HttpOnly");
-        }
-        out.push_str(match self.same_site {
-            SameSite::Strict => "; SameSite=Strict",
-            SameSite::Lax => "; SameSite=Lax",
-            SameSite::None => "; SameSite=None",
-        });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_ids_are_long_unique_and_valid() {
-        let a = SessionId::generate().unwrap();
-        let b = SessionId::generate().unwrap();
-        assert_ne!(a, b);
-        assert_eq!(a.expose().len(), 64, "256 bits hex-encoded");
-        assert_eq!(SessionId::parse(a.expose()), Ok(a));
-    }
-
-    #[test]
-    fn debug_never_shows_the_id() {
-        let id = SessionId::parse("secretvalue").unwrap();
-        assert!(!format!("{id:?}").contains("secret"));
-    }
-
-    #[test]
-    fn id_alphabet_and_length() {
-        for ok in [
-            "a",
-            "AZaz09._~+/=,-",
-            "nAC5Pf1WL66gOf_D2YIN2ccECmtUPXeN",
-            &"x".repeat(256),
-        ] {
-            assert!(SessionId::parse(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            &"x".repeat(257),
-            "a b",
-            "a;b",
-            "a\"b",
-            "é",
-            "a\u{0}b",
-            "{id}",
-            "a:b",
-            "a*b",
-        ] {
-            assert_eq!(SessionId::parse(bad), Err(InvalidId), "{bad:?}");
-        }
-    }
-
-    fn headers(cookies: &[&str]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for c in cookies {
-            h.append(COOKIE, HeaderValue::from_str(c).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn first_occurrence_wins_across_headers() {
-        let h = headers(&["a=1; sg=first", "sg=second"]);
-        assert_eq!(find_cookie(&h, "sg"), Some("first"));
-        let h = headers(&["sgx=1", "other=2; sg = spaced "]);
-        assert_eq!(find_cookie(&h, "sg"), Some("spaced"));
-        assert_eq!(find_cookie(&headers(&["a=1"]), "sg"), None);
-    }
-
-    #[test]
-    fn strip_removes_only_our_cookie() {
-        let mut h = headers(&["a=1; sg=x; b=2", "sg=y"]);
-        strip_cookie(&mut h, "sg");
-        let left: Vec<_> = h.get_all(COOKIE).iter().collect();
-        assert_eq!(left, vec!["a=1; b=2"]);
-        let mut h = headers(&["a=1"]);
-        strip_cookie(&mut h, "sg");
-        assert_eq!(h.get(COOKIE).unwrap(), "a=1");
-        // One line of only ours (twice, even): the header goes entirely.
-        for line in ["sg=x", "sg=x; sg=y", " sg = x ;"] {
-            let mut h = headers(&[line]);
-            strip_cookie(&mut h, "sg");
-            assert!(h.get(COOKIE).is_none(), "{line:?}");
-        }
-        let mut h = headers(&["sg=x; a=1"]);
-        strip_cookie(&mut h, "sg");
-        assert_eq!(h.get(COOKIE).unwrap(), "a=1");
-    }
-
-    #[test]
-    fn raw_utf8_cookies_do_not_hide_ours() {
-        let mut h = HeaderMap::new();
-        let line = HeaderValue::from_bytes("city=Zürich; sg=abc; b=2".as_bytes()).unwrap();
-        h.append(COOKIE, line);
-        assert_eq!(find_cookie(&h, "sg"), Some("abc"));
-        strip_cookie(&mut h, "sg");
-        assert_eq!(h[COOKIE].as_bytes(), "city=Zürich; b=2".as_bytes());
-        let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_bytes(b"sg=\xff").unwrap());
-        assert_eq!(find_cookie(&h, "sg"), Some(""));
-    }
-
-    fn lines(h: &HeaderMap) -> Vec<&[u8]> {
-        h.get_all(COOKIE)
-            .iter()
-            .map(HeaderValue::as_bytes)
-            .collect()
-    }
-
-    #[test]
-    fn h2_cookie_crumbs_are_joined_into_one_header() {
-        let mut h = headers(&["a=1", "sessionid=x", " b=2 ", ""]);
-        join_cookie_headers(&mut h);
-        assert_eq!(lines(&h), vec![&b"a=1; sessionid=x; b=2"[..]]);
-        let mut h = headers(&["a=1; b=2"]);
-        join_cookie_headers(&mut h);
-        assert_eq!(lines(&h), vec![&b"a=1; b=2"[..]]);
-        let mut h = headers(&["", " "]);
-        join_cookie_headers(&mut h);
-        assert!(h.get(COOKIE).is_none());
-        let mut h = HeaderMap::new();
-        join_cookie_headers(&mut h);
-        assert!(h.is_empty());
-    }
-
-    #[test]
-    fn second_session_cookie_is_removed_and_returned() {
-        let mut h = headers(&["a=1; sessionid=OWN; b=2; sessionid=VICTIM"]);
-        let removed = keep_checked_cookie(&mut h, "sessionid", true);
-        assert_eq!(removed, vec!["VICTIM"]);
-        assert_eq!(lines(&h), vec![&b"a=1; sessionid=OWN; b=2"[..]]);
-        // Across headers too (HTTP/1.1 lines that were not joined).
-        let mut h = headers(&["sessionid=OWN", "c=3; sessionid=V2"]);
-        assert_eq!(keep_checked_cookie(&mut h, "sessionid", true), vec!["V2"]);
-        assert_eq!(lines(&h), vec![&b"sessionid=OWN"[..], &b"c=3"[..]]);
-    }
-
-    #[test]
-    fn a_single_session_cookie_is_left_as_it_came() {
-        for line in [
-            "sessionid=OWN",
-            "a=1;sessionid=OWN ;b",
-            "csrftoken=t",
-            "sessionidx=1; xsessionid=2",
-        ] {
-            let mut h = headers(&[line]);
-            assert!(keep_checked_cookie(&mut h, "sessionid", true).is_empty());
-            assert_eq!(lines(&h), vec![line.as_bytes()], "{line}");
-        }
-        assert!(keep_checked_cookie(&mut HeaderMap::new(), "sessionid", false).is_empty());
-    }
-
-    #[test]
-    fn names_an_application_reads_as_the_session_cookie_are_removed() {
-        // Django strips \xa0 and \x85 (Python's str.strip on latin-1 text);
-        // PHP decodes names and reads `.` as `_`; ASP.NET ignores case.
-        for (alias, name) in [
-            (&b"\xa0sessionid"[..], "sessionid"),
-            ("\u{a0}sessionid".as_bytes(), "sessionid"),
-            ("\u{3000}sessionid\u{2028}".as_bytes(), "sessionid"),
-            (b"sessionid\x85", "sessionid"),
-            (b"SESSIONID", "sessionid"),
-            (b"%73essionid", "sessionid"),
-            (b"%20sessionid", "sessionid"),
-            (b"PHPSESSID", "phpsessid"),
-            (b"my.sess", "my_sess"),
-            (b"my sess", "my_sess"),
-        ] {
-            let mut line = b"sessionid=x; ".to_vec();
-            line.extend_from_slice(alias);
-            line.extend_from_slice(b"=VICTIM; keep=1");
-            let name_line = format!("{name}=OWN; ");
-            let mut full = name_line.into_bytes();
-            full.extend_from_slice(&line);
-            let mut h = HeaderMap::new();
-            h.insert(COOKIE, HeaderValue::from_bytes(&full).unwrap());
-            let removed = keep_checked_cookie(&mut h, name, true);
-            assert!(
-                removed.contains(&"VICTIM".to_owned()),
-                "{alias:?} for {name}: {removed:?}"
-            );
-            let left = String::from_utf8_lossy(lines(&h)[0]).into_owned();
-            assert!(left.starts_with(&format!("{name}=OWN")), "{left}");
-            assert!(
-                left.ends_with("keep=1") && !left.contains("VICTIM"),
-                "{left}"
+    /// The way back of a forwarded request: the upstream's control headers
+    /// are acted on and never leave the gateway; managed mode creates
+    /// sessions and re-issues a slid session's cookie; observe mode learns
+    /// sessions from the application's `Set-Cookie`.
+    pub async fn after(
+        &self,
+        resp: &mut Response<Body>,
+        passage: Passage,
+        store_time: &mut Duration,
+    ) -> Result<(), SessionError> {
+        let (login, logout) = control_headers::take_control(resp.headers_mut());
+        let mode = self.config.session.mode;
+        if login.is_some() && mode != Mode::Managed {
+            warn!(
+                mode = mode.as_str(),
+                "ignoring Sessiongate-Login: sessions come from the application in this mode"
             );
         }
-        // An alias alone, with no exactly named cookie, is removed too.
-        let mut h = HeaderMap::new();
-        h.insert(
-            COOKIE,
-            HeaderValue::from_bytes(b"\xa0sessionid=VICTIM; a=1").unwrap(),
-        );
-        assert_eq!(
-            keep_checked_cookie(&mut h, "sessionid", false),
-            vec!["VICTIM"]
-        );
-        assert_eq!(lines(&h), vec![&b"a=1"[..]]);
+        if logout.as_ref().is_some_and(lifecycle::is_logout) {
+            if let Some(id) = &passage.id {
+                self.end(id, store_time).await?;
+                self.metrics.session_ended(EndReason::Upstream);
+            }
+            if mode == Mode::Managed {
+                let clear = self.cookie_attrs(passage.secure).clear()?;
+                resp.headers_mut().append(SET_COOKIE, clear);
+            }
+            return Ok(());
+        }
+        match (mode, login) {
+            (Mode::Managed, Some(login)) => self.login(resp, &login, &passage, store_time).await,
+            (Mode::Managed, None) => {
+                if let Some(cookie) = passage.reissue {
+                    resp.headers_mut().append(SET_COOKIE, cookie);
+                }
+                Ok(())
+            }
+            (Mode::Observe, _) => self.learn(resp.headers(), &passage, store_time).await,
+            (Mode::External, _) => Ok(()),
+        }
     }
 
-    #[test]
-    fn malformed_first_session_cookie_takes_the_second_with_it() {
-        let mut h = headers(&["sessionid=bad!; a=1; sessionid=GOOD"]);
-        assert_eq!(find_cookie(&h, "sessionid"), Some("bad!"));
-        let removed = keep_checked_cookie(&mut h, "sessionid", false);
-        assert_eq!(removed, vec!["bad!", "GOOD"]);
-        assert_eq!(lines(&h), vec![&b"a=1"[..]]);
-        let mut h = headers(&["sessionid=\"quoted\""]);
-        assert_eq!(keep_checked_cookie(&mut h, "sessionid", false).len(), 1);
-        assert!(h.get(COOKIE).is_none());
+    /// `POST /.sessiongate/refresh`: slides the session now, whatever
+    /// `touch_interval` says (sliding never resurrects); decided like any
+    /// protected request, always refused as an API request.
+    pub async fn refresh(
+        &self,
+        headers: &HeaderMap,
+        secure: bool,
+        store_time: &mut Duration,
+    ) -> Result<Refreshed, SessionError> {
+        let cookie = source::read(&self.config, headers);
+        let touch = Touch {
+            now_ms: now_ms(),
+            extend: true,
+            min_step: Duration::ZERO,
+            max_idle: None,
+        };
+        let lookup = self.lookup(&cookie, &touch, store_time).await?;
+        let mode = self.config.session.mode;
+        let id = cookie.into_id();
+        match decide::decide(lookup, None, mode, || Refusal::Unauthorized, touch.now_ms) {
+            Decision::Forward { found, cookie } => {
+                self.metrics.session_refreshed();
+                let reissue = self.cookie_header(cookie, id.as_ref(), secure)?;
+                Ok(Refreshed::Live { found, reissue })
+            }
+            Decision::Refuse {
+                reason,
+                refusal,
+                cookie,
+            } => Ok(Refreshed::Refused(Refused {
+                reason,
+                refusal,
+                clear: self.cookie_header(cookie, None, secure)?,
+            })),
+        }
     }
 
-    #[test]
-    fn strip_takes_every_copy_of_our_cookie() {
-        let mut h = headers(&["sg=live; a=1; sg=other"]);
-        strip_cookie(&mut h, "sg");
-        assert_eq!(lines(&h), vec![&b"a=1"[..]]);
+    /// The attributes of the cookie that carries sessions in this mode (in
+    /// observe mode the application's `learn_cookie`).
+    pub fn cookie_attrs(&self, secure: bool) -> CookieAttrs<'_> {
+        let session = &self.config.session;
+        CookieAttrs::named(session, source::cookie_name(&self.config), secure)
     }
 
-    fn cfg() -> SessionConfig {
-        crate::config::Config::default().session
+    /// Keeps from the upstream what it may not see of the session cookie.
+    /// Managed mode withholds every copy of the gateway's own cookie;
+    /// external and observe modes forward the application's cookie, but only
+    /// the occurrence checked here (SPEC §5): the values of the others are
+    /// returned, for observe mode never to register.
+    fn withhold(&self, headers: &mut HeaderMap, cookie: &Cookie) -> Vec<String> {
+        match self.config.session.mode {
+            // Absent: no cookie of that name to strip, so no second scan.
+            Mode::Managed => {
+                if !matches!(cookie, Cookie::Absent) {
+                    cookie::strip_cookie(headers, &self.config.session.cookie_name);
+                }
+                Vec::new()
+            }
+            Mode::External | Mode::Observe => cookie::keep_checked_cookie(
+                headers,
+                source::cookie_name(&self.config),
+                matches!(cookie, Cookie::Present(_)),
+            ),
+        }
     }
 
-    #[test]
-    fn set_cookie_attributes() {
-        let mut c = cfg();
-        c.cookie_domain = Some("example.com".into());
-        let attrs = CookieAttrs::new(&c, true);
-        assert_eq!(
-            attrs.set("abc", Some(Duration::from_millis(299_001))),
-            "sessiongate=abc; Max-Age=300; Path=/; Domain=example.com; Secure; HttpOnly; SameSite=Lax"
+    /// The `Set-Cookie` a cookie action asks for: a re-issue needs the id.
+    pub(crate) fn cookie_header(
+        &self,
+        action: CookieAction,
+        id: Option<&SessionId>,
+        secure: bool,
+    ) -> Result<Option<HeaderValue>, InvalidCookie> {
+        match (action, id) {
+            (CookieAction::Reissue(age), Some(id)) => self
+                .cookie_attrs(secure)
+                .set(id.expose(), Some(age))
+                .map(Some),
+            (CookieAction::Clear, _) => self.cookie_attrs(secure).clear().map(Some),
+            (CookieAction::Keep | CookieAction::Reissue(_), _) => Ok(None),
+        }
+    }
+
+    /// Looks a cookie's session up, sliding it per `touch`: the one store
+    /// round trip. External mode reads the application's own key (its TTL
+    /// extended to `idle_timeout`, never shortened, its value never read; a
+    /// route's stricter limit checked in the same round trip).
+    pub(crate) async fn lookup(
+        &self,
+        cookie: &Cookie,
+        touch: &Touch,
+        store_time: &mut Duration,
+    ) -> Result<Lookup, StoreError> {
+        let id = match cookie {
+            Cookie::Absent => return Ok(Lookup::NoCookie),
+            Cookie::Malformed => return Ok(Lookup::Malformed),
+            Cookie::Present(id) => id,
+        };
+        let key = source::key(&self.config, id);
+        let found = if self.config.session.mode == Mode::External {
+            let idle = self.config.session.idle_timeout;
+            let op =
+                self.store
+                    .touch_foreign(&key, idle, touch.extend, touch.min_step, touch.max_idle);
+            self.timed(StoreOp::Touch, op, store_time)
+                .await?
+                .map(|found| source::foreign_found(found, idle, touch.now_ms))
+        } else {
+            let op = self.store.touch(&key, touch);
+            self.timed(StoreOp::Touch, op, store_time).await?
+        };
+        Ok(found.map_or(Lookup::Unknown, Lookup::Live))
+    }
+
+    /// Managed mode: `Sessiongate-Login` creates a session with a fresh id:
+    /// a session id the client sent is never reused (no fixation), and its
+    /// old session, if any, ends.
+    async fn login(
+        &self,
+        resp: &mut Response<Body>,
+        value: &HeaderValue,
+        passage: &Passage,
+        store_time: &mut Duration,
+    ) -> Result<(), SessionError> {
+        let login = match LoginHeader::parse(value) {
+            Ok(login) => login,
+            Err(error) => {
+                warn!(%error, "ignoring a malformed Sessiongate-Login header: no session created");
+                return Ok(());
+            }
+        };
+        let session = &self.config.session;
+        let new = NewSession::begin(
+            session,
+            Some(login.user),
+            login.max_age,
+            session.browser_session,
+            now_ms(),
         );
-        assert_eq!(
-            attrs.set("abc", None),
-            "sessiongate=abc; Path=/; Domain=example.com; Secure; HttpOnly; SameSite=Lax"
-        );
-        let defaults = cfg();
-        let plain = CookieAttrs::new(&defaults, false);
-        assert_eq!(
-            plain.clear(),
-            "sessiongate=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; HttpOnly; SameSite=Lax"
-        );
+        let id = SessionId::generate().map_err(SessionError::Randomness)?;
+        if let Some(old) = &passage.id {
+            // Best effort: the old id is never adopted whatever happens here.
+            let _ = self.end(old, store_time).await;
+        }
+        self.create(&id, &new, store_time).await?;
+        let cookie = self
+            .cookie_attrs(passage.secure)
+            .set(id.expose(), new.max_age())?;
+        resp.headers_mut().append(SET_COOKIE, cookie);
+        Ok(())
+    }
+
+    /// Stores a new session and counts it.
+    pub(crate) async fn create(
+        &self,
+        id: &SessionId,
+        new: &NewSession,
+        store_time: &mut Duration,
+    ) -> Result<(), StoreError> {
+        let key = source::key(&self.config, id);
+        let op = self.store.create(&key, &new.record, new.ttl);
+        self.timed(StoreOp::Create, op, store_time).await?;
+        self.metrics.session_created(self.config.session.mode);
+        Ok(())
+    }
+
+    /// Ends a session; `Ok(true)` when it existed.
+    pub(crate) async fn end(
+        &self,
+        id: &SessionId,
+        store_time: &mut Duration,
+    ) -> Result<bool, StoreError> {
+        let key = source::key(&self.config, id);
+        self.timed(StoreOp::Delete, self.store.delete(&key), store_time)
+            .await
+    }
+
+    /// Times one store operation (into the metrics and `store_time`) and
+    /// counts and logs its failure; never logs a key.
+    async fn timed<T>(
+        &self,
+        op: StoreOp,
+        fut: impl Future<Output = Result<T, StoreError>>,
+        store_time: &mut Duration,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = fut.await;
+        let elapsed = started.elapsed();
+        *store_time += elapsed;
+        self.metrics
+            .store_op(op, elapsed.as_secs_f64(), result.is_err());
+        if let Err(error) = &result {
+            warn!(%error, op = op.as_str(), "session store operation failed");
+        }
+        result
     }
 }

@@ -23,13 +23,14 @@ mod forward;
 pub mod cluster;
 pub mod memory;
 pub mod redis;
-pub(crate) mod rules;
+mod rules;
 mod scripts;
 pub mod sentinel;
 
 pub use cluster::ClusterStore;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+pub use rules::idle_exceeded;
 pub use sentinel::SentinelStore;
 
 /// One session as the gateway keeps it (managed and observe modes).

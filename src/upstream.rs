@@ -21,7 +21,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use ipnet::IpNet;
 use tracing::debug;
 
 use crate::body::{Body, UploadFailed};
@@ -107,7 +106,6 @@ pub struct Upstream {
     client: Client<HttpsConnector<HttpConnector>, Body>,
     response_timeout: Duration,
     preserve_host: bool,
-    trusted_proxies: Arc<[IpNet]>,
 }
 
 impl Upstream {
@@ -133,7 +131,6 @@ impl Upstream {
             client,
             response_timeout: config.upstream.response_timeout,
             preserve_host: config.upstream.preserve_host,
-            trusted_proxies: config.server.trusted_proxies.clone().into(),
         })
     }
 
@@ -157,12 +154,7 @@ impl Upstream {
         parts.uri = target(upstream, parts.uri.path_and_query())?;
         parts.version = Version::HTTP_11;
         headers::strip_hop_by_hop(&mut parts.headers, websocket);
-        headers::set_forwarded(
-            &mut parts.headers,
-            peer,
-            &self.trusted_proxies,
-            client_host.as_ref(),
-        );
+        headers::set_forwarded(&mut parts.headers, peer, client_host.as_ref());
         let host = if self.preserve_host {
             client_host
         } else {

@@ -32,16 +32,6 @@ fn key_template_belongs_to_external_mode() {
         16,
         "must contain \"{id}\"",
     );
-    // Regression: `"{id}"` alone let any Redis key in the id alphabet
-    // (`SET lockout-alice 1 EX 5`) pass as a session and have its TTL slid.
-    for template in ["{id}", "{id}:sess"] {
-        rejects(
-            &format!("{external}key_template = \"{template}\"\n"),
-            5,
-            16,
-            "needs a literal prefix before \"{id}\"",
-        );
-    }
     rejects(
         "[session]\nkey_template = \"sess:{id}\"\n",
         2,
@@ -249,4 +239,21 @@ fn external_mode_refuses_what_it_cannot_keep() {
     assert!(
         crate::config::Config::from_toml_str(&format!("{base}absolute_timeout = \"0s\"\n")).is_ok()
     );
+}
+
+/// Regression: `key_template = "{id}"` let any Redis key in the id alphabet
+/// (`SET lockout-alice 1 EX 5`) pass as an external session, and had its
+/// TTL extended from 5 s to the idle timeout.
+#[test]
+fn key_template_without_a_literal_prefix_is_refused() {
+    let external = "[store]\nurl = \"redis://127.0.0.1:6379/0\"\n[session]\nmode = \"external\"\n";
+    for template in ["{id}", "{id}:sess"] {
+        rejects(
+            &format!("{external}key_template = \"{template}\"\n"),
+            5,
+            16,
+            "needs a literal prefix before \"{id}\"",
+        );
+    }
+    accepts(&format!("{external}key_template = \"s{{id}}\"\n"));
 }

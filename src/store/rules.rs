@@ -38,18 +38,18 @@ pub(crate) fn session_target(record: &Record, touch: &Touch, ttl: Duration) -> O
     grows_enough(target, millis(ttl), min_step).then(|| Duration::from_millis(target))
 }
 
+/// Whether a session last active at `touched_ms` has been idle longer than
+/// `limit` at `now_ms`: a route's stricter `idle_timeout` (SPEC §3). The one
+/// definition: the decision refuses by it, the stores do not slide by it
+/// (`touch.lua` runs the same comparison on the `max_idle` argument).
+pub fn idle_exceeded(touched_ms: u64, now_ms: u64, limit: Duration) -> bool {
+    now_ms.saturating_sub(touched_ms) > millis(limit)
+}
+
 /// Whether moving the TTL from `ttl` to `target` lengthens it by more than
 /// zero and by at least `min_step` (all in milliseconds, as Redis keeps them).
 fn grows_enough(target: u64, ttl: u64, min_step: u64) -> bool {
     target > ttl && target - ttl >= min_step
-}
-
-/// Whether a session last active at `touched_ms` has been idle longer than
-/// `limit` at `now_ms` (a route's `idle_timeout`): then the route refuses it
-/// and the touch does not count as activity. `touch.lua` runs the same test
-/// (`now - touched > max_idle`) on the limit [`Touch::max_idle`] passes it.
-pub(crate) fn idle_exceeded(touched_ms: u64, now_ms: u64, limit: Duration) -> bool {
-    now_ms.saturating_sub(touched_ms) > millis(limit)
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use http::header::{
     UPGRADE,
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
-use ipnet::IpNet;
 
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -119,20 +118,18 @@ pub struct Peer {
     pub ip: IpAddr,
     /// The connection to the gateway was TLS.
     pub tls: bool,
+    /// The peer is one of `server.trusted_proxies`
+    /// ([`ConnInfo::is_trusted_proxy`](crate::peer::ConnInfo::is_trusted_proxy)).
+    pub trusted: bool,
 }
 
 /// Sets `X-Forwarded-For`/`-Proto`/`-Host` to the gateway's view of the
-/// client. A peer inside `trusted` is itself a proxy: its `X-Forwarded-For`
+/// client. A trusted peer is itself a proxy: its `X-Forwarded-For`
 /// is extended and its `-Proto`/`-Host` kept (when present). Anyone else's
 /// are replaced, so a client cannot forge its address or scheme.
 /// `client_host` is the Host the client addressed.
-pub fn set_forwarded(
-    headers: &mut HeaderMap,
-    peer: Peer,
-    trusted: &[IpNet],
-    client_host: Option<&HeaderValue>,
-) {
-    let is_trusted = trusted.iter().any(|net| net.contains(&peer.ip));
+pub fn set_forwarded(headers: &mut HeaderMap, peer: Peer, client_host: Option<&HeaderValue>) {
+    let is_trusted = peer.trusted;
     let own_proto = HeaderValue::from_static(if peer.tls { "https" } else { "http" });
     // The address, formatted on the stack: the common case (an untrusted
     // peer) then costs one copy into the header value and nothing else.
@@ -275,9 +272,10 @@ mod tests {
         let peer = Peer {
             ip: "10.0.0.5".parse().unwrap(),
             tls: false,
+            trusted: false,
         };
         let host = HeaderValue::from_static("app.example.com");
-        set_forwarded(&mut h, peer, &[], Some(&host));
+        set_forwarded(&mut h, peer, Some(&host));
         assert_eq!(h["x-forwarded-for"], "10.0.0.5");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "app.example.com");
@@ -294,14 +292,9 @@ mod tests {
         let peer = Peer {
             ip: "10.0.0.5".parse().unwrap(),
             tls: false,
+            trusted: true,
         };
-        let trusted = ["10.0.0.0/8".parse().unwrap()];
-        set_forwarded(
-            &mut h,
-            peer,
-            &trusted,
-            Some(&HeaderValue::from_static("lb")),
-        );
+        set_forwarded(&mut h, peer, Some(&HeaderValue::from_static("lb")));
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 5.6.7.8, 10.0.0.5");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "app.example.com");

@@ -1,10 +1,84 @@
 //! Observe mode: learning sessions from the application's `Set-Cookie`.
 //!
-//! Pure: given an upstream response's headers, what did the application do
-//! with its session cookie? The gateway then registers or ends sessions.
+//! [`learned`] is pure: given an upstream response's headers, what did the
+//! application do with its session cookie? `Sessions::learn` then
+//! registers or ends sessions.
+
+use std::time::Duration;
 
 use http::HeaderMap;
 use http::header::SET_COOKIE;
+use tracing::warn;
+
+use super::lifecycle::NewSession;
+use super::source::{self, Cookie};
+use super::{Passage, SessionError, Sessions};
+use crate::clock::now_ms;
+use crate::metrics::EndReason;
+
+impl Sessions {
+    /// Observe mode: the application set or deleted its session cookie.
+    /// A set value becomes a session under the gateway's prefix, and the
+    /// application's previous session, if the request carried one, ends
+    /// (the application rotated its id).
+    pub(super) async fn learn(
+        &self,
+        headers: &HeaderMap,
+        passage: &Passage,
+        store_time: &mut Duration,
+    ) -> Result<(), SessionError> {
+        let name = source::cookie_name(&self.config);
+        let now = now_ms();
+        let now_unix = i64::try_from(now / 1000).unwrap_or(i64::MAX);
+        let old = passage.id.as_ref();
+        let value = match learned(headers, name, now_unix) {
+            None => return Ok(()),
+            Some(Learned::Deleted) => {
+                if let Some(old) = old {
+                    self.end(old, store_time).await?;
+                    self.metrics.session_ended(EndReason::Upstream);
+                }
+                return Ok(());
+            }
+            Some(Learned::Set(value)) => value,
+        };
+        let id = match source::from_value(&self.config, &value) {
+            Cookie::Present(id) => id,
+            Cookie::Absent | Cookie::Malformed => {
+                warn!(
+                    cookie = name,
+                    "the application's session cookie holds no session id (1-256 bytes \
+                     of [A-Za-z0-9._~+/=,-], or what session.id_pattern extracts from \
+                     the percent-decoded value): not registered"
+                );
+                return Ok(());
+            }
+        };
+        // The application re-sent the value the request carried (rolling
+        // cookies): not a new session. The live one keeps its start and
+        // deadline, and an expired one stays expired (a replayed old
+        // cookie must not come back to life).
+        if old == Some(&id) {
+            return Ok(());
+        }
+        // A value the request carried beside the checked one: the gateway
+        // never vouched for it, whoever set it.
+        if source::carried(&self.config, &passage.unchecked, &id) {
+            warn!(
+                cookie = name,
+                "the application set its session cookie to a value the request carried \
+                 in an unchecked occurrence: not registered"
+            );
+            return Ok(());
+        }
+        if let Some(old) = old {
+            let _ = self.end(old, store_time).await;
+        }
+        let new = NewSession::begin(&self.config.session, None, None, false, now);
+        self.create(&id, &new, store_time).await?;
+        Ok(())
+    }
+}
 
 /// What a response did to the application's session cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,17 +1,20 @@
-//! The pure heart of the gateway: given what the request and the store say,
-//! what happens to the request. No I/O here, so every row of SPEC §5 is a
-//! unit test.
+//! The pure heart of the session step: given what the request and the store
+//! say, what happens to the request, and to its cookie. No I/O here, so
+//! every row of SPEC §5 (and the mode and browser-session rules of the
+//! cookie) is a unit test.
 
 use std::time::Duration;
 
 use http::{HeaderMap, Method};
 
-use crate::config::{OnUnauthenticated, Route, SessionConfig};
+use crate::config::{Mode, OnUnauthenticated, Route, SessionConfig};
 use crate::metrics::Reason;
 use crate::respond::wants_json;
-use crate::store::{Found, Touch};
+use crate::store::{Found, Touch, idle_exceeded};
 
-/// What the store told us about the request's session.
+/// What the store told us about the request's session. (A store that
+/// failed is not a lookup: it never reaches a decision, see
+/// [`Sessions::check`](crate::session::Sessions::check).)
 #[derive(Debug)]
 pub enum Lookup {
     /// The request carried no session cookie.
@@ -22,8 +25,6 @@ pub enum Lookup {
     Unknown,
     /// A live session.
     Live(Found),
-    /// The store failed or timed out: nobody is logged out by an outage.
-    StoreFailed,
 }
 
 /// How to tell a client that it must log in.
@@ -35,24 +36,30 @@ pub enum Refusal {
     Unauthorized,
 }
 
+/// What becomes of the session cookie in the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieAction {
+    /// Nothing to send.
+    Keep,
+    /// Set it again with this Max-Age: the TTL was slid, and the browser
+    /// cookie must never expire before the session (SPEC §3).
+    Reissue(Duration),
+    /// Delete the stale cookie (`Max-Age=0`).
+    Clear,
+}
+
 /// What to do with a protected request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Forward upstream as `user` (managed mode's identity header). `reissue`
-    /// is the cookie's new Max-Age when the TTL was slid, so the browser
-    /// cookie never expires before the session.
-    Forward {
-        user: Option<String>,
-        reissue: Option<Duration>,
-    },
-    /// Send to login. `clear_cookie` deletes the stale cookie.
+    /// Forward upstream, as the session's user (managed mode's identity
+    /// header).
+    Forward { found: Found, cookie: CookieAction },
+    /// Send to login.
     Refuse {
         reason: Reason,
         refusal: Refusal,
-        clear_cookie: bool,
+        cookie: CookieAction,
     },
-    /// `503` with `Retry-After`: never a redirect, never a cleared cookie.
-    Unavailable,
 }
 
 /// What the store lookup of a protected request should do besides reading.
@@ -80,39 +87,44 @@ pub fn touch_for(
     }
 }
 
-/// Decides a protected request's fate. `refusal` says how to refuse; it
-/// is asked only when the request is refused (it reads the `Accept` header,
-/// which a forwarded request never needs).
+/// Decides a protected request's fate and its cookie's. `route_limit` is
+/// the route's own stricter `idle_timeout`, if any; `refusal` says how to
+/// refuse, asked only when the request is refused (it reads the `Accept`
+/// header, which a forwarded request never needs).
+///
+/// The cookie rules: a stale or malformed cookie is cleared; a missing one
+/// has nothing to clear; a session too idle only for this route keeps its
+/// cookie (it lives on elsewhere); a slid session's cookie is re-issued,
+/// but only the gateway's own (managed mode) and never a browser session's.
 pub fn decide(
     lookup: Lookup,
-    route: &Route,
+    route_limit: Option<Duration>,
+    mode: Mode,
     refusal: impl FnOnce() -> Refusal,
     now_ms: u64,
 ) -> Decision {
-    let refuse = |reason, clear_cookie| Decision::Refuse {
+    let refuse = |reason, cookie| Decision::Refuse {
         reason,
         refusal: refusal(),
-        clear_cookie,
+        cookie,
     };
     match lookup {
-        Lookup::NoCookie => refuse(Reason::Missing, false),
-        Lookup::Malformed => refuse(Reason::Invalid, true),
-        Lookup::Unknown => refuse(Reason::Expired, true),
-        Lookup::StoreFailed => Decision::Unavailable,
+        Lookup::NoCookie => refuse(Reason::Missing, CookieAction::Keep),
+        Lookup::Malformed => refuse(Reason::Invalid, CookieAction::Clear),
+        Lookup::Unknown => refuse(Reason::Expired, CookieAction::Clear),
         Lookup::Live(found) => {
-            // A route's stricter idle limit refuses this route only: the
-            // session lives on elsewhere, so its cookie stays.
-            let idle_for = now_ms.saturating_sub(found.record.touched_ms);
-            if let Some(limit) = route.idle_timeout
-                && u128::from(idle_for) > limit.as_millis()
+            if let Some(limit) = route_limit
+                && idle_exceeded(found.record.touched_ms, now_ms, limit)
             {
-                return refuse(Reason::Expired, false);
+                return refuse(Reason::Expired, CookieAction::Keep);
             }
-            let reissue = (found.extended && !found.record.browser).then_some(found.ttl);
-            Decision::Forward {
-                user: found.record.user,
-                reissue,
-            }
+            let reissue = found.extended && !found.record.browser && mode == Mode::Managed;
+            let cookie = if reissue {
+                CookieAction::Reissue(found.ttl)
+            } else {
+                CookieAction::Keep
+            };
+            Decision::Forward { found, cookie }
         }
     }
 }
@@ -176,15 +188,19 @@ mod tests {
         }
     }
 
+    fn decide_managed(lookup: Lookup, route: &Route, refusal: Refusal) -> Decision {
+        decide(lookup, route.idle_timeout, Mode::Managed, || refusal, NOW)
+    }
+
     #[test]
     fn missing_cookie_is_refused_without_clearing() {
-        let d = decide(Lookup::NoCookie, &route(), || Refusal::Redirect, NOW);
+        let d = decide_managed(Lookup::NoCookie, &route(), Refusal::Redirect);
         assert_eq!(
             d,
             Decision::Refuse {
                 reason: Reason::Missing,
                 refusal: Refusal::Redirect,
-                clear_cookie: false
+                cookie: CookieAction::Keep
             }
         );
     }
@@ -195,93 +211,81 @@ mod tests {
             (Lookup::Malformed, Reason::Invalid),
             (Lookup::Unknown, Reason::Expired),
         ] {
-            let d = decide(lookup, &route(), || Refusal::Unauthorized, NOW);
+            let d = decide_managed(lookup, &route(), Refusal::Unauthorized);
             assert_eq!(
                 d,
                 Decision::Refuse {
                     reason,
                     refusal: Refusal::Unauthorized,
-                    clear_cookie: true
+                    cookie: CookieAction::Clear
                 }
             );
         }
     }
 
     #[test]
-    fn store_failure_is_unavailable_never_a_logout() {
-        assert_eq!(
-            decide(Lookup::StoreFailed, &route(), || Refusal::Redirect, NOW),
-            Decision::Unavailable
-        );
-    }
-
-    #[test]
     fn live_session_forwards_and_reissues_only_when_slid() {
-        let d = decide(
-            Lookup::Live(found(1_000, true, false)),
-            &route(),
-            || Refusal::Redirect,
-            NOW,
+        let cookie_of = |decision| match decision {
+            Decision::Forward { found, cookie } => {
+                assert_eq!(found.record.user.as_deref(), Some("alice"));
+                cookie
+            }
+            other => panic!("not forwarded: {other:?}"),
+        };
+        let live = |extended, browser| Lookup::Live(found(1_000, extended, browser));
+        assert_eq!(
+            cookie_of(decide_managed(
+                live(true, false),
+                &route(),
+                Refusal::Redirect
+            )),
+            CookieAction::Reissue(Duration::from_secs(300))
         );
         assert_eq!(
-            d,
-            Decision::Forward {
-                user: Some("alice".into()),
-                reissue: Some(Duration::from_secs(300))
-            }
-        );
-        let d = decide(
-            Lookup::Live(found(1_000, false, false)),
-            &route(),
-            || Refusal::Redirect,
-            NOW,
-        );
-        assert_eq!(
-            d,
-            Decision::Forward {
-                user: Some("alice".into()),
-                reissue: None
-            }
+            cookie_of(decide_managed(
+                live(false, false),
+                &route(),
+                Refusal::Redirect
+            )),
+            CookieAction::Keep
         );
         // Browser sessions never get a Max-Age.
-        let d = decide(
-            Lookup::Live(found(1_000, true, true)),
-            &route(),
-            || Refusal::Redirect,
-            NOW,
-        );
         assert_eq!(
-            d,
-            Decision::Forward {
-                user: Some("alice".into()),
-                reissue: None
-            }
+            cookie_of(decide_managed(
+                live(true, true),
+                &route(),
+                Refusal::Redirect
+            )),
+            CookieAction::Keep
         );
+        // Only the gateway's own cookie is ever re-issued.
+        for mode in [Mode::External, Mode::Observe] {
+            let d = decide(live(true, false), None, mode, || Refusal::Redirect, NOW);
+            assert_eq!(cookie_of(d), CookieAction::Keep, "{mode:?}");
+        }
     }
 
     #[test]
     fn route_idle_limit_is_stricter_and_keeps_the_cookie() {
         let mut strict = route();
         strict.idle_timeout = Some(Duration::from_secs(60));
-        let d = decide(
+        let d = decide_managed(
             Lookup::Live(found(60_001, false, false)),
             &strict,
-            || Refusal::Redirect,
-            NOW,
+            Refusal::Redirect,
         );
         assert_eq!(
             d,
             Decision::Refuse {
                 reason: Reason::Expired,
                 refusal: Refusal::Redirect,
-                clear_cookie: false
+                cookie: CookieAction::Keep
             }
         );
-        let d = decide(
+        let d = decide_managed(
             Lookup::Live(found(60_000, true, false)),
             &strict,
-            || Refusal::Redirect,
-            NOW,
+            Refusal::Redirect,
         );
         assert!(matches!(d, Decision::Forward { .. }));
     }

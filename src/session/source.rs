@@ -15,8 +15,13 @@ use std::borrow::Cow;
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
+use std::time::Duration;
+
+use crate::clock::millis;
 use crate::config::{Config, Mode};
-use crate::session::{SessionId, find_cookie};
+use crate::session::SessionId;
+use crate::session::cookie::find_cookie;
+use crate::store::{ForeignFound, Found, Record};
 
 /// The request's session cookie, validated.
 #[derive(Debug)]
@@ -28,6 +33,13 @@ pub enum Cookie {
 
 impl Cookie {
     pub fn id(&self) -> Option<&SessionId> {
+        match self {
+            Cookie::Present(id) => Some(id),
+            Cookie::Absent | Cookie::Malformed => None,
+        }
+    }
+
+    pub fn into_id(self) -> Option<SessionId> {
         match self {
             Cookie::Present(id) => Some(id),
             Cookie::Absent | Cookie::Malformed => None,
@@ -99,6 +111,28 @@ pub fn key(config: &Config, id: &SessionId) -> String {
             key.push_str(id.expose());
             key
         }
+    }
+}
+
+/// External mode: an application's key seen as a session. Idle time is
+/// what the TTL has lost since it was last set to `idle` (a key the
+/// application gave a longer TTL counts as fresh; one without expiry never
+/// idles out).
+pub fn foreign_found(found: ForeignFound, idle: Duration, now_ms: u64) -> Found {
+    let ttl_before = found.ttl_before.unwrap_or(idle);
+    let idle_for = millis(idle.saturating_sub(ttl_before));
+    Found {
+        record: Record {
+            user: None,
+            started_ms: now_ms.saturating_sub(idle_for),
+            idle,
+            deadline_ms: None,
+            browser: false,
+            touched_ms: now_ms.saturating_sub(idle_for),
+        },
+        ttl_before,
+        ttl: found.ttl.unwrap_or(idle),
+        extended: found.extended,
     }
 }
 

@@ -1,0 +1,75 @@
+//! What the session step hands back to the gateway: a verdict for the
+//! request, and what its way back needs.
+
+use http::HeaderValue;
+
+use super::decide::Refusal;
+use super::{SessionError, SessionId};
+use crate::metrics::{Outcome, Reason};
+use crate::store::Found;
+
+/// What the session step decided for a request.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Forward upstream; the passage carries what the way back needs.
+    Forward(Passage),
+    /// Send to login: `Sessions::refusal` renders it.
+    Refuse(Refused),
+    /// The session could not be checked: `503`, nobody is logged out.
+    Unavailable(SessionError),
+}
+
+/// A refused request: why, how, and whether its stale cookie goes.
+#[derive(Debug)]
+pub struct Refused {
+    pub reason: Reason,
+    pub(super) refusal: Refusal,
+    pub(super) clear: Option<HeaderValue>,
+}
+
+impl Refused {
+    /// How `sessiongate_requests_total` counts it.
+    pub fn outcome(&self) -> Outcome {
+        match self.refusal {
+            Refusal::Redirect => Outcome::Redirected,
+            Refusal::Unauthorized => Outcome::Unauthorized,
+        }
+    }
+}
+
+/// What the session step hands to the way back of a forwarded request.
+#[derive(Debug)]
+pub struct Passage {
+    /// The request's valid-looking session id, if any.
+    pub(super) id: Option<SessionId>,
+    /// Values of the application's session cookie the request carried
+    /// beside the checked one (removed before forwarding): observe mode
+    /// never registers them.
+    pub(super) unchecked: Vec<String>,
+    /// `Set-Cookie` to add because the session was slid.
+    pub(super) reissue: Option<HeaderValue>,
+    /// The request came over TLS (or https from a trusted proxy).
+    pub(super) secure: bool,
+    pub(super) public: bool,
+}
+
+impl Passage {
+    /// How `sessiongate_requests_total` counts the request.
+    pub fn outcome(&self) -> Outcome {
+        if self.public {
+            Outcome::Public
+        } else {
+            Outcome::Forwarded
+        }
+    }
+}
+
+/// A live session after `POST /.sessiongate/refresh`, or why not.
+#[derive(Debug)]
+pub enum Refreshed {
+    Live {
+        found: Found,
+        reissue: Option<HeaderValue>,
+    },
+    Refused(Refused),
+}
