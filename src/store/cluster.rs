@@ -124,6 +124,33 @@ impl SessionStore for ClusterStore {
         self.ops.delete(key).await
     }
 
+    async fn index_add(
+        &self,
+        index: &str,
+        handle: &str,
+        id: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        self.ops.index_add(index, handle, id, handle_key).await
+    }
+
+    async fn index_entries(&self, index: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.ops.index_entries(index).await
+    }
+
+    async fn index_remove(
+        &self,
+        index: &str,
+        handle: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        self.ops.index_remove(index, handle, handle_key).await
+    }
+
+    async fn handle_target(&self, handle_key: &str) -> Result<Option<String>, StoreError> {
+        self.ops.handle_target(handle_key).await
+    }
+
     /// Every master must answer (redis-rs sends `PING` to all of them): a
     /// cluster with a master down cannot serve that master's sessions.
     async fn ping(&self) -> Result<(), StoreError> {

@@ -157,6 +157,33 @@ impl SessionStore for RedisStore {
         self.ops.delete(key).await
     }
 
+    async fn index_add(
+        &self,
+        index: &str,
+        handle: &str,
+        id: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        self.ops.index_add(index, handle, id, handle_key).await
+    }
+
+    async fn index_entries(&self, index: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.ops.index_entries(index).await
+    }
+
+    async fn index_remove(
+        &self,
+        index: &str,
+        handle: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        self.ops.index_remove(index, handle, handle_key).await
+    }
+
+    async fn handle_target(&self, handle_key: &str) -> Result<Option<String>, StoreError> {
+        self.ops.handle_target(handle_key).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.ops.ping().await
     }
@@ -263,6 +290,45 @@ where
         let cmd = redis::cmd("DEL").arg(key).clone();
         let removed: i64 = self.bounded(cmd.query_async(&mut conn)).await?;
         Ok(removed > 0)
+    }
+
+    async fn index_add(
+        &self,
+        index: &str,
+        handle: &str,
+        id: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let hset = redis::cmd("HSET").arg(index).arg(handle).arg(id).clone();
+        self.bounded(hset.query_async::<()>(&mut conn)).await?;
+        let set = redis::cmd("SET").arg(handle_key).arg(id).clone();
+        self.bounded(set.query_async::<()>(&mut conn)).await
+    }
+
+    async fn index_entries(&self, index: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("HGETALL").arg(index).clone();
+        self.bounded(cmd.query_async(&mut conn)).await
+    }
+
+    async fn index_remove(
+        &self,
+        index: &str,
+        handle: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let hdel = redis::cmd("HDEL").arg(index).arg(handle).clone();
+        self.bounded(hdel.query_async::<()>(&mut conn)).await?;
+        let del = redis::cmd("DEL").arg(handle_key).clone();
+        self.bounded(del.query_async::<()>(&mut conn)).await
+    }
+
+    async fn handle_target(&self, handle_key: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("GET").arg(handle_key).clone();
+        self.bounded(cmd.query_async(&mut conn)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -270,6 +270,37 @@ impl SessionStore for SentinelStore {
         self.checked(master.store.delete(key).await)
     }
 
+    async fn index_add(
+        &self,
+        index: &str,
+        handle: &str,
+        id: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        let master = self.master()?;
+        self.checked(master.store.index_add(index, handle, id, handle_key).await)
+    }
+
+    async fn index_entries(&self, index: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let master = self.master()?;
+        self.checked(master.store.index_entries(index).await)
+    }
+
+    async fn index_remove(
+        &self,
+        index: &str,
+        handle: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        let master = self.master()?;
+        self.checked(master.store.index_remove(index, handle, handle_key).await)
+    }
+
+    async fn handle_target(&self, handle_key: &str) -> Result<Option<String>, StoreError> {
+        let master = self.master()?;
+        self.checked(master.store.handle_target(handle_key).await)
+    }
+
     /// Also what makes an idle gateway follow a failover: `/readyz` pings.
     async fn ping(&self) -> Result<(), StoreError> {
         let master = self.master()?;
