@@ -190,8 +190,8 @@ impl Sessions {
         Ok(true)
     }
 
-    /// After a login put `new` in `user`'s index: holds the user to
-    /// `max_sessions_per_user`. `Ok(true)` when the login may stand;
+    /// After a login put `new` in `user`'s index: prunes that index and
+    /// holds the user to `max_sessions_per_user`. `Ok(true)` when the login may stand;
     /// `Ok(false)` when it must be refused (the new session is already
     /// ended then).
     ///
@@ -207,12 +207,15 @@ impl Sessions {
         new: &SessionId,
         store_time: &mut Duration,
     ) -> Result<bool, StoreError> {
+        // Reading the index prunes the entries of ended sessions: done at
+        // every login, a user's index holds at most their live sessions and
+        // those ended since their last login.
+        let mut live = self.list(user, store_time).await?;
         let session = &self.config.session;
         let Some(limit) = session.max_sessions_per_user else {
             return Ok(true);
         };
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut live = self.list(user, store_time).await?;
         if live.len() <= limit {
             return Ok(true);
         }
