@@ -1,4 +1,5 @@
-//! The admin listener (SPEC §7): `/healthz`, `/readyz`, `/metrics`.
+//! The admin listener (SPEC §7): `/healthz`, `/readyz`, `/metrics`, and
+//! the session API of SPEC §9 ([`sessions`]), behind a bearer [`token`].
 //!
 //! Never on the proxy port: metrics and readiness are for operators and
 //! their probes, not for the clients the gateway protects.
@@ -19,9 +20,13 @@ use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
 use crate::config::ServerConfig;
+use crate::gateway::SharedGateway;
 use crate::metrics::{Metrics, StoreOp};
 use crate::server::{self, conn, conn::Timeouts};
 use crate::store::{SessionStore, Store};
+
+pub mod sessions;
+pub mod token;
 
 /// What the admin endpoints read.
 #[derive(Clone)]
@@ -29,12 +34,20 @@ pub struct Admin {
     pub registry: Arc<Registry>,
     pub metrics: Metrics,
     pub store: Store,
+    /// The current gateway, for its session layer (a reload swaps it).
+    pub gateway: SharedGateway,
+    /// The session API's bearer token; `None`: the API is off.
+    pub token: Option<token::AdminToken>,
 }
 
 const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 impl Admin {
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if sessions::owns(req.uri().path()) {
+            let gateway = self.gateway.load_full();
+            return sessions::answer(gateway.sessions(), self.token.as_ref(), &req).await;
+        }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
         }

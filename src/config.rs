@@ -86,7 +86,11 @@ impl Config {
             tls.cert = base.join(&tls.cert);
             tls.key = base.join(&tls.key);
         }
-        let ca_files = [&mut config.upstream.ca_file, &mut config.store.ca_file];
+        let ca_files = [
+            &mut config.upstream.ca_file,
+            &mut config.store.ca_file,
+            &mut config.admin.token_file,
+        ];
         for ca in ca_files.into_iter().flatten() {
             *ca = base.join(&*ca);
         }
@@ -150,6 +154,10 @@ pub struct TlsFiles {
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
+    /// The file holding the session API's bearer token (SPEC §9); `None`:
+    /// the API is off unless `$SESSIONGATE_ADMIN_TOKEN` is set. Read by
+    /// [`crate::admin::token`], resolved against the config's directory.
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +241,18 @@ pub struct SessionConfig {
     /// Observe mode: the application's own session cookie.
     pub learn_cookie: Option<String>,
     pub identity_header: HeaderName,
+    /// Managed mode: the most live sessions a user may have; `None` = no limit.
+    pub max_sessions_per_user: Option<u32>,
+    pub on_session_limit: OnSessionLimit,
+}
+
+/// What a login that would exceed `max_sessions_per_user` does (SPEC §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSessionLimit {
+    /// The least recently active session ends.
+    EvictOldest,
+    /// The login is answered `409`; no session is created.
+    Refuse,
 }
 
 #[derive(Debug, Clone)]

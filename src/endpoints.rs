@@ -1,6 +1,8 @@
-//! The gateway's own endpoints on the proxy listener (SPEC §6): the session
-//! status a page can poll, the "stay signed in" refresh, and logout. They
-//! take the session layer, and refuse exactly as it decides.
+//! The gateway's own endpoints on the proxy listener: the session status a
+//! page can poll, the "stay signed in" refresh and logout (SPEC §6), and
+//! the self-service session endpoints (SPEC §9, [`self_service`]). They
+//! take the session layer, and refuse exactly as it decides. Every `POST`
+//! here refuses cross-site requests ([`origin`]).
 
 use std::time::Duration;
 
@@ -14,12 +16,26 @@ use crate::metrics::EndReason;
 use crate::respond;
 use crate::session::decide::Lookup;
 use crate::session::source::{self, Cookie};
-use crate::session::{Refreshed, SessionError, Sessions};
+use crate::session::{Current, SessionError, Sessions};
 use crate::store::{Found, Touch};
+
+mod origin;
+mod self_service;
 
 const PREFIX: &str = "/.sessiongate/";
 const SESSION: &str = "/.sessiongate/session";
 const REFRESH: &str = "/.sessiongate/refresh";
+const SESSIONS: &str = "/.sessiongate/sessions";
+
+/// How the request reached the gateway, for `Secure` cookies and the
+/// cross-site check.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// Over TLS (or https from a trusted proxy).
+    pub secure: bool,
+    /// The peer is a trusted proxy: its `X-Forwarded-Host` is believed.
+    pub trusted: bool,
+}
 
 /// Whether `path` is the gateway's to answer rather than the upstream's.
 pub fn owns(config: &Config, path: &str) -> bool {
@@ -27,9 +43,10 @@ pub fn owns(config: &Config, path: &str) -> bool {
 }
 
 /// Whether the endpoint at `path` answers in JSON whatever the client's
-/// `Accept` says (its errors too): the session status and refresh are APIs.
+/// `Accept` says (its errors too): the session status, refresh and the
+/// self-service endpoints are APIs.
 pub fn speaks_json(path: &str) -> bool {
-    path == SESSION || path == REFRESH
+    path == SESSION || path == REFRESH || path.starts_with(SESSIONS)
 }
 
 /// Answers a request for one of the gateway's own endpoints. `store_time`
@@ -37,30 +54,40 @@ pub fn speaks_json(path: &str) -> bool {
 pub async fn answer<B>(
     sessions: &Sessions,
     req: &Request<B>,
-    secure: bool,
+    caller: Caller,
     store_time: &mut Duration,
 ) -> Result<Response<Body>, SessionError> {
     let config = sessions.config();
     let path = req.uri().path();
     let method = req.method();
+    if *method == Method::POST
+        && origin::is_cross_site(req.headers(), req.uri(), caller.secure, caller.trusted)
+    {
+        return Ok(respond::cross_site());
+    }
     if path == config.login.logout_path {
         return match *method {
-            Method::GET | Method::POST => logout(sessions, req, secure, store_time).await,
+            Method::GET | Method::POST => logout(sessions, req, caller.secure, store_time).await,
             _ => Ok(method_not_allowed("GET, POST")),
         };
+    }
+    if path == SESSIONS || path.starts_with("/.sessiongate/sessions/") {
+        return self_service::answer(sessions, req, caller.secure, store_time).await;
     }
     match path {
         SESSION if *method == Method::GET || *method == Method::HEAD => {
             status(sessions, req, store_time).await
         }
-        REFRESH if *method == Method::POST => refresh(sessions, req, secure, store_time).await,
+        REFRESH if *method == Method::POST => {
+            refresh(sessions, req, caller.secure, store_time).await
+        }
         SESSION => Ok(method_not_allowed("GET, HEAD")),
         REFRESH => Ok(method_not_allowed("POST")),
         _ => Ok(respond::not_found(respond::wants_json(req.headers()))),
     }
 }
 
-fn method_not_allowed(allow: &'static str) -> Response<Body> {
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Body> {
     let mut resp = respond::json_response(
         StatusCode::METHOD_NOT_ALLOWED,
         &serde_json::json!({ "error": "method_not_allowed" }),
@@ -99,15 +126,19 @@ async fn refresh<B>(
     secure: bool,
     store_time: &mut Duration,
 ) -> Result<Response<Body>, SessionError> {
-    match sessions.refresh(req.headers(), secure, store_time).await? {
-        Refreshed::Live { found, reissue } => {
+    match sessions
+        .current(req.headers(), secure, true, store_time)
+        .await?
+    {
+        Current::Live { found, reissue, .. } => {
+            sessions.metrics().session_refreshed();
             let mut resp = respond::json_response(StatusCode::OK, &status_json(&found, now_ms()));
             if let Some(cookie) = reissue {
                 resp.headers_mut().append(SET_COOKIE, cookie);
             }
             Ok(resp)
         }
-        Refreshed::Refused(refused) => Ok(sessions.refusal(refused, req)),
+        Current::Refused(refused) => Ok(sessions.refusal(refused, req)),
     }
 }
 

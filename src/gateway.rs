@@ -74,6 +74,10 @@ impl Gateway {
         self.sessions.metrics()
     }
 
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
     /// Answers one request. Never fails: errors are answers too.
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
         let mut record = self.recorder.start(&req, conn.peer.ip());
@@ -125,7 +129,8 @@ impl Gateway {
 
         // The gateway's own endpoints: session operations, nothing else.
         if endpoints::owns(&self.config, req.uri().path()) {
-            let answer = endpoints::answer(&self.sessions, &req, secure, &mut record.store);
+            let caller = endpoints::Caller { secure, trusted };
+            let answer = endpoints::answer(&self.sessions, &req, caller, &mut record.store);
             return Ok(answer.await?);
         }
         record.route(matched.index);

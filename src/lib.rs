@@ -84,6 +84,8 @@ pub enum Error {
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     Upstream(#[from] upstream::BuildError),
+    #[error(transparent)]
+    Token(#[from] admin::token::TokenError),
     #[error("cannot read the listener's address")]
     Listener(#[source] std::io::Error),
     #[error("cannot open the session store ({url})")]
@@ -113,6 +115,12 @@ pub async fn run_reloadable(
     reloads: Option<reload::Reloads>,
 ) -> Result<(), Error> {
     let tls = config.server.tls.as_ref().map(tls::acceptor).transpose()?;
+    let env_token = std::env::var(admin::token::TOKEN_ENV).ok();
+    let loaded = admin::token::load(&config.admin, env_token.as_deref())?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let token = loaded.token;
     let store = store::Store::open(&config.store)
         .await
         .map_err(|source| Error::Store {
@@ -152,6 +160,8 @@ pub async fn run_reloadable(
                 registry: Arc::new(registry),
                 metrics,
                 store,
+                gateway: gateway.clone(),
+                token,
             };
             let settings = config.server.clone();
             let stopped = stopped(stop_rx.clone());

@@ -103,13 +103,28 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 }
 
 fn check(path: &Path) -> ExitCode {
-    match load(path) {
-        Ok(_) => {
-            println!("{}: ok", path.display());
-            ExitCode::SUCCESS
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    // The session API's token file: missing or empty is an error, readable
+    // by others a warning (checked even when $SESSIONGATE_ADMIN_TOKEN would
+    // replace it at run time).
+    if let Some(file) = &config.admin.token_file {
+        match sessiongate::admin::token::read_file(file) {
+            Ok((_, warnings)) => {
+                for warning in warnings {
+                    eprintln!("{}: warning: {warning}", path.display());
+                }
+            }
+            Err(error) => {
+                eprintln!("{}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
         }
-        Err(code) => code,
     }
+    println!("{}: ok", path.display());
+    ExitCode::SUCCESS
 }
 
 fn init_logging(format: LogFormat) {

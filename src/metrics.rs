@@ -68,7 +68,14 @@ label_enum! {
 
 label_enum! {
     /// Store operations, for the store metrics' `op` label.
-    StoreOp { Touch = "touch", Create = "create", Delete = "delete", Ping = "ping" }
+    StoreOp {
+        Touch = "touch",
+        Create = "create",
+        Delete = "delete",
+        Ping = "ping",
+        /// A per-user session index read or write (session control, SPEC §9).
+        Index = "index",
+    }
 }
 
 label_enum! {
@@ -78,6 +85,10 @@ label_enum! {
         Logout = "logout",
         /// `Sessiongate-Logout: 1` from the upstream.
         Upstream = "upstream",
+        /// Revoked by an operator or by the user's own self-service.
+        Revoked = "revoked",
+        /// Ended for `max_sessions_per_user` by a newer login.
+        Evicted = "evicted",
     }
 }
 

@@ -92,6 +92,7 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
             o.server.shutdown_grace != n.server.shutdown_grace,
         ),
         ("admin.listen", o.admin.listen != n.admin.listen),
+        ("admin.token_file", o.admin.token_file != n.admin.token_file),
         ("log.format", o.log.format != n.log.format),
         ("store.url", o.store.url != n.store.url),
         ("store.op_timeout", o.store.op_timeout != n.store.op_timeout),

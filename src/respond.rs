@@ -107,6 +107,37 @@ pub fn internal_error(json: bool) -> Response<Body> {
     )
 }
 
+/// `409` for a login refused by `max_sessions_per_user = limit` with
+/// `on_session_limit = "refuse"` (SPEC §9): it replaces the login
+/// application's answer, and no session was created.
+pub fn session_limit(limit: u32, json: bool) -> Response<Body> {
+    if json {
+        return json_response(
+            StatusCode::CONFLICT,
+            &serde_json::json!({ "error": "session_limit", "limit": limit }),
+        );
+    }
+    let noun = if limit == 1 { "session" } else { "sessions" };
+    page(
+        StatusCode::CONFLICT,
+        false,
+        "session_limit",
+        &format!(
+            "You are already signed in on {limit} {noun}, the most allowed. Sign out \
+             elsewhere, then sign in here again."
+        ),
+    )
+}
+
+/// `403` for a cross-site `POST` to one of the gateway's own endpoints:
+/// nothing changed.
+pub fn cross_site() -> Response<Body> {
+    json_response(
+        StatusCode::FORBIDDEN,
+        &serde_json::json!({ "error": "cross_site_request" }),
+    )
+}
+
 /// How long a client should wait before retrying while the store is out.
 const RETRY_AFTER_SECS: &str = "1";
 

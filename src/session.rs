@@ -35,6 +35,7 @@ use crate::metrics::{EndReason, Metrics, StoreOp};
 use crate::respond;
 use crate::store::{SessionStore, Store, StoreError, Touch};
 
+mod control;
 pub mod cookie;
 pub mod decide;
 pub mod id;
@@ -44,12 +45,13 @@ pub mod set_cookie;
 pub mod source;
 mod verdict;
 
+pub use control::{Listed, is_handle};
 use decide::{CookieAction, Decision, Lookup, Refusal};
 pub use id::{InvalidId, SessionId};
 use lifecycle::{LoginHeader, NewSession};
 pub use set_cookie::{CookieAttrs, InvalidCookie};
 pub use source::Cookie;
-pub use verdict::{Passage, Refreshed, Refused, Verdict};
+pub use verdict::{Current, Passage, Refused, Verdict};
 
 /// Why the session step could not finish. Answered in one place,
 /// `gateway::GatewayError::into_response`: a store failure is a `503`,
@@ -111,6 +113,9 @@ impl Sessions {
     ) -> Verdict {
         let cookie = source::read(&self.config, req.headers());
         let unchecked = self.withhold(req.headers_mut(), &cookie);
+        // Only a login refused by the session limit needs it, and only
+        // then is the Accept header read.
+        let json = self.refuses_logins() && respond::wants_json(req.headers());
         if route.public {
             return Verdict::Forward(Passage {
                 id: cookie.into_id(),
@@ -118,6 +123,7 @@ impl Sessions {
                 reissue: None,
                 secure,
                 public: true,
+                json,
             });
         }
         let session = &self.config.session;
@@ -157,6 +163,7 @@ impl Sessions {
                     reissue,
                     secure,
                     public: false,
+                    json,
                 })
             }
             Decision::Refuse {
@@ -233,19 +240,21 @@ impl Sessions {
         }
     }
 
-    /// `POST /.sessiongate/refresh`: slides the session now, whatever
-    /// `touch_interval` says (sliding never resurrects); decided like any
-    /// protected request, always refused as an API request.
-    pub async fn refresh(
+    /// The caller's session for the gateway's own API endpoints, decided
+    /// like any protected request and always refused as an API request.
+    /// With `slide` (`POST /.sessiongate/refresh`) it is slid now, whatever
+    /// `touch_interval` says (sliding never resurrects); without, never.
+    pub async fn current(
         &self,
         headers: &HeaderMap,
         secure: bool,
+        slide: bool,
         store_time: &mut Duration,
-    ) -> Result<Refreshed, SessionError> {
+    ) -> Result<Current, SessionError> {
         let cookie = source::read(&self.config, headers);
         let touch = Touch {
             now_ms: now_ms(),
-            extend: true,
+            extend: slide,
             min_step: Duration::ZERO,
             max_idle: None,
         };
@@ -254,20 +263,34 @@ impl Sessions {
         let id = cookie.into_id();
         match decide::decide(lookup, None, mode, || Refusal::Unauthorized, touch.now_ms) {
             Decision::Forward { found, cookie } => {
-                self.metrics.session_refreshed();
                 let reissue = self.cookie_header(cookie, id.as_ref(), secure)?;
-                Ok(Refreshed::Live { found, reissue })
+                match id {
+                    Some(id) => Ok(Current::Live { found, reissue, id }),
+                    // A live lookup always had an id; refuse rather than panic.
+                    None => Ok(Current::Refused(Refused {
+                        reason: crate::metrics::Reason::Missing,
+                        refusal: Refusal::Unauthorized,
+                        clear: None,
+                    })),
+                }
             }
             Decision::Refuse {
                 reason,
                 refusal,
                 cookie,
-            } => Ok(Refreshed::Refused(Refused {
+            } => Ok(Current::Refused(Refused {
                 reason,
                 refusal,
                 clear: self.cookie_header(cookie, None, secure)?,
             })),
         }
+    }
+
+    /// Whether a login can be refused for `max_sessions_per_user`.
+    fn refuses_logins(&self) -> bool {
+        let session = &self.config.session;
+        session.max_sessions_per_user.is_some()
+            && session.on_session_limit == crate::config::OnSessionLimit::Refuse
     }
 
     /// The attributes of the cookie that carries sessions in this mode (in
@@ -365,19 +388,32 @@ impl Sessions {
             }
         };
         let session = &self.config.session;
+        let user = login.user;
         let new = NewSession::begin(
             session,
-            Some(login.user),
+            Some(user.clone()),
             login.max_age,
             session.browser_session,
             now_ms(),
         );
         let id = SessionId::generate().map_err(SessionError::Randomness)?;
+        let handle = control::new_handle().map_err(SessionError::Randomness)?;
         if let Some(old) = &passage.id {
             // Best effort: the old id is never adopted whatever happens here.
             let _ = self.end(old, store_time).await;
         }
         self.create(&id, &new, store_time).await?;
+        self.index(&user, &handle, &id, store_time).await?;
+        if !self.within_limit(&user, &id, store_time).await? {
+            let limit = session.max_sessions_per_user.unwrap_or(0);
+            warn!(
+                limit,
+                "login refused: the user has max_sessions_per_user live sessions"
+            );
+            *resp = respond::session_limit(limit, passage.json);
+            return Ok(());
+        }
+        self.metrics.session_created(session.mode);
         let cookie = self
             .cookie_attrs(passage.secure)
             .set(id.expose(), new.max_age())?;
@@ -385,7 +421,7 @@ impl Sessions {
         Ok(())
     }
 
-    /// Stores a new session and counts it.
+    /// Stores a new session (counted by the caller once it stands).
     pub(crate) async fn create(
         &self,
         id: &SessionId,
@@ -395,7 +431,6 @@ impl Sessions {
         let key = source::key(&self.config, id);
         let op = self.store.create(&key, &new.record, new.ttl);
         self.timed(StoreOp::Create, op, store_time).await?;
-        self.metrics.session_created(self.config.session.mode);
         Ok(())
     }
 

@@ -164,6 +164,39 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes a key; `true` when it existed.
     fn delete(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Session control (SPEC §9): records `handle` → `id` in the user's
+    /// index hash `index` and in the string `handle_key`. Two single-key
+    /// writes (on a Cluster the keys live in different slots); neither
+    /// expires: entries are pruned when their session is found gone.
+    fn index_add(
+        &self,
+        index: &str,
+        handle: &str,
+        id: &str,
+        handle_key: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every `(handle, id)` in the index hash `index`, of live sessions and
+    /// of ended ones not yet pruned.
+    fn index_entries(
+        &self,
+        index: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// Removes `handle` from the index hash `index` and deletes `handle_key`.
+    fn index_remove(
+        &self,
+        index: &str,
+        handle: &str,
+        handle_key: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The session id a handle key names, if any.
+    fn handle_target(
+        &self,
+        handle_key: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
     /// Whether the store answers (for `/readyz`).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

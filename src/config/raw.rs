@@ -65,12 +65,14 @@ pub(crate) struct RawTls {
 #[serde(default)]
 pub(crate) struct RawAdmin {
     pub listen: String,
+    pub token_file: String,
 }
 
 impl Default for RawAdmin {
     fn default() -> Self {
         RawAdmin {
             listen: "127.0.0.1:9090".into(),
+            token_file: String::new(),
         }
     }
 }
@@ -130,6 +132,8 @@ pub(crate) struct RawSession {
     pub id_pattern: String,
     pub learn_cookie: String,
     pub identity_header: String,
+    pub max_sessions_per_user: i64,
+    pub on_session_limit: String,
 }
 
 impl Default for RawSession {
@@ -151,6 +155,8 @@ impl Default for RawSession {
             id_pattern: String::new(),
             learn_cookie: String::new(),
             identity_header: "X-Sessiongate-User".into(),
+            max_sessions_per_user: 0,
+            on_session_limit: "evict_oldest".into(),
         }
     }
 }
@@ -353,7 +359,7 @@ mod tests {
     #[test]
     fn field_names_follow_the_structs() {
         assert_eq!(field_names::<RawTls>(), ["cert", "key"]);
-        assert_eq!(field_names::<RawAdmin>(), ["listen"]);
+        assert_eq!(field_names::<RawAdmin>(), ["listen", "token_file"]);
         assert!(field_names::<RawSession>().contains(&"idle_timeout"));
         assert_eq!(field_names::<RawConfig>().len(), 8);
     }

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::raw::{RawCookieSecure, RawDuration, RawSession};
 use super::validate::Validator;
-use super::{CookieSecure, Mode, SameSite, SessionConfig};
+use super::{CookieSecure, Mode, OnSessionLimit, SameSite, SessionConfig};
 
 /// Headers the identity header must not be: hop-by-hop ones are dropped on
 /// the way upstream, and the others carry the request itself.
@@ -96,6 +96,35 @@ impl Validator<'_, '_> {
             None => (None, None, None),
         };
         let identity_header = self.identity_header(&raw.identity_header);
+        let max_sessions = match u32::try_from(raw.max_sessions_per_user) {
+            Ok(0) => Some(None),
+            Ok(n) => Some(Some(n)),
+            Err(_) => {
+                self.error(
+                    "session.max_sessions_per_user",
+                    format!(
+                        "must be 0 (no limit) or a positive number of sessions, got {}",
+                        raw.max_sessions_per_user
+                    ),
+                );
+                None
+            }
+        };
+        if matches!(max_sessions, Some(Some(_))) && mode.is_some_and(|m| m != Mode::Managed) {
+            self.error(
+                "session.max_sessions_per_user",
+                "only managed mode knows who a session belongs to; set it to 0 in external \
+                 and observe mode",
+            );
+        }
+        let on_session_limit = self.one_of(
+            "session.on_session_limit",
+            &raw.on_session_limit,
+            &[
+                ("evict_oldest", OnSessionLimit::EvictOldest),
+                ("refuse", OnSessionLimit::Refuse),
+            ],
+        );
         let touch_ok = matches!((idle_timeout, touch_interval), (Some(i), Some(t)) if t < i);
         let same_site_ok =
             !(same_site == Some(SameSite::None) && cookie_secure != Some(CookieSecure::Always));
@@ -119,6 +148,8 @@ impl Validator<'_, '_> {
             id_pattern: id_pattern?,
             learn_cookie: learn_cookie?,
             identity_header: identity_header?,
+            max_sessions_per_user: max_sessions?,
+            on_session_limit: on_session_limit?,
         })
     }
 

@@ -336,7 +336,9 @@ impl<'d, 'i> Validator<'d, 'i> {
 
     fn admin(&mut self, raw: &RawAdmin) -> Option<AdminConfig> {
         let listen = self.listen("admin.listen", &raw.listen, "127.0.0.1:9090")?;
-        Some(AdminConfig { listen })
+        let token_file =
+            (!raw.token_file.trim().is_empty()).then(|| PathBuf::from(raw.token_file.trim()));
+        Some(AdminConfig { listen, token_file })
     }
 
     /// The admin endpoints must never be reachable on the proxy port; an

@@ -76,6 +76,7 @@ impl Sessions {
         }
         let new = NewSession::begin(&self.config.session, None, None, false, now);
         self.create(&id, &new, store_time).await?;
+        self.metrics.session_created(self.config.session.mode);
         Ok(())
     }
 }

@@ -51,6 +51,9 @@ pub struct Passage {
     /// The request came over TLS (or https from a trusted proxy).
     pub(super) secure: bool,
     pub(super) public: bool,
+    /// The request wants JSON answers (read only when a login could be
+    /// refused for the session limit).
+    pub(super) json: bool,
 }
 
 impl Passage {
@@ -64,12 +67,14 @@ impl Passage {
     }
 }
 
-/// A live session after `POST /.sessiongate/refresh`, or why not.
+/// The caller's live session, for the gateway's own endpoints, or why not.
 #[derive(Debug)]
-pub enum Refreshed {
+pub enum Current {
     Live {
         found: Found,
+        /// `Set-Cookie` when the session was slid (refresh).
         reissue: Option<HeaderValue>,
+        id: SessionId,
     },
     Refused(Refused),
 }

@@ -1,4 +1,4 @@
-//! The five [`SessionStore`](super::SessionStore) operations listed once
+//! The [`SessionStore`](super::SessionStore) operations listed once
 //! for every store that hands them to another: the [`Store`](super::Store)
 //! enum to its variant, [`RedisStore`](super::RedisStore) and
 //! [`ClusterStore`](super::ClusterStore) to their `Commands`,
@@ -40,6 +40,39 @@ macro_rules! forward_session_store {
 
             async fn delete(&self, key: &str) -> Result<bool, $crate::store::StoreError> {
                 $via!(self, inner => inner.delete(key))
+            }
+
+            async fn index_add(
+                &self,
+                index: &str,
+                handle: &str,
+                id: &str,
+                handle_key: &str,
+            ) -> Result<(), $crate::store::StoreError> {
+                $via!(self, inner => inner.index_add(index, handle, id, handle_key))
+            }
+
+            async fn index_entries(
+                &self,
+                index: &str,
+            ) -> Result<Vec<(String, String)>, $crate::store::StoreError> {
+                $via!(self, inner => inner.index_entries(index))
+            }
+
+            async fn index_remove(
+                &self,
+                index: &str,
+                handle: &str,
+                handle_key: &str,
+            ) -> Result<(), $crate::store::StoreError> {
+                $via!(self, inner => inner.index_remove(index, handle, handle_key))
+            }
+
+            async fn handle_target(
+                &self,
+                handle_key: &str,
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                $via!(self, inner => inner.handle_target(handle_key))
             }
 
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {

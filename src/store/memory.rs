@@ -11,6 +11,8 @@
 //! key only (a key-level lock, never held across an `.await`): the read and
 //! the conditional write are atomic per session, with no global lock.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -58,6 +60,17 @@ impl Expiry<String, Entry> for AtExpiresAt {
 #[derive(Clone)]
 pub struct MemoryStore {
     cache: Cache<String, Entry>,
+    /// Session control's index hashes and handle keys (SPEC §9): written
+    /// on login, revocation and eviction only, never on the request path,
+    /// so one lock (never held across an `.await`) is enough.
+    index: Arc<Mutex<Index>>,
+}
+
+/// The memory store's index keys: hashes of handle → id, and strings.
+#[derive(Default)]
+struct Index {
+    hashes: HashMap<String, HashMap<String, String>>,
+    strings: HashMap<String, String>,
 }
 
 impl MemoryStore {
@@ -65,6 +78,7 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self {
             cache: Cache::builder().expire_after(AtExpiresAt).build(),
+            index: Arc::default(),
         }
     }
 }
@@ -144,6 +158,51 @@ impl SessionStore for MemoryStore {
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let removed = self.cache.remove(key);
         Ok(removed.is_some_and(|entry| entry.ttl(Instant::now()).is_some()))
+    }
+
+    async fn index_add(
+        &self,
+        index: &str,
+        handle: &str,
+        id: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        let mut all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        all.hashes
+            .entry(index.to_owned())
+            .or_default()
+            .insert(handle.to_owned(), id.to_owned());
+        all.strings.insert(handle_key.to_owned(), id.to_owned());
+        Ok(())
+    }
+
+    async fn index_entries(&self, index: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(all.hashes.get(index).map_or_else(Vec::new, |hash| {
+            hash.iter().map(|(h, id)| (h.clone(), id.clone())).collect()
+        }))
+    }
+
+    async fn index_remove(
+        &self,
+        index: &str,
+        handle: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        let mut all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(hash) = all.hashes.get_mut(index) {
+            hash.remove(handle);
+            if hash.is_empty() {
+                all.hashes.remove(index);
+            }
+        }
+        all.strings.remove(handle_key);
+        Ok(())
+    }
+
+    async fn handle_target(&self, handle_key: &str) -> Result<Option<String>, StoreError> {
+        let all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(all.strings.get(handle_key).cloned())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -209,6 +209,45 @@ where
         Ok(removed > 0)
     }
 
+    async fn index_add(
+        &self,
+        index: &str,
+        handle: &str,
+        id: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let hset = redis::cmd("HSET").arg(index).arg(handle).arg(id).clone();
+        self.bounded(hset.query_async::<()>(&mut conn)).await?;
+        let set = redis::cmd("SET").arg(handle_key).arg(id).clone();
+        self.bounded(set.query_async::<()>(&mut conn)).await
+    }
+
+    async fn index_entries(&self, index: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("HGETALL").arg(index).clone();
+        self.bounded(cmd.query_async(&mut conn)).await
+    }
+
+    async fn index_remove(
+        &self,
+        index: &str,
+        handle: &str,
+        handle_key: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let hdel = redis::cmd("HDEL").arg(index).arg(handle).clone();
+        self.bounded(hdel.query_async::<()>(&mut conn)).await?;
+        let del = redis::cmd("DEL").arg(handle_key).clone();
+        self.bounded(del.query_async::<()>(&mut conn)).await
+    }
+
+    async fn handle_target(&self, handle_key: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("GET").arg(handle_key).clone();
+        self.bounded(cmd.query_async(&mut conn)).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let cmd = redis::cmd("PING");

@@ -552,3 +552,111 @@ fn an_accept_error_never_ends_the_server() {
     gw.signal("-TERM");
     assert!(gw.wait().success());
 }
+
+/// `check` reports the session API's token file: missing or empty is an
+/// error (exit 1, naming the file), readable by others a warning (exit 0).
+#[test]
+fn check_reports_the_admin_token_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("admin-token");
+    let config = dir.path().join("sessiongate.toml");
+    std::fs::write(&config, "[admin]\ntoken_file = \"admin-token\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let check = || sessiongate(&["check", "--config", config]);
+
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "a missing token file");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("admin-token") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
+
+    std::fs::write(&token, " \n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "an empty token file");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is empty"));
+
+    std::fs::write(&token, "t0ken\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = check();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = check();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `$SESSIONGATE_ADMIN_TOKEN` turns the session API on (and wins over the
+/// file); `run` refuses to start with a token file it cannot read.
+#[test]
+fn the_admin_token_comes_from_the_environment_and_a_missing_file_stops_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessiongate.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    let gw = Running::start_with_env(
+        &["run", "--config", config],
+        &[
+            ("SESSIONGATE_LOG", "info"),
+            ("SESSIONGATE_ADMIN_TOKEN", " from-env "),
+        ],
+    );
+    gw.wait_for("listening on");
+    let admin = gw.wait_for("(admin:");
+    let addr = admin
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let ask = |token: &str| {
+        let request = format!(
+            "GET /sessions?user=alice HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        );
+        http_raw(&addr, &request)
+    };
+    assert!(
+        ask("from-env").starts_with("HTTP/1.1 200"),
+        "{}",
+        ask("from-env")
+    );
+    assert!(ask("wrong").starts_with("HTTP/1.1 401"));
+
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"gone\"\n",
+    )
+    .unwrap();
+    let out = sessiongate(&["run", "--config", config]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin.token_file"));
+}
+
+fn http_raw(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the admin listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}

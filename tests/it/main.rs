@@ -8,6 +8,7 @@ mod operations;
 mod proxy;
 mod reload;
 mod scale_out;
+mod session_control;
 mod sessions;
 mod store_conformance;
 mod support;
