@@ -162,6 +162,14 @@ fn failed(out: &Output) -> String {
     stderr(out)
 }
 
+/// A table line's cells (columns are two or more spaces apart).
+fn cells(line: &str) -> Vec<&str> {
+    line.split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
 /// Whether `cell` is an ISO-8601 UTC time to the second.
 fn is_utc_time(cell: &str) -> bool {
     cell.len() == 20 && cell.ends_with('Z') && humantime::parse_rfc3339(cell).is_ok()
@@ -191,7 +199,7 @@ async fn an_operator_lists_and_revokes_sessions_with_the_cli() {
     let table = succeeded(&run(with_config(&["sessions", "list", "--user", "alice"])).await);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
-    let header: Vec<&str> = lines[0].split("  ").filter(|c| !c.is_empty()).collect();
+    let header = cells(lines[0]);
     assert_eq!(
         header,
         [
@@ -203,15 +211,7 @@ async fn an_operator_lists_and_revokes_sessions_with_the_cli() {
         ],
         "{table}"
     );
-    let rows: Vec<Vec<&str>> = lines[1..]
-        .iter()
-        .map(|l| {
-            l.split("  ")
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .collect()
-        })
-        .collect();
+    let rows: Vec<Vec<&str>> = lines[1..].iter().map(|l| cells(l)).collect();
     for row in &rows {
         assert_eq!(row.len(), 5, "{table}");
         assert!(is_utc_time(row[1]) && is_utc_time(row[2]), "{table}");
