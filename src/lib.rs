@@ -36,7 +36,8 @@
 //! - [`respond`]: every answer the gateway makes itself; [`login`]: the
 //!   login URL with a safe `next`.
 //! - [`body`]: the one body type (streamed `Incoming`, or the gateway's own).
-//! - [`metrics`], [`admin`]: the Prometheus metrics and the admin listener.
+//! - [`metrics`], [`admin`]: the Prometheus metrics and the admin listener;
+//!   [`admin_client`]: `sessiongate sessions`, the admin API's client.
 //! - [`config`]: the validated configuration (`config/raw.rs` mirrors the
 //!   TOML); [`reload`]: SIGHUP; [`tls`]: the listener's rustls setup;
 //!   [`clock`]: time in milliseconds; [`demo`]: `sessiongate demo`.
@@ -48,6 +49,7 @@ use std::sync::Arc;
 use tracing::info;
 
 pub mod admin;
+pub mod admin_client;
 pub mod body;
 pub mod clock;
 pub mod config;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use sessiongate::admin_client::{self, AdminClient, Flags, FromConfig, Revoke, Target};
 use sessiongate::config::{Config, LoadError, LogFormat};
 use sessiongate::{Listeners, demo};
 use std::io::IsTerminal;
@@ -49,6 +50,57 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8000")]
         listen: SocketAddr,
     },
+    /// See and end live sessions (managed mode) through the gateway's admin
+    /// session API.
+    Sessions {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+}
+
+/// Which admin listener, with which token.
+#[derive(Args)]
+#[command(next_help_heading = "Admin listener")]
+struct TargetArgs {
+    /// The config naming the admin listener ([admin] listen) and token
+    /// (admin.token_file) [default: $SESSIONGATE_CONFIG, then sessiongate.toml]
+    #[arg(long, env = "SESSIONGATE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// The admin listener, e.g. http://127.0.0.1:9090 [default: the config's [admin] listen]
+    #[arg(long, value_name = "URL", global = true)]
+    admin: Option<String>,
+    /// A file holding the admin token [default: $SESSIONGATE_ADMIN_TOKEN,
+    /// then the config's admin.token_file]
+    #[arg(long, value_name = "FILE", global = true)]
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// A user's live sessions, newest first.
+    List {
+        /// The user, as the application named them at login.
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        user: String,
+        /// The API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End every live session of a user (--user), or one session (--handle).
+    #[command(group(clap::ArgGroup::new("whose").required(true).args(["user", "handle"])))]
+    Revoke {
+        /// Every live session of this user.
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        user: Option<String>,
+        /// One session, by a handle from `sessions list`.
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        handle: Option<String>,
+        /// The API's JSON instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 // The `--config` option of `run` and `check`.
@@ -84,6 +136,9 @@ fn main() -> ExitCode {
             absolute_timeout,
         }),
         Command::DemoApp { listen } => run_demo_app(listen),
+        Command::Sessions { target, command } => {
+            return resolve_target(target).map_or_else(|code| code, |t| sessions(t, command));
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,6 +180,89 @@ fn check(path: &Path) -> ExitCode {
     }
     println!("{}: ok", path.display());
     ExitCode::SUCCESS
+}
+
+/// Where `sessions` sends, with which token: the flags, then
+/// `$SESSIONGATE_ADMIN_TOKEN`, then the config, read only when needed (so
+/// `--admin` with a token needs no config on the machine).
+fn resolve_target(args: TargetArgs) -> Result<Target, ExitCode> {
+    let flags = Flags {
+        admin: args.admin,
+        token_file: args.token_file,
+    };
+    let env_token = std::env::var(admin_client::TOKEN_ENV).ok();
+    let from_config = if flags.needs_config(env_token.as_deref()) {
+        let path = args
+            .config
+            .unwrap_or_else(|| PathBuf::from("sessiongate.toml"));
+        let config = load(&path).inspect_err(|_| {
+            eprintln!(
+                "sessiongate: the admin listener and token come from this config; \
+                 or pass --admin URL and --token-file FILE"
+            );
+        })?;
+        Some(FromConfig::new(&path, &config))
+    } else {
+        None
+    };
+    Target::resolve(&flags, env_token.as_deref(), from_config.as_ref()).map_err(|error| {
+        eprintln!("sessiongate: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+/// `sessions list|revoke`: one request, its answer on stdout; an error
+/// with its causes (and the fix, when the causes end it) on stderr.
+fn sessions(target: Target, command: SessionsCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("sessiongate: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = AdminClient::new(target);
+    let answer = runtime.block_on(async {
+        let pretty = |json: &serde_json::Value| format!("{json:#}\n");
+        Ok::<_, admin_client::ClientError>(match command {
+            SessionsCommand::List { user, json } => {
+                let listing = client.list(&user).await?;
+                match json {
+                    true => pretty(&listing.json),
+                    false => admin_client::table(&listing),
+                }
+            }
+            SessionsCommand::Revoke { user, handle, json } => {
+                let what = match (user, handle) {
+                    (Some(user), _) => Revoke::User(user),
+                    (None, Some(handle)) => Revoke::Handle(handle),
+                    (None, None) => unreachable!("clap requires --user or --handle"),
+                };
+                let revoked = client.revoke(&what).await?;
+                match json {
+                    true => pretty(&revoked.json),
+                    false => admin_client::revoked(&what, &revoked),
+                }
+            }
+        })
+    });
+    match answer {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let hint = error.hint();
+            eprintln!("sessiongate: {:#}", anyhow::Error::new(error));
+            if let Some(hint) = hint {
+                eprintln!("sessiongate: {hint}");
+            }
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -256,4 +394,99 @@ fn shutdown_signal() -> Result<impl Future<Output = ()> + Send> {
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sessiongate").chain(args.iter().copied()))
+    }
+
+    fn sessions(args: &[&str]) -> (TargetArgs, SessionsCommand) {
+        match parse(args)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .command
+        {
+            Command::Sessions { target, command } => (target, command),
+            _ => panic!("not `sessions`"),
+        }
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sessions_list_takes_a_user_and_json() {
+        let (target, command) = sessions(&["sessions", "list", "--user", "a b", "--json"]);
+        assert!(matches!(command, SessionsCommand::List { user, json: true } if user == "a b"));
+        assert!(target.admin.is_none() && target.token_file.is_none());
+        for missing in [
+            &["sessions", "list"][..],
+            &["sessions", "list", "--user", ""],
+        ] {
+            assert!(parse(missing).is_err(), "{missing:?}");
+        }
+    }
+
+    #[test]
+    fn sessions_revoke_takes_a_user_or_a_handle_never_both() {
+        let (_, command) = sessions(&["sessions", "revoke", "--user", "alice"]);
+        assert!(matches!(
+            command,
+            SessionsCommand::Revoke { user: Some(u), handle: None, json: false } if u == "alice"
+        ));
+        let (_, command) = sessions(&["sessions", "revoke", "--handle", "h1", "--json"]);
+        assert!(matches!(
+            command,
+            SessionsCommand::Revoke { user: None, handle: Some(h), json: true } if h == "h1"
+        ));
+        for bad in [
+            &["sessions", "revoke"][..],
+            &["sessions", "revoke", "--user", "a", "--handle", "h"],
+            &["sessions", "revoke", "--handle", ""],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// The target options go before or after the subcommand alike.
+    #[test]
+    fn target_options_go_anywhere_after_sessions() {
+        for args in [
+            &[
+                "sessions",
+                "--admin",
+                "http://h:1",
+                "--token-file",
+                "t",
+                "--config",
+                "c.toml",
+                "list",
+                "--user",
+                "u",
+            ][..],
+            &[
+                "sessions",
+                "list",
+                "--user",
+                "u",
+                "--config",
+                "c.toml",
+                "--admin",
+                "http://h:1",
+                "--token-file",
+                "t",
+            ],
+        ] {
+            let (target, _) = sessions(args);
+            assert_eq!(target.admin.as_deref(), Some("http://h:1"));
+            assert_eq!(target.token_file.as_deref(), Some(Path::new("t")));
+            assert_eq!(target.config.as_deref(), Some(Path::new("c.toml")));
+        }
+    }
 }

@@ -1,4 +1,7 @@
-//! The `sessiongate` binary as a user runs it: `check`, `run` and `demo`.
+//! The `sessiongate` binary as a user runs it: `check`, `run` and `demo`;
+//! `sessions` in [`sessions`].
+
+mod sessions;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
