@@ -216,14 +216,19 @@ pub fn banner(opts: &DemoOptions, proxy: SocketAddr, admin: SocketAddr) -> Strin
 }
 
 /// Serve the demo application on `listener` until `shutdown` completes, then
-/// give in-flight requests a few seconds to finish. `admin`: the gateway's
-/// admin API for the operator page; without it (`sessiongate demo-app`
-/// alone) the page says it is not connected.
+/// give in-flight requests a few seconds to finish. Without an admin API
+/// (`sessiongate demo-app` alone) the operator page says it is not
+/// connected; [`serve_app_with_admin`] gives it one.
+pub async fn serve_app(listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    serve_app_with_admin(listener, None, shutdown).await;
+}
+
+/// [`serve_app`], with the gateway's admin API for the operator page.
 ///
 /// HTTP/1.1 only: the gateway is the only client, and it speaks HTTP/1.1 to
 /// upstreams. A failed accept (e.g. too many open files) is logged and the
 /// loop goes on: one bad moment must not end the demo.
-pub async fn serve_app(
+pub async fn serve_app_with_admin(
     listener: TcpListener,
     admin: Option<AdminApi>,
     shutdown: impl Future<Output = ()>,

@@ -191,7 +191,7 @@ fn run_demo_app(listen: SocketAddr) -> Result<()> {
         let shutdown = shutdown_signal()?;
         let listener = bind(listen, "--listen")?;
         tracing::info!("demo app listening on {}", listener.local_addr()?);
-        demo::serve_app(listener, None, shutdown).await;
+        demo::serve_app(listener, shutdown).await;
         Ok(())
     })
 }

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use super::token_file::{self, TokenFile, TokenFileError};
-use super::{AdminApi, DemoOptions, demo_config_toml, serve_app};
+use super::{AdminApi, DemoOptions, demo_config_toml, serve_app_with_admin};
 use crate::Listeners;
 use crate::config::{Config, ConfigErrors};
 
@@ -59,7 +59,7 @@ pub async fn run(
         .unwrap_or(token);
 
     let (stop_app, app_stopped) = oneshot::channel::<()>();
-    let app = tokio::spawn(serve_app(
+    let app = tokio::spawn(serve_app_with_admin(
         listeners.app,
         Some(AdminApi::new(admin_addr, token)),
         async {

@@ -185,13 +185,14 @@ fn sessions_query(user: &str) -> String {
     )
 }
 
-/// SPEC §9 handles: 1 to 64 URL-safe characters. Anything else cannot name
-/// a session, and must not reach the admin path unescaped.
+/// SPEC §9 handles: 1 to 64 URL-safe characters (the base64url alphabet;
+/// no dots, so never `.` or `..`). Anything else cannot name a session,
+/// and must not reach the admin path.
 fn is_handle(text: &str) -> bool {
     (1..=MAX_HANDLE_LEN).contains(&text.len())
         && text
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
 /// What a `404` from the session API means: with no token configured every
@@ -370,11 +371,11 @@ mod tests {
 
     #[test]
     fn handles_are_url_safe_and_short() {
-        assert!(is_handle("h_1-AZ.~"));
+        assert!(is_handle("h_1-AZ"));
         assert!(is_handle(&"a".repeat(64)));
         assert!(!is_handle(""));
         assert!(!is_handle(&"a".repeat(65)));
-        for bad in ["a/b", "..%2f", "a?b", "a b", "é"] {
+        for bad in ["a/b", "..%2f", "..", ".", "a?b", "a b", "é"] {
             assert!(!is_handle(bad), "{bad}");
         }
     }
