@@ -7,12 +7,7 @@ use std::net::SocketAddr;
 mod operator;
 mod whole;
 
-use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use sessiongate::demo::{
     AdminApi, DEMO_PASSWORD, DEMO_USER, DemoOptions, demo_config_toml, serve_app,
     serve_app_with_admin,
@@ -20,10 +15,12 @@ use sessiongate::demo::{
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::support::http::{ClientBody, Http, body};
+
 /// The app running in this test; stops it when dropped.
 struct App {
     addr: SocketAddr,
-    client: Client<HttpConnector, Full<Bytes>>,
+    http: Http,
     _stop: oneshot::Sender<()>,
 }
 
@@ -40,24 +37,17 @@ impl App {
         tokio::spawn(serve_app_with_admin(listener, admin, async {
             let _ = stopped.await;
         }));
-        let client = Client::builder(TokioExecutor::new()).build_http();
         App {
             addr,
-            client,
+            http: Http::new(),
             _stop: stop,
         }
     }
 
-    async fn send(&self, req: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, String) {
-        let res = self.client.request(req).await.expect("request");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.expect("body").to_bytes();
-        (
-            status,
-            headers,
-            String::from_utf8(body.to_vec()).expect("utf-8"),
-        )
+    async fn send(&self, req: Request<ClientBody>) -> (StatusCode, HeaderMap, String) {
+        let ans = self.http.send(req).await;
+        let text = String::from_utf8(ans.body.to_vec()).expect("utf-8");
+        (ans.status, ans.headers, text)
     }
 
     async fn get(&self, path: &str, user: Option<&str>) -> (StatusCode, HeaderMap, String) {
@@ -65,7 +55,7 @@ impl App {
         if let Some(user) = user {
             req = req.header("x-sessiongate-user", user);
         }
-        self.send(req.body(Full::default()).unwrap()).await
+        self.send(req.body(body("")).unwrap()).await
     }
 
     /// A POST as the app's own pages send it (through the gateway, which
@@ -83,7 +73,7 @@ impl App {
         if let Some(origin) = origin {
             req = req.header("origin", origin);
         }
-        self.send(req.body(Full::default()).unwrap()).await
+        self.send(req.body(body("")).unwrap()).await
     }
 
     async fn login(&self, form: &str) -> (StatusCode, HeaderMap, String) {
@@ -91,7 +81,7 @@ impl App {
             .method(Method::POST)
             .uri(format!("http://{}/login", self.addr))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from(form.to_owned())))
+            .body(body(form.to_owned()))
             .unwrap();
         self.send(req).await
     }

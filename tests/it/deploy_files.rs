@@ -394,42 +394,36 @@ async fn the_compose_stack_signs_a_visitor_in() {
 
 /// Just enough HTTP/1.1 client for the compose test.
 mod reqwest_like {
-    use bytes::Bytes;
-    use http::{HeaderMap, Request};
-    use http_body_util::{BodyExt, Full};
-    use hyper_util::client::legacy::connect::HttpConnector;
-    use hyper_util::rt::TokioExecutor;
+    use http::HeaderMap;
 
-    pub struct Client(hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>);
+    use crate::support::http::{Answer, Http};
+
+    pub struct Client(Http);
 
     impl Client {
         pub fn new() -> Self {
-            Client(hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http())
+            Client(Http::new())
         }
 
         pub async fn get(&self, url: &str, cookie: Option<&str>) -> (u16, HeaderMap, String) {
-            let mut req = Request::get(url).header("accept", "text/html");
+            let mut headers = vec![("accept", "text/html")];
             if let Some(cookie) = cookie {
-                req = req.header("cookie", cookie);
+                headers.push(("cookie", cookie));
             }
-            self.send(req.body(Full::default()).unwrap()).await
+            parts(self.0.get(url, &headers).await)
         }
 
         pub async fn post_form(&self, url: &str, form: &str) -> (u16, HeaderMap, String) {
-            let req = Request::post(url)
-                .header("accept", "text/html")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Full::new(Bytes::from(form.to_owned())))
-                .unwrap();
-            self.send(req).await
+            parts(
+                self.0
+                    .post_form(url, &[("accept", "text/html")], form)
+                    .await,
+            )
         }
+    }
 
-        async fn send(&self, req: Request<Full<Bytes>>) -> (u16, HeaderMap, String) {
-            let res = self.0.request(req).await.expect("request");
-            let status = res.status().as_u16();
-            let headers = res.headers().clone();
-            let body = res.into_body().collect().await.expect("body").to_bytes();
-            (status, headers, String::from_utf8_lossy(&body).into_owned())
-        }
+    fn parts(ans: Answer) -> (u16, HeaderMap, String) {
+        let text = ans.text().into_owned();
+        (ans.status.as_u16(), ans.headers, text)
     }
 }

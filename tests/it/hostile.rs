@@ -2,20 +2,18 @@
 //! over HTTP/1.1 and h2c: forged header spellings, host and path spellings
 //! that skipped a protected route, and return paths that left the site.
 
-use std::time::Duration;
-
-use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode, Version};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::http::{
+    ClientBody, PATIENCE, body, http1_over, http2_over, respond_h1, respond_h2, tcp,
+};
 use crate::support::upstream::TestUpstream;
 
-const PATIENCE: Duration = Duration::from_secs(20);
 const PROTOCOLS: [Version; 2] = [Version::HTTP_11, Version::HTTP_2];
 
 /// A managed-mode gateway on the memory store: `/login` and `/pub/` public,
@@ -64,25 +62,15 @@ async fn start(extra_server: &str, catch_all_protected: bool) -> (TestGateway, T
 async fn send(
     gw: &TestGateway,
     version: Version,
-    req: Request<Empty<Bytes>>,
+    req: Request<ClientBody>,
 ) -> (StatusCode, HeaderMap) {
-    let stream = TcpStream::connect(gw.addr).await.expect("connect");
-    let io = TokioIo::new(stream);
+    let stream = tcp(gw.addr).await;
     let resp = if version == Version::HTTP_2 {
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
-                .await
-                .expect("h2c handshake");
-        tokio::spawn(conn);
-        timeout(PATIENCE, sender.send_request(req)).await
+        let (mut sender, _conn) = http2_over(stream).await;
+        respond_h2(&mut sender, req).await
     } else {
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-            .await
-            .expect("http/1.1 handshake");
-        tokio::spawn(conn);
-        timeout(PATIENCE, sender.send_request(req)).await
+        respond_h1(&mut http1_over(stream).await, req).await
     };
-    let resp = resp.expect("no answer in time").expect("request failed");
     let (parts, body) = resp.into_parts();
     let _ = body.collect().await;
     (parts.status, parts.headers)
@@ -104,7 +92,7 @@ async fn login(gw: &TestGateway, user: &str) -> String {
         "app.example.com",
         &format!("/login?user={user}"),
     )
-    .body(Empty::new())
+    .body(body(""))
     .unwrap();
     let (status, headers) = send(gw, Version::HTTP_11, req).await;
     assert_eq!(status, StatusCode::OK);
@@ -135,7 +123,7 @@ async fn underscore_identity_header_never_reaches_the_upstream() {
                 .header("X_SessionGate-User", "admin")
                 .header("sessiongate_login", "user=admin")
                 .header("sessiongate_anything", "1")
-                .body(Empty::new())
+                .body(body(""))
                 .unwrap();
             let (status, _) = send(&gw, version, req).await;
             assert_eq!(status, StatusCode::OK, "{version:?} {path}");
@@ -179,7 +167,7 @@ async fn forwarding_headers_from_untrusted_peers_are_removed() {
             for name in FORGED {
                 req = req.header(name, "6.6.6.6");
             }
-            let (status, _) = send(&gw, version, req.body(Empty::new()).unwrap()).await;
+            let (status, _) = send(&gw, version, req.body(body("")).unwrap()).await;
             assert_eq!(status, StatusCode::OK);
             let names = header_names(&upstream);
             for name in FORGED {
@@ -209,7 +197,7 @@ async fn trailing_dot_host_is_the_protected_host() {
         ] {
             let req = request(version, host, "/reports")
                 .header("accept", "text/html")
-                .body(Empty::new())
+                .body(body(""))
                 .unwrap();
             let (status, headers) = send(&gw, version, req).await;
             assert_eq!(status, StatusCode::FOUND, "{version:?} {host}");
@@ -220,9 +208,7 @@ async fn trailing_dot_host_is_the_protected_host() {
             ".admin.example.com",
             "admin.example.com..",
         ] {
-            let req = request(version, host, "/reports")
-                .body(Empty::new())
-                .unwrap();
+            let req = request(version, host, "/reports").body(body("")).unwrap();
             let (status, _) = send(&gw, version, req).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{version:?} {host}");
         }
@@ -279,7 +265,7 @@ async fn uppercase_path_does_not_escape_a_protected_prefix() {
         for path in ["/ADMIN/users", "/Admin", "/%41dmin/users"] {
             let req = request(version, "app.example.com", path)
                 .header("accept", "text/html")
-                .body(Empty::new())
+                .body(body(""))
                 .unwrap();
             let (status, _) = send(&gw, version, req).await;
             assert_eq!(status, StatusCode::FOUND, "{version:?} {path}");
@@ -302,7 +288,7 @@ async fn next_has_no_dot_segments() {
         ] {
             let req = request(version, "app.example.com", path)
                 .header("accept", "text/html")
-                .body(Empty::new())
+                .body(body(""))
                 .unwrap();
             let (status, headers) = send(&gw, version, req).await;
             assert_eq!(status, StatusCode::FOUND, "{version:?} {path}");

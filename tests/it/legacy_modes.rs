@@ -9,16 +9,10 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
-use tokio::time::timeout;
+use http::{StatusCode, header};
 
 use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::http::{Answer, Http, sample};
 use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
 
@@ -28,51 +22,17 @@ mod external;
 mod observe;
 mod observe_express;
 
-/// Generous bound for anything that should happen "now"; only a hang hits it.
-const PATIENCE: Duration = Duration::from_secs(20);
-
 /// What a browser navigating to a page sends: a redirect, not a 401.
 const BROWSER: (&str, &str) = ("accept", "text/html,application/xhtml+xml");
 
 /// What a script asking for JSON sends: a 401, not a redirect.
 const API: (&str, &str) = ("accept", "application/json");
 
-/// One answer, body as text.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
 impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-
-    /// Every `Set-Cookie` header, in order.
-    fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().expect("ASCII Set-Cookie").to_owned())
-            .collect()
-    }
-
-    /// The `name=value` pair of the `Set-Cookie` for `name` (panics without one).
-    fn cookie_pair(&self, name: &str) -> String {
-        let prefix = format!("{name}=");
-        self.set_cookies()
-            .into_iter()
-            .find(|c| c.starts_with(&prefix))
-            .and_then(|c| c.split(';').next().map(str::to_owned))
-            .unwrap_or_else(|| panic!("no Set-Cookie for {name} in {:?}", self.set_cookies()))
-    }
-
     /// Asserts a 302 to `/login` whose `next` is `path`, not cached, and
     /// that it clears the cookie `name` (`name=; …Max-Age=0`).
     fn assert_sent_to_login(&self, path: &str, name: &str) {
-        assert_eq!(self.status, StatusCode::FOUND, "body: {}", self.body);
+        assert_eq!(self.status, StatusCode::FOUND, "body: {}", self.text());
         let location = self.headers[header::LOCATION].to_str().unwrap();
         let next = location
             .strip_prefix("/login?next=")
@@ -100,42 +60,6 @@ fn percent_decode(text: &str) -> String {
         .decode_utf8()
         .expect("UTF-8")
         .into_owned()
-}
-
-/// A plain HTTP/1.1 client (no cookie jar: each test sends the cookies it
-/// means to, so what the gateway sees is explicit).
-struct Http(Client<HttpConnector, Full<Bytes>>);
-
-impl Http {
-    fn new() -> Http {
-        Http(Client::builder(TokioExecutor::new()).build_http())
-    }
-
-    async fn send(&self, method: Method, url: String, headers: &[(&str, &str)]) -> Answer {
-        let mut req = Request::builder().method(method).uri(&url);
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        let resp = timeout(PATIENCE, self.0.request(req.body(Full::default()).unwrap()))
-            .await
-            .unwrap_or_else(|_| panic!("no answer in time from {url}"))
-            .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
-        let (parts, body) = resp.into_parts();
-        let bytes = body.collect().await.expect("body").to_bytes();
-        Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    }
-
-    async fn get(&self, url: String, headers: &[(&str, &str)]) -> Answer {
-        self.send(Method::GET, url, headers).await
-    }
-
-    async fn post(&self, url: String, headers: &[(&str, &str)]) -> Answer {
-        self.send(Method::POST, url, headers).await
-    }
 }
 
 /// The gateway in front of `app`, sessions in `redis` (`op_timeout` 2 s),
@@ -166,11 +90,64 @@ async fn gateway_in_front(redis: &RedisServer, app: &NodeApp, session: &str) -> 
 
 /// The value of one exposition line (`name{labels} value`); 0 when the
 /// series has not been created yet.
-async fn metric(http: &Http, metrics_url: String, series: &str) -> f64 {
-    let text = http.get(metrics_url, &[]).await.body;
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
+async fn metric(http: &Http, gw: &TestGateway, series: &str) -> f64 {
+    sample(&http.metrics(gw).await, series).unwrap_or(0.0)
+}
+
+/// A Redis, an app from `tests/apps`, and the gateway in front of it.
+struct Behind {
+    // Fields drop in declaration order: the gateway, then the app, then Redis.
+    gateway: TestGateway,
+    app: NodeApp,
+    redis: RedisServer,
+    http: Http,
+}
+
+impl Behind {
+    /// Starts Redis, the app `script`, and the gateway in front of it with
+    /// the `[session]` keys `session`.
+    async fn start(script: &str, session: &str) -> Behind {
+        let redis = RedisServer::start();
+        let app = NodeApp::start(script, &[]);
+        let gateway = gateway_in_front(&redis, &app, session).await;
+        Behind {
+            gateway,
+            app,
+            redis,
+            http: Http::new(),
+        }
+    }
+
+    fn pttl(&self, key: &str) -> i64 {
+        self.redis.query(&["PTTL", key])
+    }
+}
+
+/// Five `GET /whoami` 0.6 s apart (3 s: alive past a 2 s idle timeout only
+/// by sliding), each answered for alice, with the session's `pttl` back
+/// within [1.5 s, 2 s] after each.
+async fn slides_as_alice(
+    http: &Http,
+    gateway: &TestGateway,
+    headers: &[(&str, &str)],
+    mut pttl: impl AsyncFnMut() -> i64,
+) {
+    for round in 0..5 {
+        wait(600).await;
+        let whoami = http.get(gateway.url("/whoami"), headers).await;
+        assert_eq!(
+            whoami.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            whoami.text()
+        );
+        assert_eq!(whoami.json(), serde_json::json!({"user": "alice"}));
+        let ttl = pttl().await;
+        assert!(
+            (1_500..=2_000).contains(&ttl),
+            "round {round}: PTTL {ttl} after a request"
+        );
+    }
 }
 
 /// Sleeps on the test's clock (Redis TTLs run on Redis's; the margins

@@ -4,78 +4,16 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{StatusCode, header};
 use sessiongate::demo::{DEMO_PASSWORD, DEMO_USER, serve_app};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
 
 use crate::support::gateway::{TestGateway, config, config_toml};
+use crate::support::http::{Http, PATIENCE, metric};
 use crate::support::redis::RedisServer;
 use crate::support::upstream::{TestUpstream, resetting_upstream};
-
-const PATIENCE: Duration = Duration::from_secs(20);
-
-struct Http(Client<HttpConnector, Full<Bytes>>);
-
-impl Http {
-    fn new() -> Http {
-        Http(Client::builder(TokioExecutor::new()).build_http())
-    }
-
-    async fn send(&self, req: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, String) {
-        let resp = timeout(PATIENCE, self.0.request(req))
-            .await
-            .expect("no answer in time")
-            .expect("request failed");
-        let (parts, body) = resp.into_parts();
-        let bytes = body.collect().await.expect("body").to_bytes();
-        (
-            parts.status,
-            parts.headers,
-            String::from_utf8_lossy(&bytes).into_owned(),
-        )
-    }
-
-    async fn get(&self, url: String, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
-        let mut req = Request::get(url);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        self.send(req.body(Full::default()).unwrap()).await
-    }
-}
-
-/// The `name=value` of the session cookie a response set.
-fn session_cookie(headers: &HeaderMap) -> String {
-    headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("sessiongate=") && !v.contains("Max-Age=0"))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
-}
-
-/// The value of one exposition line (`name{labels} value`).
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
-}
-
-/// The admin listener's `/metrics` text.
-async fn scrape(http: &Http, gw: &TestGateway) -> String {
-    let (status, _, text) = http.get(gw.admin_url("/metrics"), &[]).await;
-    assert_eq!(status, StatusCode::OK);
-    text
-}
 
 #[tokio::test]
 async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
@@ -107,76 +45,70 @@ async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
     let url = |p: &str| gw.url(p);
 
     assert_eq!(
-        http.get(gw.admin_url("/healthz"), &[]).await.0,
+        http.get(gw.admin_url("/healthz"), &[]).await.status,
         StatusCode::OK
     );
     assert_eq!(
-        http.get(gw.admin_url("/readyz"), &[]).await.0,
+        http.get(gw.admin_url("/readyz"), &[]).await.status,
         StatusCode::OK
     );
 
     // public, redirected (missing), unauthorized (missing), invalid, expired
-    assert_eq!(http.get(url("/login"), &[]).await.0, StatusCode::OK);
-    assert_eq!(http.get(url("/"), &[]).await.0, StatusCode::FOUND);
+    assert_eq!(http.get(url("/login"), &[]).await.status, StatusCode::OK);
+    assert_eq!(http.get(url("/"), &[]).await.status, StatusCode::FOUND);
     let api = [("accept", "application/json")];
-    assert_eq!(http.get(url("/"), &api).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        http.get(url("/"), &api).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let bad = [("cookie", "sessiongate=not*valid")];
-    assert_eq!(http.get(url("/"), &bad).await.0, StatusCode::FOUND);
+    assert_eq!(http.get(url("/"), &bad).await.status, StatusCode::FOUND);
     let unknown = [("cookie", "sessiongate=0123456789abcdef")];
-    assert_eq!(http.get(url("/"), &unknown).await.0, StatusCode::FOUND);
+    assert_eq!(http.get(url("/"), &unknown).await.status, StatusCode::FOUND);
 
     // log in through the demo app: a session is created
     let form = format!("username={DEMO_USER}&password={DEMO_PASSWORD}&next=/");
-    let login = Request::builder()
-        .method(Method::POST)
-        .uri(url("/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Full::new(Bytes::from(form)))
-        .unwrap();
-    let (status, headers, _) = http.send(login).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    let login = http.post_form(url("/login"), &[], &form).await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
     assert!(
-        headers.get("sessiongate-login").is_none(),
+        login.headers.get("sessiongate-login").is_none(),
         "control header leaked"
     );
-    let cookie = session_cookie(&headers);
+    let cookie = login.session_pair();
     let with_cookie = [("cookie", cookie.as_str())];
 
     // forwarded, refreshed, upstream error
-    let (status, _, body) = http.get(url("/"), &with_cookie).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(body.contains(DEMO_USER));
-    let refresh = Request::post(url("/.sessiongate/refresh"))
-        .header("cookie", cookie.as_str())
-        .body(Full::default())
-        .unwrap();
-    assert_eq!(http.send(refresh).await.0, StatusCode::OK);
+    let page = http.get(url("/"), &with_cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains(DEMO_USER));
+    let refresh = http.post(url("/.sessiongate/refresh"), &with_cookie).await;
+    assert_eq!(refresh.status, StatusCode::OK);
     assert_eq!(
-        http.get(url("/broken/x"), &[]).await.0,
+        http.get(url("/broken/x"), &[]).await.status,
         StatusCode::BAD_GATEWAY
     );
 
     // the store stalls: 503, readiness fails (a ping error); then both recover
     let ping_errors = r#"sessiongate_store_errors_total{op="ping"}"#;
     let pings = r#"sessiongate_store_duration_seconds_count{op="ping"}"#;
-    let before_outage = scrape(&http, &gw).await;
+    let before_outage = http.metrics(&gw).await;
     assert_eq!(
         metric(&before_outage, ping_errors),
         0.0,
         "the first ping failed"
     );
     redis.pause();
-    let (status, headers, _) = http.get(url("/"), &with_cookie).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let outage = http.get(url("/"), &with_cookie).await;
+    assert_eq!(outage.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
-        headers.get(header::SET_COOKIE).is_none(),
+        outage.headers.get(header::SET_COOKIE).is_none(),
         "an outage cleared a cookie"
     );
     assert_eq!(
-        http.get(gw.admin_url("/readyz"), &[]).await.0,
+        http.get(gw.admin_url("/readyz"), &[]).await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    let during_outage = scrape(&http, &gw).await;
+    let during_outage = http.metrics(&gw).await;
     assert_eq!(
         metric(&during_outage, ping_errors),
         metric(&before_outage, ping_errors) + 1.0,
@@ -189,19 +121,23 @@ async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
     );
     redis.resume();
     assert_eq!(
-        http.get(gw.admin_url("/readyz"), &[]).await.0,
+        http.get(gw.admin_url("/readyz"), &[]).await.status,
         StatusCode::OK
     );
-    assert_eq!(http.get(url("/"), &with_cookie).await.0, StatusCode::OK);
+    assert_eq!(
+        http.get(url("/"), &with_cookie).await.status,
+        StatusCode::OK
+    );
 
     // logout ends the session
-    let (status, _, _) = http.get(url("/.sessiongate/logout"), &with_cookie).await;
-    assert_eq!(status, StatusCode::FOUND);
+    let logout = http.get(url("/.sessiongate/logout"), &with_cookie).await;
+    assert_eq!(logout.status, StatusCode::FOUND);
 
-    let (status, headers, text) = http.get(gw.admin_url("/metrics"), &[]).await;
-    assert_eq!(status, StatusCode::OK);
+    let scraped = http.get(gw.admin_url("/metrics"), &[]).await;
+    assert_eq!(scraped.status, StatusCode::OK);
+    let text = scraped.text();
     assert!(
-        headers[header::CONTENT_TYPE]
+        scraped.headers[header::CONTENT_TYPE]
             .to_str()
             .unwrap()
             .contains("openmetrics-text")
@@ -210,64 +146,68 @@ async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
         let value = metric(&text, series);
         assert!(value >= n, "{series} = {value}, expected >= {n}");
     };
-    at_least(
-        r#"sessiongate_requests_total{route="login",outcome="public"}"#,
-        2.0,
-    );
-    at_least(
-        r#"sessiongate_requests_total{route="default",outcome="forwarded"}"#,
-        2.0,
-    );
-    at_least(
-        r#"sessiongate_requests_total{route="default",outcome="redirected"}"#,
-        3.0,
-    );
-    at_least(
-        r#"sessiongate_requests_total{route="default",outcome="unauthorized"}"#,
-        1.0,
-    );
-    at_least(
-        r#"sessiongate_requests_total{route="default",outcome="unavailable"}"#,
-        1.0,
-    );
-    at_least(
-        r#"sessiongate_requests_total{route="broken",outcome="upstream_error"}"#,
-        1.0,
-    );
-    at_least(
-        r#"sessiongate_redirects_total{route="default",reason="missing"}"#,
-        2.0,
-    );
-    at_least(
-        r#"sessiongate_redirects_total{route="default",reason="invalid"}"#,
-        1.0,
-    );
-    at_least(
-        r#"sessiongate_redirects_total{route="default",reason="expired"}"#,
-        1.0,
-    );
-    at_least(r#"sessiongate_sessions_created_total{mode="managed"}"#, 1.0);
-    at_least(r#"sessiongate_sessions_ended_total{reason="logout"}"#, 1.0);
-    at_least("sessiongate_session_refreshes_total", 1.0);
-    at_least(r#"sessiongate_store_errors_total{op="touch"}"#, 1.0);
-    at_least(
-        r#"sessiongate_store_duration_seconds_count{op="touch"}"#,
-        5.0,
-    );
-    // Three readiness checks: ready, the outage, ready again.
-    at_least(ping_errors, 1.0);
-    at_least(pings, 3.0);
-    at_least(
-        r#"sessiongate_request_duration_seconds_count{route="default"}"#,
-        7.0,
-    );
-    at_least(
-        r#"sessiongate_upstream_errors_total{route="broken",kind="connect"}"#,
-        1.0,
-    );
-    // Present from the start (the admin listener's own connections are not counted).
-    at_least(r#"sessiongate_config_reloads_total{result="failure"}"#, 0.0);
-    at_least("sessiongate_open_connections", 0.0);
+    for (series, n) in [
+        (
+            r#"sessiongate_requests_total{route="login",outcome="public"}"#,
+            2.0,
+        ),
+        (
+            r#"sessiongate_requests_total{route="default",outcome="forwarded"}"#,
+            2.0,
+        ),
+        (
+            r#"sessiongate_requests_total{route="default",outcome="redirected"}"#,
+            3.0,
+        ),
+        (
+            r#"sessiongate_requests_total{route="default",outcome="unauthorized"}"#,
+            1.0,
+        ),
+        (
+            r#"sessiongate_requests_total{route="default",outcome="unavailable"}"#,
+            1.0,
+        ),
+        (
+            r#"sessiongate_requests_total{route="broken",outcome="upstream_error"}"#,
+            1.0,
+        ),
+        (
+            r#"sessiongate_redirects_total{route="default",reason="missing"}"#,
+            2.0,
+        ),
+        (
+            r#"sessiongate_redirects_total{route="default",reason="invalid"}"#,
+            1.0,
+        ),
+        (
+            r#"sessiongate_redirects_total{route="default",reason="expired"}"#,
+            1.0,
+        ),
+        (r#"sessiongate_sessions_created_total{mode="managed"}"#, 1.0),
+        (r#"sessiongate_sessions_ended_total{reason="logout"}"#, 1.0),
+        ("sessiongate_session_refreshes_total", 1.0),
+        (r#"sessiongate_store_errors_total{op="touch"}"#, 1.0),
+        (
+            r#"sessiongate_store_duration_seconds_count{op="touch"}"#,
+            5.0,
+        ),
+        // Three readiness checks: ready, the outage, ready again.
+        (ping_errors, 1.0),
+        (pings, 3.0),
+        (
+            r#"sessiongate_request_duration_seconds_count{route="default"}"#,
+            7.0,
+        ),
+        (
+            r#"sessiongate_upstream_errors_total{route="broken",kind="connect"}"#,
+            1.0,
+        ),
+        // Present from the start (the admin listener's own connections are not counted).
+        (r#"sessiongate_config_reloads_total{result="failure"}"#, 0.0),
+        ("sessiongate_open_connections", 0.0),
+    ] {
+        at_least(series, n);
+    }
     // Label values are bounded: never a path, a user or a session id.
     assert!(!text.contains(&cookie["sessiongate=".len()..]));
     assert!(!text.contains("/broken/x"));
@@ -295,7 +235,7 @@ async fn open_connections_counts_a_keep_alive_client_until_it_closes() {
     // Admin connections (these scrapes) are not client connections.
     let http = Http::new();
     let gauge = "sessiongate_open_connections";
-    let before = metric(&scrape(&http, &gw).await, gauge);
+    let before = metric(&http.metrics(&gw).await, gauge);
 
     let mut conn = TcpStream::connect(gw.addr).await.expect("connect");
     conn.write_all(b"GET /kept HTTP/1.1\r\nhost: gateway\r\n\r\n")
@@ -310,7 +250,7 @@ async fn open_connections_counts_a_keep_alive_client_until_it_closes() {
         "the gateway did not keep the connection alive: {head}"
     );
     assert_eq!(
-        metric(&scrape(&http, &gw).await, gauge),
+        metric(&http.metrics(&gw).await, gauge),
         before + 1.0,
         "the open keep-alive connection is not counted"
     );
@@ -318,7 +258,7 @@ async fn open_connections_counts_a_keep_alive_client_until_it_closes() {
     drop(conn);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let open = metric(&scrape(&http, &gw).await, gauge);
+        let open = metric(&http.metrics(&gw).await, gauge);
         if open == before {
             break;
         }
@@ -365,10 +305,10 @@ async fn upstream_timeouts_and_resets_are_counted_by_kind() {
     let upstream_errors = |route: &str| {
         format!(r#"sessiongate_requests_total{{route="{route}",outcome="upstream_error"}}"#)
     };
-    let before = scrape(&http, &gw).await;
+    let before = http.metrics(&gw).await;
 
-    let (status, _, _) = http.get(gw.url("/sleep/1500"), &[]).await;
-    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    let slow = http.get(gw.url("/sleep/1500"), &[]).await;
+    assert_eq!(slow.status, StatusCode::GATEWAY_TIMEOUT);
     assert!(
         upstream
             .received()
@@ -376,10 +316,10 @@ async fn upstream_timeouts_and_resets_are_counted_by_kind() {
             .any(|r| r.path_and_query == "/sleep/1500"),
         "the slow upstream never got the request"
     );
-    let (status, _, _) = http.get(gw.url("/reset/x"), &[]).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let reset = http.get(gw.url("/reset/x"), &[]).await;
+    assert_eq!(reset.status, StatusCode::BAD_GATEWAY);
 
-    let after = scrape(&http, &gw).await;
+    let after = http.metrics(&gw).await;
     let moved = |series: &str| metric(&after, series) - metric(&before, series);
     assert_eq!(moved(&errors("slow", "timeout")), 1.0);
     assert_eq!(moved(&errors("reset", "other")), 1.0);
@@ -424,7 +364,7 @@ fn referenced_metrics(text: &str) -> Vec<String> {
 async fn alert_rules_and_dashboard_use_only_exported_metrics() {
     let upstream = TestUpstream::start().await;
     let gw = TestGateway::start(config(&upstream.url())).await;
-    let (_, _, exported) = Http::new().get(gw.admin_url("/metrics"), &[]).await;
+    let exported = Http::new().metrics(&gw).await;
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/");
     let dashboard =
         std::fs::read_to_string(format!("{root}grafana/sessiongate-dashboard.json")).unwrap();

@@ -7,20 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode, Version};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http::{Request, StatusCode, Version};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde_json::Value;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 use crate::support::gateway::{TestGateway, config};
+use crate::support::http::{
+    Answer, ClientBody, Http, PATIENCE, Proto, body, http1_over, http2_over, json, respond_h1,
+    respond_h2, tcp,
+};
 use crate::support::upstream::{DOWNLOAD_HEAD, TestUpstream, resetting_upstream};
 
 mod connections;
@@ -30,33 +30,15 @@ mod protocols;
 mod request_bodies;
 mod upgrades;
 
-/// Generous bound for anything that should happen "now"; only a hang hits it.
-const PATIENCE: Duration = Duration::from_secs(20);
 const FIFTY_MB: usize = 50 * 1024 * 1024;
 
-type ClientBody = BoxBody<Bytes, Infallible>;
-
-fn client() -> Client<HttpConnector, ClientBody> {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-fn body(text: &str) -> ClientBody {
-    Full::new(Bytes::from(text.to_owned())).boxed()
-}
-
 /// Sends `req` and reads the whole answer.
-async fn send(req: Request<ClientBody>) -> (StatusCode, HeaderMap, Bytes) {
-    let resp = timeout(PATIENCE, client().request(req))
-        .await
-        .expect("no answer in time")
-        .expect("request failed");
-    let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.expect("body").to_bytes();
-    (parts.status, parts.headers, bytes)
+async fn send(req: Request<ClientBody>) -> Answer {
+    Http::new().send(req).await
 }
 
-async fn get(url: String) -> (StatusCode, HeaderMap, Bytes) {
-    send(Request::get(url).body(body("")).unwrap()).await
+async fn get(url: String) -> Answer {
+    Http::new().get(url, &[]).await
 }
 
 /// Writes `request` on a fresh connection and reads until the gateway
@@ -77,18 +59,9 @@ async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn json(bytes: &Bytes) -> Value {
-    serde_json::from_slice(bytes).expect("JSON body")
-}
-
 /// The value of one series (`name{labels}`) in the gateway's `/metrics`.
 async fn metric(gw: &TestGateway, series: &str) -> f64 {
-    let (status, _, text) = get(gw.admin_url("/metrics")).await;
-    assert_eq!(status, StatusCode::OK);
-    let text = String::from_utf8_lossy(&text);
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+    Http::new().metric(gw, series).await
 }
 
 /// The series that count upstream failures on the proxy tests' route
@@ -222,7 +195,12 @@ async fn forwards_method_path_query_headers_and_bodies() {
         .header("content-type", "text/plain")
         .body(body("hello upstream"))
         .unwrap();
-    let (status, headers, bytes) = send(req).await;
+    let Answer {
+        status,
+        headers,
+        body: bytes,
+        ..
+    } = send(req).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["x-echo-response"], "yes");
     let echo = json(&bytes);
@@ -254,7 +232,11 @@ async fn upload_streams_without_buffering() {
         tx.send(chunk.clone()).await.unwrap();
     }
     drop(tx);
-    let (status, _, bytes) = pending.await.unwrap();
+    let Answer {
+        status,
+        body: bytes,
+        ..
+    } = pending.await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json(&bytes)["bytes"], FIFTY_MB);
     // The upstream counts and drops what it reads.
@@ -266,17 +248,13 @@ async fn download_streams_without_buffering() {
     let upstream = TestUpstream::start().await;
     let gw = TestGateway::start(config(&upstream.url())).await;
     let before = peak_rss();
-    let resp = timeout(
-        PATIENCE,
-        client().request(
+    let resp = Http::new()
+        .respond(
             Request::get(gw.url(&format!("/download/{FIFTY_MB}")))
                 .body(body(""))
                 .unwrap(),
-        ),
-    )
-    .await
-    .expect("no response headers")
-    .unwrap();
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let mut body = resp.into_body();
     let mut received = 0;
@@ -315,7 +293,9 @@ async fn hop_by_hop_headers_are_stripped_both_ways() {
         .header("x-kept", "yes")
         .body(body(""))
         .unwrap();
-    let (status, headers, _) = send(req).await;
+    let Answer {
+        status, headers, ..
+    } = send(req).await;
     assert_eq!(status, StatusCode::OK);
     let seen = &upstream.received()[0].headers;
     for name in [
@@ -347,7 +327,7 @@ async fn x_forwarded_replaced_for_untrusted_peer() {
         .header("x-forwarded-host", "evil.example.com")
         .body(body(""))
         .unwrap();
-    let (_, _, bytes) = send(req).await;
+    let Answer { body: bytes, .. } = send(req).await;
     let h = &json(&bytes)["headers"];
     assert_eq!(h["x-forwarded-for"], serde_json::json!(["127.0.0.1"]));
     assert_eq!(h["x-forwarded-proto"], serde_json::json!(["http"]));
@@ -370,7 +350,7 @@ async fn x_forwarded_extended_for_trusted_proxy() {
         .header("x-forwarded-host", "app.example.com")
         .body(body(""))
         .unwrap();
-    let (_, _, bytes) = send(req).await;
+    let Answer { body: bytes, .. } = send(req).await;
     let h = &json(&bytes)["headers"];
     assert_eq!(
         h["x-forwarded-for"],
@@ -397,7 +377,7 @@ async fn preserve_host_on_and_off() {
             .header("host", "app.example.com")
             .body(body(""))
             .unwrap();
-        let (_, _, bytes) = send(req).await;
+        let Answer { body: bytes, .. } = send(req).await;
         assert_eq!(
             json(&bytes)["headers"]["host"],
             serde_json::json!([want]),
@@ -449,7 +429,7 @@ async fn traversal_goes_to_the_route_of_the_normalised_path() {
     // Forwarded with the original path, not the normalised one.
     assert_eq!(seen, traversals);
 
-    let (status, _, _) = get(gw.url("/static/app.css")).await;
+    let Answer { status, .. } = get(gw.url("/static/app.css")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(public.received()[0].path_and_query, "/static/app.css");
 }
@@ -458,17 +438,10 @@ async fn traversal_goes_to_the_route_of_the_normalised_path() {
 async fn keep_alive_both_sides_reuses_pooled_upstream_connection() {
     let upstream = TestUpstream::start().await;
     let gw = TestGateway::start(config(&upstream.url())).await;
-    let client = client();
+    let http = Http::new();
     for i in 0..3 {
-        let req = Request::get(gw.url(&format!("/n/{i}")))
-            .body(body(""))
-            .unwrap();
-        let resp = timeout(PATIENCE, client.request(req))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        resp.into_body().collect().await.unwrap();
+        let ans = http.get(gw.url(&format!("/n/{i}")), &[]).await;
+        assert_eq!(ans.status, StatusCode::OK);
     }
     assert_eq!(upstream.received().len(), 3);
     assert_eq!(

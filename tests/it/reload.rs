@@ -5,15 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, StatusCode, header};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::{StatusCode, header};
 use sessiongate::config::{Config, ConfigErrors, LoadError};
 use tokio::time::Instant;
 
 use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::http::Http;
 use crate::support::upstream::TestUpstream;
 
 fn config(upstream: &str, login: &str, extra: &str) -> Config {
@@ -35,22 +32,12 @@ fn config(upstream: &str, login: &str, extra: &str) -> Config {
 }
 
 async fn get(url: String) -> (StatusCode, Option<String>, String) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let resp = tokio::time::timeout(Duration::from_secs(20), client.get(url.parse().unwrap()))
-        .await
-        .expect("answer in time")
-        .expect("request");
-    let status = resp.status();
-    let location = resp
-        .headers()
+    let ans = Http::new().get(url, &[]).await;
+    let location = ans
+        .headers
         .get(header::LOCATION)
         .map(|v| v.to_str().unwrap().to_owned());
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        location,
-        String::from_utf8_lossy(&body).into_owned(),
-    )
+    (ans.status, location, ans.text().into_owned())
 }
 
 /// `sessiongate_config_reloads_total{result=…}` in a `/metrics` text.
@@ -94,13 +81,11 @@ async fn a_reload_under_steady_traffic_loses_no_request() {
     for _ in 0..4 {
         let (stop, ok, url) = (stop.clone(), ok.clone(), gw.url("/steady/x"));
         clients.push(tokio::spawn(async move {
-            let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+            let client = Http::new();
             let mut sent = 0usize;
             while !stop.load(Ordering::Relaxed) && sent < 5_000 {
-                let req = Request::get(url.as_str()).body(Empty::new()).unwrap();
-                let resp = client.request(req).await.expect("no request may fail");
-                assert_eq!(resp.status(), StatusCode::OK);
-                resp.into_body().collect().await.expect("whole body");
+                let ans = client.get(url.as_str(), &[]).await;
+                assert_eq!(ans.status, StatusCode::OK, "no request may fail");
                 ok.fetch_add(1, Ordering::Relaxed);
                 sent += 1;
             }

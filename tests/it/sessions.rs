@@ -6,21 +6,15 @@
 //! measured from instants taken before the login request was sent and after
 //! its answer arrived (the session was created in between).
 
-use std::convert::Infallible;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
+use http::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
 use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::http::{Answer, Http, PATIENCE};
 use crate::support::redis::RedisServer;
 use crate::support::upstream::TestUpstream;
 
@@ -30,8 +24,6 @@ mod expiry;
 mod outage;
 mod rules;
 
-/// Generous bound for anything that should happen "now"; only a hang hits it.
-const PATIENCE: Duration = Duration::from_secs(20);
 const COOKIE: &str = "sessiongate";
 const PREFIX: &str = "sessiongate:";
 
@@ -109,33 +101,13 @@ impl<'a> Setup<'a> {
     }
 }
 
-/// An answer, read whole.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
 impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
-    }
-
     /// Every value the upstream echo saw for `name`.
     fn upstream_saw(&self, name: &str) -> Vec<String> {
         self.json()["headers"][name]
             .as_array()
             .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
             .unwrap_or_default()
-    }
-
-    fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
     }
 
     /// The one `Set-Cookie` for the gateway's cookie; panics unless exactly one.
@@ -147,14 +119,6 @@ impl Answer {
             .collect();
         assert_eq!(ours.len(), 1, "expected one session Set-Cookie: {ours:?}");
         ours.into_iter().next().unwrap()
-    }
-
-    fn location(&self) -> &str {
-        self.headers
-            .get("location")
-            .expect("a Location header")
-            .to_str()
-            .unwrap()
     }
 
     /// A browser redirect to login; returns the Location.
@@ -189,29 +153,9 @@ impl Answer {
     }
 }
 
-type ClientBody = BoxBody<Bytes, Infallible>;
-
 /// Sends one request with `headers` and reads the whole answer.
 async fn request(method: Method, url: String, headers: &[(&str, &str)], body: &str) -> Answer {
-    let mut builder = Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        builder = builder.header(*k, *v);
-    }
-    let req = builder
-        .body(Full::new(Bytes::from(body.to_owned())).boxed())
-        .unwrap();
-    let client: Client<_, ClientBody> = Client::builder(TokioExecutor::new()).build_http();
-    let resp = timeout(PATIENCE, client.request(req))
-        .await
-        .expect("no answer in time")
-        .expect("request failed");
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+    Http::new().request(method, url, headers, body).await
 }
 
 /// A logged-in browser: its session id and the instants around its login.

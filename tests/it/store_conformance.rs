@@ -7,65 +7,18 @@
 //! TTL assertions use bounds, never equality on timing; expiry tests use
 //! margins of at least 0.5 s.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use sessiongate::store::{Found, Record, SessionStore, Touch};
+use sessiongate::store::{Record, SessionStore, Touch};
+
+use crate::support::records::{MS, found, now_ms, peek, record, slide};
 
 mod redis_only;
 mod redis_tls;
 
-const MS: fn(u64) -> Duration = Duration::from_millis;
-
-fn now_ms() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    u64::try_from(since.as_millis()).expect("ms fit in u64")
-}
-
 /// A fresh key per call, so tests never see each other's sessions.
 fn key() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("sessiongate:test:{}", NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-fn record(idle_ms: u64) -> Record {
-    let now = now_ms();
-    Record {
-        user: Some("alice".to_owned()),
-        started_ms: now,
-        idle: MS(idle_ms),
-        deadline_ms: None,
-        browser: false,
-        touched_ms: now,
-    }
-}
-
-/// A read-only touch.
-fn peek() -> Touch {
-    Touch {
-        now_ms: now_ms(),
-        extend: false,
-        min_step: Duration::ZERO,
-        max_idle: None,
-    }
-}
-
-/// A touch that slides the TTL whenever it grows.
-fn slide() -> Touch {
-    Touch {
-        extend: true,
-        ..peek()
-    }
-}
-
-async fn found<S: SessionStore>(store: &S, key: &str, touch: &Touch) -> Found {
-    store
-        .touch(key, touch)
-        .await
-        .expect("touch succeeds")
-        .expect("session is found")
+    crate::support::records::fresh_key("sessiongate:test:")
 }
 
 fn assert_within(ttl: Duration, low_ms: u64, high_ms: u64) {

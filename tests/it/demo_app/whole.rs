@@ -5,28 +5,25 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{Method, StatusCode};
 use serde_json::Value;
 use sessiongate::demo::{self, DEMO_PASSWORD, DEMO_USER, DemoListeners, DemoOptions};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::support::http::{Answer, Http};
+
 /// `sessiongate demo` on ephemeral ports; stops it when dropped.
 struct Demo {
     proxy: SocketAddr,
     admin: SocketAddr,
-    client: Client<HttpConnector, Full<Bytes>>,
+    http: Http,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), demo::DemoError>>>,
 }
 
-/// A browser: the cookie it holds ("name=value"), if any.
+/// A browser: the session cookie it holds ("name=value"), if any.
 type Browser = Option<String>;
 
 impl Demo {
@@ -53,47 +50,20 @@ impl Demo {
         Demo {
             proxy,
             admin,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            http: Http::new(),
             stop: Some(stop),
             task: Some(task),
         }
     }
 
-    fn origin(&self) -> String {
-        format!("http://{}", self.proxy)
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        url: String,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (StatusCode, HeaderMap, String) {
-        let mut req = Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        let req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
-        let res = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
-            .await
-            .expect("the demo answers")
-            .expect("request");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.unwrap().to_bytes();
-        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.proxy)
     }
 
     /// A request through the gateway, as `browser` (JSON asked for, and a
     /// same-origin `Origin` on POSTs, as the pages' fetch() sends).
-    async fn call(
-        &self,
-        browser: &Browser,
-        method: Method,
-        path: &str,
-    ) -> (StatusCode, HeaderMap, String) {
-        let origin = self.origin();
+    async fn call(&self, browser: &Browser, method: Method, path: &str) -> Answer {
+        let origin = format!("http://{}", self.proxy);
         let mut headers = vec![("accept", "application/json")];
         if let Some(cookie) = browser {
             headers.push(("cookie", cookie.as_str()));
@@ -101,36 +71,41 @@ impl Demo {
         if method == Method::POST {
             headers.push(("origin", origin.as_str()));
         }
-        let url = format!("http://{}{path}", self.proxy);
-        self.send(method, url, &headers, "").await
+        self.http
+            .request(method, self.url(path), &headers, "")
+            .await
     }
 
     async fn json(&self, browser: &Browser, method: Method, path: &str) -> Value {
-        let (status, _, body) = self.call(browser, method.clone(), path).await;
-        assert_eq!(status, StatusCode::OK, "{method} {path}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: not JSON: {body}"))
+        let ans = self.call(browser, method.clone(), path).await;
+        assert_eq!(
+            ans.status,
+            StatusCode::OK,
+            "{method} {path}: {}",
+            ans.text()
+        );
+        ans.json()
     }
 
     /// Signs in through the login form; the new browser's cookie.
     async fn sign_in(&self) -> Browser {
         let form = format!("username={DEMO_USER}&password={DEMO_PASSWORD}&next=%2F");
-        let url = format!("http://{}/login", self.proxy);
-        let headers = [("content-type", "application/x-www-form-urlencoded")];
-        let (status, headers, _) = self.send(Method::POST, url, &headers, &form).await;
-        assert_eq!(status, StatusCode::SEE_OTHER);
-        let cookie = headers["set-cookie"].to_str().unwrap();
-        Some(cookie.split(';').next().unwrap().to_owned())
+        let ans = self.http.post_form(self.url("/login"), &[], &form).await;
+        assert_eq!(ans.status, StatusCode::SEE_OTHER);
+        Some(ans.session_pair())
     }
 
     /// Whether `browser` still gets a protected page (not sent to login).
     async fn signed_in(&self, browser: &Browser) -> bool {
         let cookie = browser.as_deref().unwrap_or("");
-        let url = format!("http://{}/reports/2026", self.proxy);
-        let (status, headers, _) = self.send(Method::GET, url, &[("cookie", cookie)], "").await;
-        match status {
+        let ans = self
+            .http
+            .get(self.url("/reports/2026"), &[("cookie", cookie)])
+            .await;
+        match ans.status {
             StatusCode::OK => true,
             StatusCode::FOUND => {
-                assert!(headers["location"].to_str().unwrap().starts_with("/login"));
+                assert!(ans.location().starts_with("/login"));
                 false
             }
             other => panic!("unexpected {other}"),
@@ -171,12 +146,17 @@ async fn two_browsers_see_and_end_each_other_and_the_operator_sees_it_all() {
 
     // The session API is on, behind a token only the demo knows.
     let url = format!("http://{}/sessions?user=demo", demo.admin);
-    let (status, _, _) = demo.send(Method::GET, url.clone(), &[], "").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the demo set no token");
-    let (status, _, _) = demo
-        .send(Method::GET, url, &[("authorization", "Bearer guess")], "")
+    let ans = demo.http.get(&url, &[]).await;
+    assert_eq!(
+        ans.status,
+        StatusCode::UNAUTHORIZED,
+        "the demo set no token"
+    );
+    let ans = demo
+        .http
+        .get(&url, &[("authorization", "Bearer guess")])
         .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(ans.status, StatusCode::UNAUTHORIZED);
 
     // A visit without a session: one redirect to login, reason missing.
     assert!(!demo.signed_in(&None).await);
@@ -184,12 +164,12 @@ async fn two_browsers_see_and_end_each_other_and_the_operator_sees_it_all() {
     let b = demo.sign_in().await;
 
     // The pages render through the gateway, the operator page connected.
-    let (status, _, page) = demo.call(&a, Method::GET, "/account/sessions").await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(page.contains(r#"id="sessions-table""#));
-    let (status, _, page) = demo.call(&a, Method::GET, "/operator").await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(!page.contains("operator-offline"), "{page}");
+    let page = demo.call(&a, Method::GET, "/account/sessions").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains(r#"id="sessions-table""#));
+    let page = demo.call(&a, Method::GET, "/operator").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.text().contains("operator-offline"), "{}", page.text());
 
     // "Your sessions" from A: both, A's marked current.
     let mine = demo.json(&a, Method::GET, "/.sessiongate/sessions").await;
@@ -211,16 +191,20 @@ async fn two_browsers_see_and_end_each_other_and_the_operator_sees_it_all() {
 
     // The operator's listing, through the demo app and the admin API: the
     // same two handles, and neither cookie anywhere in it.
-    let (status, headers, body) = demo
+    let ans = demo
         .call(&a, Method::GET, "/operator/api/sessions?user=demo")
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(ans.status, StatusCode::OK, "{}", ans.text());
+    assert_eq!(ans.headers["content-type"], "application/json");
     for cookie in [&a, &b] {
         let value = cookie.as_deref().unwrap().split_once('=').unwrap().1;
-        assert!(!body.contains(value), "a session id in {body}");
+        assert!(
+            !ans.text().contains(value),
+            "a session id in {}",
+            ans.text()
+        );
     }
-    let listing: Value = serde_json::from_str(&body).unwrap();
+    let listing = ans.json();
     assert_eq!(listing["user"], "demo");
     let mut listed = handles(&listing);
     listed.sort();
@@ -239,30 +223,25 @@ async fn two_browsers_see_and_end_each_other_and_the_operator_sees_it_all() {
     assert_eq!(revoked["revoked"], 1);
     assert!(!demo.signed_in(&b).await, "B survived its revocation");
     assert!(demo.signed_in(&a).await);
-    let (status, _, body) = demo
+    let again = demo
         .call(
             &a,
             Method::POST,
             &format!("/operator/api/sessions/{handle_b}/revoke"),
         )
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.text());
 
     // A cross-site POST changes nothing.
-    let url = format!(
-        "http://{}/operator/api/sessions/revoke?user=demo",
-        demo.proxy
-    );
     let cookie = a.as_deref().unwrap();
-    let (status, _, _) = demo
-        .send(
-            Method::POST,
-            url,
+    let ans = demo
+        .http
+        .post(
+            demo.url("/operator/api/sessions/revoke?user=demo"),
             &[("cookie", cookie), ("origin", "http://evil.example")],
-            "",
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(ans.status, StatusCode::FORBIDDEN);
     assert!(demo.signed_in(&a).await);
 
     // Self-service: C signs in, A signs out every other session.
@@ -297,10 +276,10 @@ async fn two_browsers_see_and_end_each_other_and_the_operator_sees_it_all() {
         .await;
     assert_eq!(all["revoked"], 1, "{all}");
     assert!(!demo.signed_in(&a).await);
-    let (status, _, _) = demo
+    let ans = demo
         .call(&a, Method::GET, "/operator/api/sessions?user=demo")
         .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(ans.status, StatusCode::UNAUTHORIZED);
 
     demo.stop().await;
 }

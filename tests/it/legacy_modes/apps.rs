@@ -123,7 +123,7 @@ async fn observe_app_issues_clears_and_remembers_its_own_cookie() {
     }
 
     let seen: Vec<String> =
-        serde_json::from_str(&http.get(app.url("/_seen"), &[]).await.body).expect("JSON list");
+        serde_json::from_value(http.get(app.url("/_seen"), &[]).await.json()).expect("JSON list");
     assert_eq!(seen.first().map(String::as_str), Some("POST /login"));
     assert_eq!(seen.iter().filter(|r| *r == "GET /whoami").count(), 5);
 }

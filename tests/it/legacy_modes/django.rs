@@ -8,53 +8,29 @@
 //! reach Django as one `Cookie` header joined with `"; "` (wsgiref joins
 //! separate lines with `,`, and Django then reads one mangled cookie).
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::json;
-use tokio::time::timeout;
 
-use super::{Answer, BROWSER, PATIENCE, wait};
+use super::{BROWSER, wait};
 use crate::support::django_app::DjangoApp;
 use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::http::{Answer, Http, PROTOS, Proto, body};
 use crate::support::redis::RedisServer;
 
 /// Django's cache key of a session (`KEY_PREFIX` "", `VERSION` 1).
 const DJANGO_KEY: &str = ":1:django.contrib.sessions.cache";
 
-#[derive(Debug, Clone, Copy)]
-enum Proto {
-    Http1,
-    H2c,
-}
-
-const PROTOS: [Proto; 2] = [Proto::Http1, Proto::H2c];
-
 /// A GET; every `cookie` entry in `headers` is its own header field (an
 /// HTTP/1.1 line, or an HTTP/2 crumb). Values are bytes: some attacks need
 /// non-ASCII ones.
 async fn get(proto: Proto, url: String, headers: &[(&str, &[u8])]) -> Answer {
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(matches!(proto, Proto::H2c))
-        .build_http();
     let mut req = Request::get(&url);
     for (name, value) in headers {
         req = req.header(*name, HeaderValue::from_bytes(value).unwrap());
     }
-    let resp = timeout(PATIENCE, client.request(req.body(Full::default()).unwrap()))
+    Http::speaking(proto)
+        .send(req.body(body("")).unwrap())
         .await
-        .unwrap_or_else(|_| panic!("no answer in time from {url} ({proto:?})"))
-        .unwrap_or_else(|e| panic!("request to {url} failed ({proto:?}): {e}"));
-    let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.expect("body").to_bytes();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
 }
 
 /// `sessionid=<id>` as bytes, for `cookie` headers.
@@ -139,7 +115,7 @@ impl Setup {
             &[],
         )
         .await;
-        assert_eq!(login.status, StatusCode::OK, "body: {}", login.body);
+        assert_eq!(login.status, StatusCode::OK, "body: {}", login.text());
         let key = login.json()["session_key"].as_str().unwrap().to_owned();
         assert_eq!(login.cookie_pair("sessionid"), format!("sessionid={key}"));
         let keys: Vec<String> = self.redis.query(&["KEYS", &format!("{DJANGO_KEY}*")]);
@@ -173,7 +149,7 @@ impl Setup {
             StatusCode::OK,
             "{proto:?} {path} {:?}: {} (app stderr: {})",
             cookies_text(cookies),
-            who.body,
+            who.text(),
             self.app.stderr()
         );
         assert_eq!(
@@ -181,7 +157,7 @@ impl Setup {
             json!(key),
             "{proto:?} {path} {:?}: Django read another session: {}",
             cookies_text(cookies),
-            who.body
+            who.text()
         );
     }
 }
@@ -237,9 +213,19 @@ async fn external_second_sessionid_never_reaches_django() {
         let alone = s
             .get(proto, "/strict/whoami", &[("cookie", &sid(&idle))])
             .await;
-        assert_eq!(alone.status, StatusCode::FOUND, "{proto:?}: {}", alone.body);
+        assert_eq!(
+            alone.status,
+            StatusCode::FOUND,
+            "{proto:?}: {}",
+            alone.text()
+        );
         let alone = s.get(proto, "/whoami", &[("cookie", &sid(&gone))]).await;
-        assert_eq!(alone.status, StatusCode::FOUND, "{proto:?}: {}", alone.body);
+        assert_eq!(
+            alone.status,
+            StatusCode::FOUND,
+            "{proto:?}: {}",
+            alone.text()
+        );
     }
     for proto in PROTOS {
         for (victim, path) in [(&gone, "/whoami"), (&idle, "/strict/whoami")] {
@@ -283,15 +269,20 @@ async fn external_malformed_first_sessionid_lends_no_identity() {
                 refused.status,
                 StatusCode::FOUND,
                 "{proto:?}: {}",
-                refused.body
+                refused.text()
             );
             let public = s.get(proto, "/login/whoami", &[("cookie", &cookie)]).await;
-            assert_eq!(public.status, StatusCode::OK, "{proto:?}: {}", public.body);
+            assert_eq!(
+                public.status,
+                StatusCode::OK,
+                "{proto:?}: {}",
+                public.text()
+            );
             assert_eq!(
                 public.json()["user"],
                 "anonymous",
                 "{proto:?}: {}",
-                public.body
+                public.text()
             );
             let seen = s.get(proto, "/login/cookies", &[("cookie", &cookie)]).await;
             assert_eq!(
@@ -326,7 +317,7 @@ async fn observe_never_learns_a_second_sessionid() {
                     !s.registered(&victim),
                     "{proto:?} {path} {:?}: the victim's id was learned ({})",
                     cookies_text(&cookies),
-                    who.body
+                    who.text()
                 );
                 assert_eq!(who.json()["session_key"], json!(own), "{proto:?} {path}");
             }
@@ -345,7 +336,7 @@ async fn observe_never_learns_a_second_sessionid() {
                 public.json()["user"],
                 "anonymous",
                 "{proto:?}: {}",
-                public.body
+                public.text()
             );
             assert!(
                 !s.registered(&victim),
@@ -378,7 +369,7 @@ async fn cookie_crumbs_reach_django_as_one_header() {
             let crumbs: [&[u8]; 3] = [b"csrftoken=t", &sid(&own), b"theme=dark"];
             let headers: Vec<(&str, &[u8])> = crumbs.iter().map(|c| ("cookie", *c)).collect();
             let seen = s.get(proto, "/cookies", &headers).await;
-            assert_eq!(seen.status, StatusCode::OK, "{proto:?}: {}", seen.body);
+            assert_eq!(seen.status, StatusCode::OK, "{proto:?}: {}", seen.text());
             assert_eq!(
                 seen.json(),
                 json!({

@@ -57,7 +57,7 @@ impl Setup {
             .http
             .post(self.gateway.url(&format!("/login?user={user}")), &[])
             .await;
-        assert_eq!(login.status, StatusCode::OK, "body: {}", login.body);
+        assert_eq!(login.status, StatusCode::OK, "body: {}", login.text());
         assert_eq!(login.json(), json!({"user": user}));
         // The app's cookie passes through, and the gateway sets none of its own.
         let set = login.set_cookies();
@@ -79,7 +79,7 @@ impl Setup {
 
     async fn redirects(&self, reason: &str) -> f64 {
         let series = format!(r#"sessiongate_redirects_total{{route="default",reason="{reason}"}}"#);
-        metric(&self.http, self.gateway.admin_url("/metrics"), &series).await
+        metric(&self.http, &self.gateway, &series).await
     }
 }
 
@@ -93,7 +93,7 @@ async fn sliding_extends_the_apps_key_without_touching_its_value() {
     let cookie_header = [("cookie", cookie.as_str())];
 
     let peek = s.http.get(s.gateway.url("/peek"), &cookie_header).await;
-    assert_eq!(peek.status, StatusCode::OK, "body: {}", peek.body);
+    assert_eq!(peek.status, StatusCode::OK, "body: {}", peek.text());
     assert_eq!(peek.json(), json!({"user": "alice"}));
     assert!(peek.set_cookies().is_empty(), "{:?}", peek.set_cookies());
 
@@ -101,7 +101,12 @@ async fn sliding_extends_the_apps_key_without_touching_its_value() {
     for round in 0..5 {
         wait(600).await;
         let peek = s.http.get(s.gateway.url("/peek"), &cookie_header).await;
-        assert_eq!(peek.status, StatusCode::OK, "round {round}: {}", peek.body);
+        assert_eq!(
+            peek.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            peek.text()
+        );
         let ttl = s.pttl(&key);
         assert!(
             (1_500..=IDLE_MS).contains(&ttl),
@@ -151,7 +156,7 @@ async fn an_idle_session_is_sent_to_login_and_its_cookie_cleared() {
     let (cookie, key) = s.login("alice").await;
     let cookie_header = [("cookie", cookie.as_str())];
     let peek = s.http.get(s.gateway.url("/peek"), &cookie_header).await;
-    assert_eq!(peek.status, StatusCode::OK, "body: {}", peek.body);
+    assert_eq!(peek.status, StatusCode::OK, "body: {}", peek.text());
 
     wait(2_600).await;
     assert_eq!(s.redis.query::<i64>(&["EXISTS", &key]), 0);
@@ -168,7 +173,7 @@ async fn an_idle_session_is_sent_to_login_and_its_cookie_cleared() {
         .http
         .get(s.gateway.url("/peek"), &[cookie_header[0], API])
         .await;
-    assert_eq!(api.status, StatusCode::UNAUTHORIZED, "body: {}", api.body);
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED, "body: {}", api.text());
     assert_eq!(api.json()["reason"], "expired");
 }
 
@@ -182,7 +187,7 @@ async fn forged_and_malformed_cookies_are_refused_and_long_ttls_kept() {
         .http
         .get(s.gateway.url("/peek"), &[("cookie", cookie.as_str())])
         .await;
-    assert_eq!(peek.status, StatusCode::OK, "body: {}", peek.body);
+    assert_eq!(peek.status, StatusCode::OK, "body: {}", peek.text());
     let ttl = s.pttl(&key);
     assert!(
         ttl > 86_000_000,
@@ -211,7 +216,7 @@ async fn forged_and_malformed_cookies_are_refused_and_long_ttls_kept() {
             answer.status,
             StatusCode::FOUND,
             "{cookie:?}: {}",
-            answer.body
+            answer.text()
         );
         let location = answer.headers["location"].to_str().unwrap();
         assert!(location.starts_with("/login?next="), "{location}");

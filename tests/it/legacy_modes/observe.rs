@@ -7,40 +7,21 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{BROWSER, Http, LogCapture, gateway_in_front, wait};
-use crate::support::gateway::TestGateway;
-use crate::support::node_app::NodeApp;
-use crate::support::redis::RedisServer;
+use super::{BROWSER, Behind, LogCapture, slides_as_alice, wait};
 
 /// The gateway's idle timeout, ms (`idle_timeout = "2s"`).
 const IDLE_MS: i64 = 2_000;
 
-struct Setup {
-    // Fields drop in declaration order: the gateway, then the app, then Redis.
-    gateway: TestGateway,
-    app: NodeApp,
-    redis: RedisServer,
-    http: Http,
+async fn setup() -> Behind {
+    // `/login-multi` is public too: it is under `/login`.
+    let session = r#"mode = "observe"
+        learn_cookie = "appsession"
+        idle_timeout = "2s"
+        sliding = true"#;
+    Behind::start("observe-app.js", session).await
 }
 
-impl Setup {
-    async fn start() -> Setup {
-        let redis = RedisServer::start();
-        let app = NodeApp::start("observe-app.js", &[]);
-        // `/login-multi` is public too: it is under `/login`.
-        let session = r#"mode = "observe"
-            learn_cookie = "appsession"
-            idle_timeout = "2s"
-            sliding = true"#;
-        let gateway = gateway_in_front(&redis, &app, session).await;
-        Setup {
-            gateway,
-            app,
-            redis,
-            http: Http::new(),
-        }
-    }
-
+impl Behind {
     /// Logs `user` in through the gateway at `path`; returns the
     /// `appsession=…` cookie pair and the key the gateway should have made.
     async fn login(&self, path: &str, user: &str) -> (String, String) {
@@ -48,7 +29,7 @@ impl Setup {
             .http
             .post(self.gateway.url(&format!("{path}?user={user}")), &[])
             .await;
-        assert_eq!(login.status, StatusCode::OK, "body: {}", login.body);
+        assert_eq!(login.status, StatusCode::OK, "body: {}", login.text());
         assert!(
             login
                 .set_cookies()
@@ -62,48 +43,28 @@ impl Setup {
         (cookie, format!("sessiongate:{value}"))
     }
 
-    fn pttl(&self, key: &str) -> i64 {
-        self.redis.query(&["PTTL", key])
-    }
-
     fn exists(&self, key: &str) -> bool {
         self.redis.query::<i64>(&["EXISTS", key]) == 1
     }
 
     /// How many `GET /whoami` the app itself has received.
     async fn app_saw_whoami(&self) -> usize {
-        let seen = self.http.get(self.app.url("/_seen"), &[]).await.body;
-        let seen: Vec<String> = serde_json::from_str(&seen).expect("JSON list");
+        let seen = self.http.get(self.app.url("/_seen"), &[]).await.json();
+        let seen: Vec<String> = serde_json::from_value(seen).expect("JSON list");
         seen.iter().filter(|r| *r == "GET /whoami").count()
     }
 }
 
 #[tokio::test]
 async fn a_learned_session_slides_and_expires_although_the_app_keeps_it() {
-    let s = Setup::start().await;
+    let s = setup().await;
     let (cookie, key) = s.login("/login", "alice").await;
     assert!(s.exists(&key), "the gateway did not learn the app's cookie");
     let ttl = s.pttl(&key);
     assert!((1_500..=IDLE_MS).contains(&ttl), "PTTL {ttl} after login");
 
     let cookie_header = [("cookie", cookie.as_str())];
-    // 5 × 0.6 s = 3 s: alive past the idle timeout only by sliding.
-    for round in 0..5 {
-        wait(600).await;
-        let whoami = s.http.get(s.gateway.url("/whoami"), &cookie_header).await;
-        assert_eq!(
-            whoami.status,
-            StatusCode::OK,
-            "round {round}: {}",
-            whoami.body
-        );
-        assert_eq!(whoami.json(), json!({"user": "alice"}));
-        let ttl = s.pttl(&key);
-        assert!(
-            (1_500..=IDLE_MS).contains(&ttl),
-            "round {round}: PTTL {ttl} after a request"
-        );
-    }
+    slides_as_alice(&s.http, &s.gateway, &cookie_header, async || s.pttl(&key)).await;
     assert_eq!(s.app_saw_whoami().await, 5);
 
     wait(2_600).await;
@@ -131,7 +92,7 @@ async fn a_learned_session_slides_and_expires_although_the_app_keeps_it() {
 /// a forged one, and a real app session made behind the gateway's back.
 #[tokio::test]
 async fn a_value_never_seen_set_is_refused() {
-    let s = Setup::start().await;
+    let s = setup().await;
     let forged = format!("appsession={}", "0123456789abcdef".repeat(2));
     let direct = s.http.post(s.app.url("/login?user=mallory"), &[]).await;
     let unlearned = direct.cookie_pair("appsession");
@@ -159,13 +120,13 @@ async fn a_value_never_seen_set_is_refused() {
 /// session in the store.
 #[tokio::test]
 async fn learns_among_several_cookies_and_ends_when_the_app_deletes_it() {
-    let s = Setup::start().await;
+    let s = setup().await;
 
     let login = s
         .http
         .post(s.gateway.url("/login-multi?user=bob"), &[])
         .await;
-    assert_eq!(login.status, StatusCode::OK, "body: {}", login.body);
+    assert_eq!(login.status, StatusCode::OK, "body: {}", login.text());
     let set = login.set_cookies();
     assert_eq!(set.len(), 3, "all of the app's cookies pass: {set:?}");
     let cookie = login.cookie_pair("appsession");
@@ -192,7 +153,7 @@ async fn learns_among_several_cookies_and_ends_when_the_app_deletes_it() {
         assert!(s.exists(&key));
         let cookie_header = [("cookie", cookie.as_str())];
         let answer = s.http.post(s.gateway.url(logout), &cookie_header).await;
-        assert_eq!(answer.status, StatusCode::OK, "{logout}: {}", answer.body);
+        assert_eq!(answer.status, StatusCode::OK, "{logout}: {}", answer.text());
         assert!(
             answer
                 .set_cookies()
@@ -217,7 +178,7 @@ async fn learns_among_several_cookies_and_ends_when_the_app_deletes_it() {
 #[tokio::test]
 async fn trace_logs_hold_no_learned_cookie_value() {
     let logs = LogCapture::start();
-    let s = Setup::start().await;
+    let s = setup().await;
     let (cookie, _key) = s.login("/login", "erin").await;
     let cookie_header = [("cookie", cookie.as_str())];
     let whoami = s.http.get(s.gateway.url("/whoami"), &cookie_header).await;
@@ -236,7 +197,7 @@ async fn trace_logs_hold_no_learned_cookie_value() {
 /// cookie to the login page must not log anyone in.
 #[tokio::test]
 async fn a_resent_cookie_never_resurrects_an_expired_session() {
-    let s = Setup::start().await;
+    let s = setup().await;
     let (cookie, key) = s.login("/login", "frank").await;
     let cookie_header = [("cookie", cookie.as_str())];
     // While the session lives, a re-send leaves it as it is.
@@ -244,7 +205,7 @@ async fn a_resent_cookie_never_resurrects_an_expired_session() {
         .http
         .get(s.gateway.url("/login/renew"), &cookie_header)
         .await;
-    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text());
     assert_eq!(renewed.cookie_pair("appsession"), cookie);
     assert!(s.exists(&key));
 
@@ -254,7 +215,7 @@ async fn a_resent_cookie_never_resurrects_an_expired_session() {
         .http
         .get(s.gateway.url("/login/renew"), &cookie_header)
         .await;
-    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text());
     assert!(!s.exists(&key), "a re-sent cookie brought the session back");
     let whoami = s
         .http
@@ -267,7 +228,7 @@ async fn a_resent_cookie_never_resurrects_an_expired_session() {
 /// clears the application's cookie, not a cookie of the gateway's.
 #[tokio::test]
 async fn the_gateways_logout_clears_the_apps_cookie() {
-    let s = Setup::start().await;
+    let s = setup().await;
     let (cookie, key) = s.login("/login", "gina").await;
     let logout = s
         .http

@@ -7,48 +7,23 @@
 //! the app's cookie, while the app itself would still let the user in.
 
 use http::StatusCode;
-use serde_json::json;
 
-use super::{BROWSER, Http, gateway_in_front, percent_decode, wait};
-use crate::support::gateway::TestGateway;
-use crate::support::node_app::NodeApp;
-use crate::support::redis::RedisServer;
+use super::{BROWSER, Behind, percent_decode, slides_as_alice, wait};
 
 /// The gateway's idle timeout, ms (`idle_timeout = "2s"`).
 const IDLE_MS: i64 = 2_000;
 
-struct Setup {
-    gateway: TestGateway,
-    app: NodeApp,
-    redis: RedisServer,
-    http: Http,
-}
-
-impl Setup {
-    async fn start() -> Setup {
-        let redis = RedisServer::start();
-        let app = NodeApp::start("express-observe.js", &[]);
-        let session = r#"mode = "observe"
-            learn_cookie = "app.sid"
-            id_pattern = '^s:(?P<id>[^.]+)\.'
-            idle_timeout = "2s""#;
-        let gateway = gateway_in_front(&redis, &app, session).await;
-        Setup {
-            gateway,
-            app,
-            redis,
-            http: Http::new(),
-        }
-    }
-
-    fn pttl(&self, key: &str) -> i64 {
-        self.redis.query(&["PTTL", key])
-    }
+async fn setup() -> Behind {
+    let session = r#"mode = "observe"
+        learn_cookie = "app.sid"
+        id_pattern = '^s:(?P<id>[^.]+)\.'
+        idle_timeout = "2s""#;
+    Behind::start("express-observe.js", session).await
 }
 
 #[tokio::test]
 async fn learns_an_express_session_passes_slides_and_expires_it() {
-    let s = Setup::start().await;
+    let s = setup().await;
     let login = s.http.post(s.gateway.url("/login?user=alice"), &[]).await;
     assert_eq!(login.status, StatusCode::OK, "stderr: {}", s.app.stderr());
     let cookie = login.cookie_pair("app.sid");
@@ -63,23 +38,7 @@ async fn learns_an_express_session_passes_slides_and_expires_it() {
     assert!((1_500..=IDLE_MS).contains(&ttl), "not learned: PTTL {ttl}");
 
     let cookie_header = [("cookie", cookie.as_str())];
-    // 5 × 0.6 s = 3 s: alive past the idle timeout only by sliding.
-    for round in 0..5 {
-        wait(600).await;
-        let whoami = s.http.get(s.gateway.url("/whoami"), &cookie_header).await;
-        assert_eq!(
-            whoami.status,
-            StatusCode::OK,
-            "round {round}: {}",
-            whoami.body
-        );
-        assert_eq!(whoami.json(), json!({"user": "alice"}));
-        let ttl = s.pttl(&key);
-        assert!(
-            (1_500..=IDLE_MS).contains(&ttl),
-            "round {round}: PTTL {ttl}"
-        );
-    }
+    slides_as_alice(&s.http, &s.gateway, &cookie_header, async || s.pttl(&key)).await;
 
     wait(2_600).await;
     let whoami = s
@@ -89,14 +48,14 @@ async fn learns_an_express_session_passes_slides_and_expires_it() {
     whoami.assert_sent_to_login("/whoami", "app.sid");
     // The app's MemoryStore never expires it: only the gateway did.
     let direct = s.http.get(s.app.url("/whoami"), &cookie_header).await;
-    assert_eq!(direct.status, StatusCode::OK, "{}", direct.body);
+    assert_eq!(direct.status, StatusCode::OK, "{}", direct.text());
 }
 
 /// A forged cookie with a well-formed id is refused before the app sees
 /// it, and a cookie the pattern does not match is `invalid`.
 #[tokio::test]
 async fn values_never_seen_set_or_not_matching_are_refused() {
-    let s = Setup::start().await;
+    let s = setup().await;
     for (cookie, reason) in [
         ("app.sid=s%3Aforgedforgedforged.c2lnbmF0dXJl", "expired"),
         ("app.sid=plainvalue", "invalid"),

@@ -83,11 +83,7 @@ async fn read_response(stream: &mut TcpStream) -> String {
 /// An h2c connection made with prior knowledge; the task resolves when
 /// the gateway closes it.
 async fn h2c(addr: SocketAddr) -> (http2::SendRequest<ClientBody>, JoinHandle<()>) {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (send, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-        .await
-        .expect("h2c handshake");
-    (send, tokio::spawn(async move { conn.await.unwrap_or(()) }))
+    http2_over(tcp(addr).await).await
 }
 
 #[tokio::test]
@@ -219,34 +215,21 @@ async fn responses_longer_than_keepalive_timeout_are_not_cut() {
     for http2 in [false, true] {
         let upstream = TestUpstream::start().await;
         let gw = gateway(&upstream).await;
-        let client: Client<HttpConnector, ClientBody> = Client::builder(TokioExecutor::new())
-            .http2_only(http2)
-            .build_http();
+        let client = Http::speaking(if http2 { Proto::H2c } else { Proto::Http1 });
         // Slow to answer at all.
         let slow = format!("/sleep/{}", wait.as_millis());
-        let resp = timeout(
-            PATIENCE,
-            client.request(Request::get(gw.url(&slow)).body(body("")).unwrap()),
-        )
-        .await
-        .unwrap()
-        .expect("a slow answer was cut");
-        assert_eq!(resp.status(), StatusCode::OK, "http2: {http2}");
-        resp.into_body().collect().await.unwrap();
+        let ans = client.get(gw.url(&slow), &[]).await;
+        assert_eq!(ans.status, StatusCode::OK, "http2: {http2}");
 
         // Slow to finish: the download stalls after its head.
         let size = DOWNLOAD_HEAD * 2;
-        let resp = timeout(
-            PATIENCE,
-            client.request(
+        let resp = client
+            .respond(
                 Request::get(gw.url(&format!("/download/{size}")))
                     .body(body(""))
                     .unwrap(),
-            ),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+            )
+            .await;
         let mut body = resp.into_body();
         let mut received = 0;
         while received < DOWNLOAD_HEAD {
@@ -329,12 +312,12 @@ async fn many_silent_connections_are_closed_so_new_clients_get_served() {
         closed_after(stream, started, HEAD_TIMEOUT).await;
     }
     // The gateway holds none of them any more, and serves a new client.
-    let (_, _, metrics) = get(format!("http://{}/metrics", gw.admin)).await;
+    let Answer { body: metrics, .. } = get(format!("http://{}/metrics", gw.admin)).await;
     let metrics = String::from_utf8_lossy(&metrics);
     assert!(
         metrics.contains("sessiongate_open_connections 0"),
         "{metrics}"
     );
-    let (status, _, _) = get(gw.url("/")).await;
+    let Answer { status, .. } = get(gw.url("/")).await;
     assert_eq!(status, StatusCode::OK);
 }

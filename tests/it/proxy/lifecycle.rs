@@ -81,7 +81,11 @@ async fn graceful_shutdown_finishes_in_flight_and_refuses_new() {
     );
 
     upstream.release.send(true).unwrap();
-    let (status, _, bytes) = timeout(PATIENCE, in_flight)
+    let Answer {
+        status,
+        body: bytes,
+        ..
+    } = timeout(PATIENCE, in_flight)
         .await
         .expect("the in-flight request was not answered after its release")
         .unwrap();

@@ -7,19 +7,13 @@ use super::*;
 async fn h2c_prior_knowledge() {
     let upstream = TestUpstream::start().await;
     let gw = TestGateway::start(config(&upstream.url())).await;
-    let client: Client<HttpConnector, ClientBody> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http();
     let req = Request::post(gw.url("/h2?x=1"))
         .body(body("over h2c"))
         .unwrap();
-    let resp = timeout(PATIENCE, client.request(req))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(resp.version(), Version::HTTP_2);
-    assert_eq!(resp.status(), StatusCode::OK);
-    let echo = json(&resp.into_body().collect().await.unwrap().to_bytes());
+    let ans = Http::h2c().send(req).await;
+    assert_eq!(ans.version, Version::HTTP_2);
+    assert_eq!(ans.status, StatusCode::OK);
+    let echo = ans.json();
     assert_eq!(echo["query"], "x=1");
     assert_eq!(echo["body"], "over h2c");
     // The :authority became a Host header for the HTTP/1.1 upstream.
@@ -53,20 +47,13 @@ async fn tls_with_alpn_h2() {
     let stream = tls_connect(gw.addr, "localhost", &cert.cert, &[b"h2", b"http/1.1"]).await;
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
 
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let (mut sender, _conn) = http2_over(stream).await;
     let req = Request::get("https://localhost/over-tls")
         .body(body(""))
         .unwrap();
-    let resp = timeout(PATIENCE, sender.send_request(req))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let echo = json(&resp.into_body().collect().await.unwrap().to_bytes());
+    let ans = Answer::read(respond_h2(&mut sender, req).await).await;
+    assert_eq!(ans.status, StatusCode::OK);
+    let echo = ans.json();
     assert_eq!(echo["path"], "/over-tls");
     assert_eq!(
         echo["headers"]["x-forwarded-proto"],
@@ -84,26 +71,16 @@ async fn tls_with_alpn_http1_only_falls_back_to_http1() {
     let stream = tls_connect(gw.addr, "localhost", &cert.cert, &[b"http/1.1"]).await;
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
 
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mut sender = http1_over(stream).await;
     for path in ["/over-tls-h1", "/again"] {
-        timeout(PATIENCE, sender.ready())
-            .await
-            .unwrap()
-            .expect("the connection was kept alive");
         let req = Request::get(path)
             .header("host", "localhost")
             .body(body(""))
             .unwrap();
-        let resp = timeout(PATIENCE, sender.send_request(req))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(resp.version(), Version::HTTP_11);
-        assert_eq!(resp.status(), StatusCode::OK);
-        let echo = json(&resp.into_body().collect().await.unwrap().to_bytes());
+        let ans = Answer::read(respond_h1(&mut sender, req).await).await;
+        assert_eq!(ans.version, Version::HTTP_11);
+        assert_eq!(ans.status, StatusCode::OK);
+        let echo = ans.json();
         assert_eq!(echo["path"], path);
         assert_eq!(
             echo["headers"]["x-forwarded-proto"],

@@ -11,26 +11,13 @@ const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 /// An HTTP/1.1 connection to `addr`, driven in the background.
 async fn h1_connection(addr: SocketAddr) -> SendRequest<ClientBody> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    sender
+    http1_over(tcp(addr).await).await
 }
 
 /// Sends `req` on `sender` (after it is ready) and returns the answer's
 /// status.
 async fn send_on(sender: &mut SendRequest<ClientBody>, req: Request<ClientBody>) -> StatusCode {
-    timeout(PATIENCE, sender.ready())
-        .await
-        .unwrap()
-        .expect("the connection was kept alive");
-    let resp = timeout(PATIENCE, sender.send_request(req))
-        .await
-        .expect("no answer in time")
-        .expect("request failed");
-    resp.status()
+    respond_h1(sender, req).await.status()
 }
 
 fn websocket_request(path: &str) -> http::request::Builder {
@@ -183,19 +170,13 @@ async fn h2c_upgrade_is_not_forwarded() {
 async fn http2_settings_from_an_h2c_client_is_not_forwarded() {
     let upstream = TestUpstream::start().await;
     let gw = TestGateway::start(config(&upstream.url())).await;
-    let client: Client<HttpConnector, ClientBody> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http();
     let req = Request::get(gw.url("/plain"))
         .header("http2-settings", "AAMAAABkAAQAoAAAAAIAAAAA")
         .body(body(""))
         .unwrap();
-    let resp = timeout(PATIENCE, client.request(req))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(resp.version(), Version::HTTP_2);
-    assert_eq!(resp.status(), StatusCode::OK);
+    let ans = Http::h2c().send(req).await;
+    assert_eq!(ans.version, Version::HTTP_2);
+    assert_eq!(ans.status, StatusCode::OK);
     let seen = &upstream.received()[0].headers;
     assert!(!seen.contains_key("http2-settings"), "{seen:?}");
 }

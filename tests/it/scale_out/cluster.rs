@@ -7,26 +7,11 @@ use std::time::Duration;
 use sessiongate::store::{ClusterStore, Record, SessionStore, Touch};
 
 use super::{MS, key, now_ms, record};
+use crate::support::records::{peek, slide};
 use crate::support::redis_topology::RedisCluster;
 
 fn connect(cluster: &RedisCluster) -> ClusterStore {
     ClusterStore::connect(&cluster.url(), MS(2_000)).expect("connect")
-}
-
-fn peek() -> Touch {
-    Touch {
-        now_ms: now_ms(),
-        extend: false,
-        min_step: Duration::ZERO,
-        max_idle: None,
-    }
-}
-
-fn slide() -> Touch {
-    Touch {
-        extend: true,
-        ..peek()
-    }
 }
 
 /// `cmdstat_evalsha` calls on one node.

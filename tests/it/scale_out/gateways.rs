@@ -4,7 +4,7 @@
 use http::StatusCode;
 use sessiongate::demo::DEMO_USER;
 
-use super::{Http, demo_app, gateway};
+use super::{client, demo_app, gateway, get, login};
 use crate::support::redis::RedisServer;
 use crate::support::redis_topology::RedisCluster;
 
@@ -25,24 +25,24 @@ async fn share_sessions(url: &str) {
     let app = demo_app().await;
     let a = gateway(url, "1s", &app).await;
     let b = gateway(url, "1s", &app).await;
-    let http = Http::new();
+    let http = client();
 
-    let cookie = http.login(&a).await;
-    let (status, _, body) = http.get(a.url("/"), &cookie).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(body.contains(DEMO_USER));
+    let cookie = login(&http, &a).await;
+    let page = get(&http, a.url("/"), &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains(DEMO_USER));
 
     // B never saw the login: the session is in Redis, not in A.
-    let (status, _, body) = http.get(b.url("/"), &cookie).await;
-    assert_eq!(status, StatusCode::OK, "B serves A's session");
-    assert!(body.contains(DEMO_USER));
+    let page = get(&http, b.url("/"), &cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "B serves A's session");
+    assert!(page.text().contains(DEMO_USER));
 
-    let (status, _, _) = http.get(b.url("/.sessiongate/logout"), &cookie).await;
-    assert_eq!(status, StatusCode::FOUND);
+    let logout = get(&http, b.url("/.sessiongate/logout"), &cookie).await;
+    assert_eq!(logout.status, StatusCode::FOUND);
 
     // A sees the logout B made.
-    let (status, headers, _) = http.get(a.url("/"), &cookie).await;
-    assert_eq!(status, StatusCode::FOUND, "A sees the session ended");
-    let location = headers["location"].to_str().unwrap();
+    let page = get(&http, a.url("/"), &cookie).await;
+    assert_eq!(page.status, StatusCode::FOUND, "A sees the session ended");
+    let location = page.location();
     assert!(location.starts_with("/login"), "to login: {location}");
 }

@@ -4,33 +4,16 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use sessiongate::demo::DEMO_USER;
-use sessiongate::store::{SentinelStore, SessionStore, Touch};
+use sessiongate::store::{SentinelStore, SessionStore};
 
-use super::{Http, MS, demo_app, gateway, key, record};
+use super::{MS, client, demo_app, gateway, get, key, login, record};
+use crate::support::records::{peek, until};
 use crate::support::redis_topology::RedisSentinel;
 
 /// The request loop's pace, and its bounds in count and time.
 const PACE: Duration = Duration::from_millis(50);
 const MAX_REQUESTS: usize = 600;
 const MAX_FAILOVER: Duration = Duration::from_secs(30);
-
-/// Polls `ready` until it holds; panics after 15 s.
-async fn until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !ready().await {
-        assert!(started.elapsed() < Duration::from_secs(15), "never {what}");
-        tokio::time::sleep(MS(50)).await;
-    }
-}
-
-fn peek() -> Touch {
-    Touch {
-        now_ms: super::now_ms(),
-        extend: false,
-        min_step: Duration::ZERO,
-        max_idle: None,
-    }
-}
 
 /// The store resolves the master through the sentinels before any request.
 #[tokio::test]
@@ -88,14 +71,17 @@ async fn a_failover_keeps_sessions_and_answers_503_meanwhile() {
     let mut topology = RedisSentinel::start();
     let app = demo_app().await;
     let gw = gateway(&topology.url(), "200ms", &app).await;
-    let http = Http::new();
+    let http = client();
     until("ready", async || {
-        http.get(gw.admin_url("/readyz"), "").await.0 == StatusCode::OK
+        get(&http, gw.admin_url("/readyz"), "").await.status == StatusCode::OK
     })
     .await;
 
-    let cookie = http.login(&gw).await;
-    assert_eq!(http.get(gw.url("/"), &cookie).await.0, StatusCode::OK);
+    let cookie = login(&http, &gw).await;
+    assert_eq!(
+        get(&http, gw.url("/"), &cookie).await.status,
+        StatusCode::OK
+    );
     // The replica has the session (and its last slide) before the kill.
     topology.wait_replicated();
     let old_master = topology.master_port();
@@ -105,10 +91,11 @@ async fn a_failover_keeps_sessions_and_answers_503_meanwhile() {
     let mut failed = 0usize;
     let mut recovered = None;
     for _ in 0..MAX_REQUESTS {
-        let (status, headers, body) = http.get(gw.url("/"), &cookie).await;
-        match status {
+        let page = get(&http, gw.url("/"), &cookie).await;
+        let headers = &page.headers;
+        match page.status {
             StatusCode::OK => {
-                assert!(body.contains(DEMO_USER), "the same session");
+                assert!(page.text().contains(DEMO_USER), "the same session");
                 recovered = Some(killed.elapsed());
                 break;
             }
@@ -147,11 +134,14 @@ async fn a_failover_keeps_sessions_and_answers_503_meanwhile() {
     assert_ne!(topology.current_master_port(), old_master, "a new master");
     assert_eq!(topology.current_master_port(), topology.replica_port());
     for _ in 0..10 {
-        let (status, _, body) = http.get(gw.url("/"), &cookie).await;
-        assert_eq!(status, StatusCode::OK, "steady after the failover");
-        assert!(body.contains(DEMO_USER));
+        let page = get(&http, gw.url("/"), &cookie).await;
+        assert_eq!(page.status, StatusCode::OK, "steady after the failover");
+        assert!(page.text().contains(DEMO_USER));
     }
     // Logout still works on the new master.
-    let _ = http.get(gw.url("/.sessiongate/logout"), &cookie).await;
-    assert_eq!(http.get(gw.url("/"), &cookie).await.0, StatusCode::FOUND);
+    let _ = get(&http, gw.url("/.sessiongate/logout"), &cookie).await;
+    assert_eq!(
+        get(&http, gw.url("/"), &cookie).await.status,
+        StatusCode::FOUND
+    );
 }

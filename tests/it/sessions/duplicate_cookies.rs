@@ -7,16 +7,11 @@
 //! `legacy_modes::django`).
 
 use super::*;
+use http::Request;
+
+use crate::support::http::{PROTOS, Proto, body};
 
 const UNKNOWN_ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-#[derive(Debug, Clone, Copy)]
-enum Proto {
-    Http1,
-    H2c,
-}
-
-const PROTOS: [Proto; 2] = [Proto::Http1, Proto::H2c];
 
 /// A browser GET; each of `cookies` is its own `cookie` header field.
 async fn get(proto: Proto, env: &Env, path: &str, cookies: &[&str]) -> Answer {
@@ -24,20 +19,9 @@ async fn get(proto: Proto, env: &Env, path: &str, cookies: &[&str]) -> Answer {
     for cookie in cookies {
         builder = builder.header("cookie", *cookie);
     }
-    let req = builder.body(Full::new(Bytes::new()).boxed()).unwrap();
-    let client: Client<_, ClientBody> = Client::builder(TokioExecutor::new())
-        .http2_only(matches!(proto, Proto::H2c))
-        .build_http();
-    let resp = timeout(PATIENCE, client.request(req))
+    Http::speaking(proto)
+        .send(builder.body(body("")).unwrap())
         .await
-        .expect("no answer in time")
-        .expect("request failed");
-    let (parts, body) = resp.into_parts();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.expect("body").to_bytes(),
-    }
 }
 
 #[tokio::test]

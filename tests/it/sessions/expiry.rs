@@ -264,24 +264,32 @@ async fn touch_interval_saves_store_writes() {
     assert_eq!(throttled, (0, 10), "touch_interval = 10s");
 }
 
+/// Sessions idle 10 s with `touch_interval`, and a route `/strict/` whose
+/// idle limit is `strict_idle`.
+async fn strict_route(redis: &RedisServer, touch_interval: &str, strict_idle: &str) -> Env {
+    let session = format!(
+        r#"idle_timeout = "10s"
+        touch_interval = "{touch_interval}""#
+    );
+    let routes = format!(
+        r#"[[route]]
+        name = "strict"
+        path = "/strict/"
+        idle_timeout = "{strict_idle}""#
+    );
+    Setup::new(&redis.url())
+        .session(&session)
+        .routes(&routes)
+        .start()
+        .await
+}
+
 /// `touch_interval` skips store writes, but a user active on a route with
 /// a stricter idle limit must never be refused there for idleness.
 #[tokio::test]
 async fn touch_interval_never_refuses_an_active_user_on_a_strict_route() {
     let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "10s"
-            touch_interval = "3s""#,
-        )
-        .routes(
-            r#"[[route]]
-            name = "strict"
-            path = "/strict/"
-            idle_timeout = "1s""#,
-        )
-        .start()
-        .await;
+    let env = strict_route(&redis, "3s", "1s").await;
     let login = env.login("alice").await;
     let mut last = login.after;
     for step in 1..=10 {
@@ -301,19 +309,7 @@ async fn touch_interval_never_refuses_an_active_user_on_a_strict_route() {
 #[tokio::test]
 async fn activity_elsewhere_counts_on_a_strict_route_under_touch_interval() {
     let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "10s"
-            touch_interval = "5s""#,
-        )
-        .routes(
-            r#"[[route]]
-            name = "strict"
-            path = "/strict/"
-            idle_timeout = "2s""#,
-        )
-        .start()
-        .await;
+    let env = strict_route(&redis, "5s", "2s").await;
     let login = env.login("alice").await;
     let mut last = login.after;
     // 14 × 0.3 s ≈ 4.2 s of activity on the default route: twice the limit.

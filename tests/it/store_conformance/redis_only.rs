@@ -8,6 +8,7 @@ use sessiongate::config::StoreConfig;
 use sessiongate::store::{RedisStore, SessionStore, Store, StoreError};
 
 use super::{MS, found, key, peek, record, slide};
+use crate::support::records::until;
 use crate::support::redis::RedisServer;
 
 fn connect(server: &RedisServer, op_timeout: Duration) -> RedisStore {
@@ -16,14 +17,7 @@ fn connect(server: &RedisServer, op_timeout: Duration) -> RedisStore {
 
 /// Polls `ping` until it succeeds; panics after 15 s.
 async fn until_ready<S: SessionStore>(store: &S) {
-    let started = Instant::now();
-    while store.ping().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "store never recovered"
-        );
-        tokio::time::sleep(MS(50)).await;
-    }
+    until("store recovered", async || store.ping().await.is_ok()).await;
 }
 
 /// `cmdstat_<name>` lines of `INFO commandstats` as (command, calls).
