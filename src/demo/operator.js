@@ -38,6 +38,8 @@
     return ERRORS[r.body.error] || "The app answered " + r.status + ".";
   }
 
+  // A 401 comes from the gateway (this app's routes answer 502 when the
+  // admin API refuses its token): this browser's session is gone.
   function signedOut() {
     if (timer !== null) clearInterval(timer);
     timer = null;
@@ -48,7 +50,12 @@
 
   // ---- sessions of a user ----
 
-  function label(s) { return demo.el("code", s.handle, "handle"); }
+  // The handle's first characters; the whole one in the tooltip.
+  function label(s) {
+    var code = demo.el("code", s.handle.length > 12 ? s.handle.slice(0, 12) + "…" : s.handle, "handle");
+    code.title = s.handle;
+    return code;
+  }
 
   function action(s) {
     var button = demo.el("button", "Revoke", "danger small revoke");
@@ -80,7 +87,7 @@
     return demo.request("GET", "/operator/api/sessions?user=" + encodeURIComponent(asked))
       .then(function (r) {
         if (asked !== user) return;       // the field changed meanwhile
-        if (r.status === 401 && r.body.error === "unauthenticated") return signedOut();
+        if (r.status === 401) return signedOut();
         if (r.status !== 200) {
           body.replaceChildren();
           revokeAll.disabled = true;
@@ -110,7 +117,7 @@
     revokeAll.disabled = true;
     demo.request("POST", "/operator/api/sessions/revoke?user=" + encodeURIComponent(asked))
       .then(function (r) {
-        if (r.status === 401 && r.body.error === "unauthenticated") return signedOut();
+        if (r.status === 401) return signedOut();
         if (r.status === 200) {
           var n = r.body.revoked;
           say("Revoked " + n + (n === 1 ? " session of " : " sessions of ") + asked + ".", "ok", true);
@@ -124,8 +131,10 @@
 
   // ---- redirects to login ----
 
+  // The gateway exports every route × reason from the start, most at 0:
+  // a series is charted and listed once it has counted something.
   var series = {};      // "route\u0000reason" -> {route, reason, color, total}
-  var order = [];       // keys, in the order colours were given
+  var order = [];       // keys with a count, in the order colours were given
   var samples = [];     // [{at: ms, deltas: {key: n}}], oldest first
   var last = null;      // the previous totals, {key: n}
 
@@ -137,11 +146,11 @@
     list.forEach(function (r) {
       var k = key(r);
       totals[k] = r.count;
-      if (!series[k]) {
+      if (!series[k] && r.count > 0) {
         series[k] = { route: r.route, reason: r.reason, color: COLORS[order.length % COLORS.length] };
         order.push(k);
       }
-      series[k].total = r.count;
+      if (series[k]) series[k].total = r.count;
     });
     var deltas = {};
     if (last !== null) {
@@ -241,7 +250,7 @@
 
   function loadRedirects() {
     return demo.request("GET", "/operator/api/redirects").then(function (r) {
-      if (r.status === 401 && r.body.error === "unauthenticated") return signedOut();
+      if (r.status === 401) return signedOut();
       if (r.status !== 200) { sayChart(failure(r), "bad"); return; }
       addSample(r.body.redirects || []);
       draw();

@@ -64,7 +64,7 @@
       tr.appendChild(first);
       tr.appendChild(timeCell(s.created, clock(s.created)));
       tr.appendChild(timeCell(s.last_seen, ago(s.last_seen)));
-      tr.appendChild(el("td", "in " + span(s.expires_in)));
+      tr.appendChild(el("td", "in " + span(s.expires_in), "expires"));
       var last = el("td", null, "action");
       var node = action(s);
       if (node) last.appendChild(node);
@@ -81,14 +81,16 @@
     tbody.replaceChildren.apply(tbody, rows);
   }
 
-  // fetch() for the demo's JSON endpoints: same-origin, never cached;
+  // fetch() for the JSON endpoints: same-origin, never cached;
   // resolves with {status, body} (body {} when it is not JSON).
   function request(method, url) {
     return fetch(url, {
       method: method,
       credentials: "same-origin",
       cache: "no-store",
-      headers: { "Accept": "application/json" }
+      // Either one makes the gateway answer 401 JSON, not a redirect to
+      // the login page, once the session is gone.
+      headers: { "Accept": "application/json", "X-Requested-With": "XMLHttpRequest" }
     }).then(function (res) {
       return res.json()
         .catch(function () { return {}; })

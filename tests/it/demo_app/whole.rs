@@ -252,7 +252,7 @@ async fn two_browsers_see_and_end_each_other_and_the_operator_sees_it_all() {
     assert_eq!(others["revoked"], 1, "{others}");
     assert!(!demo.signed_in(&c).await);
     let mine = demo.json(&a, Method::GET, "/.sessiongate/sessions").await;
-    assert_eq!(handles(&mine), [handle_a.clone()]);
+    assert_eq!(handles(&mine), [handle_a]);
 
     // The chart's data: the gateway's own redirect counter, by route and
     // reason; the visit without a cookie counted as `missing`.
