@@ -4,29 +4,34 @@
 //! login form (a public route) that answers with `Sessiongate-Login`,
 //! protected pages that trust the identity header the gateway sets, and a
 //! session panel that polls `/.sessiongate/session` to count down to expiry,
-//! warns before it, offers "Stay signed in" and "Sign out".
+//! warns before it, offers "Stay signed in" and "Sign out". Two pages show
+//! session control (SPEC §9): "Your sessions" (`/account/sessions`), driven
+//! by the gateway's self-service endpoints from the browser, and the
+//! operator page (`/operator`), whose data the app fetches server-side from
+//! the admin API and `/metrics` with a token the page never sees.
 //!
 //! This module holds the application ([`serve_app`]), the gateway
-//! configuration that puts it behind sessiongate ([`demo_config_toml`]) and
-//! the lines printed at start ([`banner`]). The CLI binds the listeners and
-//! runs the gateway; nothing here knows about the gateway's internals.
+//! configuration that puts it behind sessiongate ([`demo_config_toml`]), the
+//! lines printed at start ([`banner`]) and the whole demo in one call
+//! ([`run`], in `demo/launch.rs`, with the token file of `demo/token_file.rs`).
+//! Nothing here knows about the gateway's internals: the operator routes
+//! (`demo/operator.rs`) speak the admin API's HTTP contract.
 //!
-//! The HTML lives in `demo/page.rs`; the stylesheet and the session panel's
-//! script are plain files under `src/demo/`, served from the public
-//! `/assets/` route so the login page is styled before anyone signs in.
+//! The HTML lives in `demo/page.rs`, the responses in `demo/reply.rs`; the
+//! stylesheet and the scripts are plain files under `src/demo/`, served from
+//! the public `/assets/` route so the login page is styled before anyone
+//! signs in.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderValue, LOCATION,
-    X_CONTENT_TYPE_OPTIONS,
-};
+use http::header::{CACHE_CONTROL, HeaderValue, LOCATION};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -38,7 +43,17 @@ use tokio::net::TcpListener;
 use crate::login::safe_next;
 
 mod form;
+mod launch;
+mod operator;
 mod page;
+mod reply;
+mod token_file;
+
+pub use launch::{DemoError, DemoListeners, run};
+pub use operator::AdminApi;
+pub use token_file::TokenFileError;
+
+use reply::{Body, asset, html, json_error, text};
 
 /// The demo's only account.
 pub const DEMO_USER: &str = "demo";
@@ -58,11 +73,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 const APP_CSS: &str = include_str!("demo/app.css");
 const SESSION_JS: &str = include_str!("demo/session.js");
-
-/// Pages only load the demo's own script and stylesheet; the inline `data:`
-/// favicon keeps browsers from asking for `/favicon.ico` (a protected path).
-const CSP: &str = "default-src 'self'; img-src 'self' data:; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+const ROWS_JS: &str = include_str!("demo/rows.js");
+const SESSIONS_JS: &str = include_str!("demo/sessions.js");
+const OPERATOR_JS: &str = include_str!("demo/operator.js");
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// What `sessiongate demo` can be told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,8 +112,9 @@ impl DemoOptions {
 }
 
 /// The gateway's configuration for the demo, in front of the app at
-/// `app_addr`. Only keys from SPEC §2; everything else keeps its default.
-pub fn demo_config_toml(opts: &DemoOptions, app_addr: SocketAddr) -> String {
+/// `app_addr`, with the session API token in `token_file`. Only keys from
+/// SPEC §2 and §9; everything else keeps its default.
+pub fn demo_config_toml(opts: &DemoOptions, app_addr: SocketAddr, token_file: &Path) -> String {
     let absolute = opts
         .absolute_timeout
         .map(|d| format!("absolute_timeout = \"{}\"\n", toml_duration(d)))
@@ -112,6 +127,7 @@ listen = "127.0.0.1:{port}"
 
 [admin]
 listen = "127.0.0.1:{admin_port}"
+token_file = {token_file}
 
 [store]
 url = "memory://"
@@ -135,11 +151,35 @@ public = true
 name = "assets"
 path = "/assets/"
 public = true
+
+# The operator page polls these every few seconds: watching must not keep
+# the operator's own session alive.
+[[route]]
+name = "operator-api"
+path = "/operator/api/"
+extends_session = false
 "#,
         port = opts.port,
         admin_port = opts.admin_port(),
         idle = toml_duration(opts.idle_timeout),
+        token_file = toml_string(&token_file.to_string_lossy()),
     )
+}
+
+/// A TOML basic string: quoted, with `"`, `\` and control characters escaped.
+fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A duration as the config file spells it: whole seconds when it is, else
@@ -167,6 +207,8 @@ pub fn banner(opts: &DemoOptions, proxy: SocketAddr, admin: SocketAddr) -> Strin
          \x20 password:         {DEMO_PASSWORD}\n\
          \x20 idle timeout:     {idle} (leave the page alone and watch it expire)\n\
          {absolute}\
+         \x20 your sessions:    http://{proxy}/account/sessions (sign in from a second browser too)\n\
+         \x20 operator:         http://{proxy}/operator\n\
          \x20 metrics:          http://{admin}/metrics\n\
          \nCtrl-C to stop\n",
         idle = humantime::format_duration(opts.idle_timeout),
@@ -174,12 +216,24 @@ pub fn banner(opts: &DemoOptions, proxy: SocketAddr, admin: SocketAddr) -> Strin
 }
 
 /// Serve the demo application on `listener` until `shutdown` completes, then
-/// give in-flight requests a few seconds to finish.
+/// give in-flight requests a few seconds to finish. Without an admin API
+/// (`sessiongate demo-app` alone) the operator page says it is not
+/// connected; [`serve_app_with_admin`] gives it one.
+pub async fn serve_app(listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    serve_app_with_admin(listener, None, shutdown).await;
+}
+
+/// [`serve_app`], with the gateway's admin API for the operator page.
 ///
 /// HTTP/1.1 only: the gateway is the only client, and it speaks HTTP/1.1 to
 /// upstreams. A failed accept (e.g. too many open files) is logged and the
 /// loop goes on: one bad moment must not end the demo.
-pub async fn serve_app(listener: TcpListener, shutdown: impl Future<Output = ()>) {
+pub async fn serve_app_with_admin(
+    listener: TcpListener,
+    admin: Option<AdminApi>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let admin = admin.map(Arc::new);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -194,7 +248,9 @@ pub async fn serve_app(listener: TcpListener, shutdown: impl Future<Output = ()>
                 }
             },
         };
-        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service_fn(handle));
+        let admin = admin.clone();
+        let service = service_fn(move |req| handle(req, admin.clone()));
+        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(error) = conn.await {
@@ -211,16 +267,28 @@ pub async fn serve_app(listener: TcpListener, shutdown: impl Future<Output = ()>
     }
 }
 
-type Body = Full<Bytes>;
-
 /// One request to the demo app. Never fails: every problem is an answer.
-async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    admin: Option<Arc<AdminApi>>,
+) -> Result<Response<Body>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let get = method == Method::GET || method == Method::HEAD;
+    if path.starts_with("/operator/api/") {
+        let Some(_user) = signed_in(&req) else {
+            return Ok(json_error(StatusCode::UNAUTHORIZED, "unauthenticated"));
+        };
+        let query = req.uri().query();
+        let admin = admin.as_deref();
+        return Ok(operator::api(&method, &path, query, req.headers(), admin).await);
+    }
     let response = match (path.as_str(), get) {
         ("/assets/app.css", true) => asset("text/css; charset=utf-8", APP_CSS),
-        ("/assets/session.js", true) => asset("text/javascript; charset=utf-8", SESSION_JS),
+        ("/assets/session.js", true) => asset(JS, SESSION_JS),
+        ("/assets/rows.js", true) => asset(JS, ROWS_JS),
+        ("/assets/sessions.js", true) => asset(JS, SESSIONS_JS),
+        ("/assets/operator.js", true) => asset(JS, OPERATOR_JS),
         ("/login", true) => {
             let next = req.uri().query().and_then(|q| form::field(q, "next"));
             html(
@@ -230,7 +298,7 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         }
         ("/login", false) if method == Method::POST => login(req).await,
         (p, true) if p.starts_with("/assets/") => text(StatusCode::NOT_FOUND, "not found\n"),
-        (_, true) => protected(&req),
+        (_, true) => protected(&req, admin.is_some()),
         (_, false) => {
             let mut res = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
             let allow = if path == "/login" {
@@ -292,15 +360,19 @@ const LOCATION_UNSAFE: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-/// Every page but the login form. The app trusts the identity header: the
-/// gateway strips it from what clients send and sets it itself.
-fn protected(req: &Request<Incoming>) -> Response<Body> {
-    let Some(user) = req
-        .headers()
+/// The user the gateway vouches for. The app trusts the identity header:
+/// the gateway strips it from what clients send and sets it itself.
+fn signed_in(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
         .get(IDENTITY_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
-    else {
+}
+
+/// Every page but the login form. `connected`: the operator page has an
+/// admin API to ask.
+fn protected(req: &Request<Incoming>, connected: bool) -> Response<Body> {
+    let Some(user) = signed_in(req) else {
         return text(
             StatusCode::UNAUTHORIZED,
             "not signed in (request did not come through sessiongate)\n",
@@ -312,43 +384,11 @@ fn protected(req: &Request<Incoming>) -> Response<Body> {
     let here = safe_next(req.uri().path_and_query().map_or(path, |pq| pq.as_str()));
     let body = match path {
         "/" => page::home(user),
+        "/account/sessions" => page::sessions(user, &here),
+        "/operator" => page::operator(user, &here, connected),
         _ => page::other(user, path, &here),
     };
     html(StatusCode::OK, body)
-}
-
-fn html(status: StatusCode, body: String) -> Response<Body> {
-    let mut res = Response::new(Body::from(body));
-    *res.status_mut() = status;
-    let headers = res.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    // Signed-in pages must not come back from the cache after sign-out.
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    res
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut res = Response::new(Body::from(body));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    res
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> Response<Body> {
-    let mut res = Response::new(Body::from(body));
-    let headers = res.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    res
 }
 
 #[cfg(test)]
@@ -384,9 +424,10 @@ mod tests {
     fn absolute_timeout_appears_only_when_set() {
         let addr: SocketAddr = "127.0.0.1:9999".parse().unwrap();
         let mut opts = DemoOptions::default();
-        assert!(!demo_config_toml(&opts, addr).contains("absolute_timeout"));
+        let token = Path::new("/tmp/t");
+        assert!(!demo_config_toml(&opts, addr, token).contains("absolute_timeout"));
         opts.absolute_timeout = Some(Duration::from_secs(300));
-        assert!(demo_config_toml(&opts, addr).contains("absolute_timeout = \"300s\""));
+        assert!(demo_config_toml(&opts, addr, token).contains("absolute_timeout = \"300s\""));
     }
 
     #[test]
@@ -396,8 +437,12 @@ mod tests {
             absolute_timeout: Some(Duration::from_millis(90_500)),
             ..DemoOptions::default()
         };
-        let text = demo_config_toml(&opts, addr);
+        let text = demo_config_toml(&opts, addr, Path::new("/tmp/a \"b\"\\c/admin-token"));
         let table: toml::Table = toml::from_str(&text).expect(&text);
+        assert_eq!(
+            table["admin"]["token_file"].as_str(),
+            Some("/tmp/a \"b\"\\c/admin-token")
+        );
         assert_eq!(table["server"]["listen"].as_str(), Some("127.0.0.1:8080"));
         assert_eq!(table["admin"]["listen"].as_str(), Some("127.0.0.1:8081"));
         assert_eq!(table["store"]["url"].as_str(), Some("memory://"));
@@ -414,10 +459,13 @@ mod tests {
         let routes = table["route"].as_array().unwrap();
         let public: Vec<_> = routes
             .iter()
-            .filter(|r| r["public"].as_bool() == Some(true))
+            .filter(|r| r.get("public").and_then(|p| p.as_bool()) == Some(true))
             .map(|r| r["path"].as_str().unwrap())
             .collect();
         assert_eq!(public, ["/login", "/assets/"]);
+        let operator_api = &routes[2];
+        assert_eq!(operator_api["path"].as_str(), Some("/operator/api/"));
+        assert_eq!(operator_api["extends_session"].as_bool(), Some(false));
     }
 
     #[test]
@@ -433,6 +481,8 @@ mod tests {
             DEMO_PASSWORD,
             "1m",
             "http://127.0.0.1:8081/metrics",
+            "http://127.0.0.1:8080/account/sessions",
+            "http://127.0.0.1:8080/operator",
             "Ctrl-C to stop",
         ] {
             assert!(text.contains(needle), "banner lacks {needle:?}:\n{text}");

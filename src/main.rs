@@ -1,7 +1,7 @@
 //! The `sessiongate` binary: CLI, logging, config loading, signals.
 //! The only place `anyhow` lives.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -123,7 +123,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(ConfigFile { config }) => return check(&config),
         Command::Run(ConfigFile { config: path }) => match load(&path) {
-            Ok(cfg) => run(cfg, Launch::Run { path }),
+            Ok(cfg) => run(cfg, path),
             Err(code) => return code,
         },
         Command::Demo {
@@ -295,54 +295,41 @@ fn bind(addr: SocketAddr, key: &str) -> Result<tokio::net::TcpListener> {
     Ok(tokio::net::TcpListener::from_std(listener)?)
 }
 
-/// What runs beside the gateway.
-enum Launch {
-    /// `run`: SIGHUP reloads this file.
-    Run { path: PathBuf },
-    /// `demo`: the demo app on its listener.
-    Demo {
-        listener: std::net::TcpListener,
-        opts: demo::DemoOptions,
-    },
-}
-
-fn run(config: Config, launch: Launch) -> Result<()> {
+fn run(config: Config, path: PathBuf) -> Result<()> {
     init_logging(config.log.format);
     runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
-        let reloads = match &launch {
-            Launch::Run { path } => Some(reload_on_sighup(path.clone())?),
-            Launch::Demo { .. } => None,
-        };
+        let reloads = Some(reload_on_sighup(path)?);
         let listeners = Listeners {
             proxy: bind(config.server.listen, "server.listen")?,
             admin: Some(bind(config.admin.listen, "admin.listen")?),
         };
-        if let Launch::Demo { listener, opts } = launch {
-            listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            tokio::spawn(demo::serve_app(listener, std::future::pending()));
-            let admin = listeners
-                .admin
-                .as_ref()
-                .map(|l| l.local_addr())
-                .transpose()?;
-            let proxy = listeners.proxy.local_addr()?;
-            eprintln!("{}", demo::banner(&opts, proxy, admin.unwrap_or(proxy)));
-        }
         sessiongate::run_reloadable(listeners, config, shutdown, reloads).await?;
         Ok(())
     })
 }
 
+/// `demo`: the demo app and the gateway in front of it, with a session API
+/// token of its own (the same gateway code as `run`, another config).
 fn run_demo(opts: demo::DemoOptions) -> Result<()> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").context("cannot start the demo app")?;
-    let toml = demo::demo_config_toml(&opts, listener.local_addr()?);
-    let config = Config::from_toml_str(&toml)
-        .map_err(|errors| anyhow::anyhow!("demo config is invalid:\n{}", errors.render("demo")))?;
-    // The gateway runs exactly as `run` does: same code path, other config.
-    run(config, Launch::Demo { listener, opts })
+    init_logging(LogFormat::Text);
+    runtime()?.block_on(async move {
+        let shutdown = shutdown_signal()?;
+        let loopback = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let listeners = demo::DemoListeners {
+            app: bind(loopback(0), "the demo app").context("cannot start the demo app")?,
+            proxy: bind(loopback(opts.port), "--port")?,
+            admin: bind(
+                loopback(opts.admin_port()),
+                "the admin listener, next to --port",
+            )?,
+        };
+        let proxy = listeners.proxy.local_addr()?;
+        let admin = listeners.admin.local_addr()?;
+        eprintln!("{}", demo::banner(&opts, proxy, admin));
+        demo::run(&opts, listeners, shutdown).await?;
+        Ok(())
+    })
 }
 
 /// `demo-app`: the demo application alone, until SIGTERM/SIGINT.

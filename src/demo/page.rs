@@ -5,7 +5,10 @@
 //! Element ids are part of the demo's interface (a browser test drives
 //! them): `#login-form`, `#username`, `#password`, `#submit`, `#error`,
 //! `#user`, `#page-path`, `#countdown`, `#warning`, `#expired`,
-//! `#stay-signed-in`, `#logout`.
+//! `#stay-signed-in`, `#logout`; on "Your sessions" `#sessions-table`,
+//! `#sessions-body`, `#sessions-status`, `#revoke-others`; on the operator
+//! page `#operator-form`, `#operator-user`, `#operator-body`,
+//! `#operator-status`, `#revoke-all`, `#redirects-chart`, `#redirects-body`.
 
 use super::{DEMO_PASSWORD, DEMO_USER};
 
@@ -45,7 +48,7 @@ pub(super) fn login(next: &str, username: &str, error: Option<&str>) -> String {
         next = escape(next),
         username = escape(username),
     );
-    layout("Sign in", &content, false)
+    layout("Sign in", &content, false, &[])
 }
 
 /// The home page: who you are, where to go, and how to watch expiry happen.
@@ -64,13 +67,17 @@ every page you open restarts the idle clock.</li>
 <li>Leave this tab alone and watch the countdown below. When it reaches zero,
 open any page: the gateway sends you to sign in, then back to that page.</li>
 <li>Press <em>Stay signed in</em> to extend the session without leaving the page.</li>
+<li>Sign in from a second browser, then open <a href="/account/sessions">your sessions</a>:
+both are listed, and either can sign the other out.</li>
+<li>The <a href="/operator">operator page</a> lists a user's sessions through the
+gateway's admin API, revokes them, and charts the redirects to login.</li>
 </ul>
 </section>
 {panel}"#,
         user = escape(user),
         panel = session_panel("/"),
     );
-    layout("Home", &content, true)
+    layout("Home", &content, true, &[])
 }
 
 /// Any other protected page: shows the path that was asked for, so a test
@@ -88,7 +95,114 @@ would have sent you to the login page.</p>
         path = escape(path),
         panel = session_panel(here),
     );
-    layout("Protected page", &content, true)
+    layout("Protected page", &content, true, &[])
+}
+
+/// "Your sessions": the signed-in user's live sessions, listed and ended
+/// from the browser through the gateway's self-service endpoints
+/// (`/assets/sessions.js`).
+pub(super) fn sessions(user: &str, here: &str) -> String {
+    let content = format!(
+        r#"<section class="card">
+<h1>Your sessions</h1>
+<p>Signed in as <strong id="user">{user}</strong>. These are the places you are signed in,
+newest first, as the gateway knows them. Sign in from another browser (or a private
+window) and it appears here; sign it out from this page and its next request goes to the
+login page.</p>
+<p id="sessions-status" class="status" role="status" aria-live="polite">Loading…</p>
+<div class="table-scroll">
+<table id="sessions-table">
+<caption class="visually-hidden">Your live sessions</caption>
+<thead><tr><th scope="col">Session</th><th scope="col">Signed in</th><th scope="col">Last active</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+<tbody id="sessions-body"></tbody>
+</table>
+</div>
+<div class="actions">
+<button id="revoke-others" type="button" class="secondary">Sign out all other sessions</button>
+</div>
+<p class="hint">The list comes from <code>GET /.sessiongate/sessions</code> every 5 seconds
+(asking never extends a session); the buttons <code>POST</code> to
+<code>/.sessiongate/sessions/HANDLE/revoke</code> and
+<code>/.sessiongate/sessions/revoke-others</code>. A session is named by a handle, never by
+its cookie.</p>
+</section>
+{panel}"#,
+        user = escape(user),
+        panel = session_panel(here),
+    );
+    layout("Your sessions", &content, true, &["rows.js", "sessions.js"])
+}
+
+/// The operator page: any user's sessions and the redirects to login, from
+/// the demo app's `/operator/api/` routes (`/assets/operator.js`), which
+/// call the admin API server-side. `connected`: there is an admin API.
+pub(super) fn operator(user: &str, here: &str, connected: bool) -> String {
+    let offline = if connected {
+        ""
+    } else {
+        r#"<p id="operator-offline" class="error" role="alert">This app is not connected to a
+gateway's admin API (it runs alone, as <code>sessiongate demo-app</code>). Run
+<code>sessiongate demo</code> to see this page work.</p>
+"#
+    };
+    let content = format!(
+        r#"<section class="card">
+<h1>Operator</h1>
+<p>Signed in as <strong id="user">{user}</strong>. What an operator sees: a user's live
+sessions and the redirects to login. This app asks the gateway's admin API
+(<code>GET</code>/<code>DELETE /sessions</code> on the admin listener, with a bearer token the
+demo generated at start) and its <code>/metrics</code> itself; your browser only talks to this
+app. In a real deployment this page would be for operators only.</p>
+{offline}<h2>Sessions of a user</h2>
+<form id="operator-form" class="inline-form">
+<label for="operator-user">User</label>
+<input id="operator-user" name="user" value="{demo}" autocomplete="off" spellcheck="false">
+<button id="operator-load" type="submit">Show</button>
+</form>
+<p id="operator-status" class="status" role="status" aria-live="polite">Loading…</p>
+<div class="table-scroll">
+<table id="operator-table">
+<caption class="visually-hidden">Live sessions of the user</caption>
+<thead><tr><th scope="col">Handle</th><th scope="col">Signed in</th><th scope="col">Last active</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+<tbody id="operator-body"></tbody>
+</table>
+</div>
+<div class="actions">
+<button id="revoke-all" type="button" class="danger">Revoke all sessions of this user</button>
+</div>
+<p class="hint">Revoking every session of <code>{demo}</code> signs this browser out too: the
+demo has one account.</p>
+</section>
+<section class="card">
+<h2 id="redirects-title">Redirects to login</h2>
+<p>Requests the gateway sent to the login page, by route and reason
+(<code>sessiongate_redirects_total</code>), per 5-second interval over the last two minutes:
+what a Grafana panel of <code>rate(sessiongate_redirects_total[1m])</code> shows.</p>
+<figure id="redirects-chart" class="chart">
+<svg id="redirects-svg" viewBox="0 0 560 180" role="img" aria-labelledby="redirects-title redirects-desc">
+<desc id="redirects-desc">No data yet.</desc>
+<g id="redirects-plot"></g>
+</svg>
+<figcaption><ul id="redirects-legend" class="legend"></ul></figcaption>
+</figure>
+<p id="redirects-status" class="status">Loading…</p>
+<div class="table-scroll">
+<table id="redirects-table">
+<caption class="visually-hidden">Redirects to login by route and reason</caption>
+<thead><tr><th scope="col">Route</th><th scope="col">Reason</th><th scope="col">Last 2 min</th><th scope="col">Since start</th></tr></thead>
+<tbody id="redirects-body"></tbody>
+</table>
+</div>
+<p class="hint">Reasons: <code>missing</code> (no cookie), <code>expired</code> (the session
+ended: idle, absolute, revoked), <code>invalid</code> (a cookie the gateway does not accept).
+Open a page in a private window, or let a session expire and reload, to see a bar.</p>
+</section>
+{panel}"#,
+        user = escape(user),
+        demo = escape(DEMO_USER),
+        panel = session_panel(here),
+    );
+    layout("Operator", &content, true, &["rows.js", "operator.js"])
 }
 
 /// The countdown panel, driven by `/assets/session.js`. `here` is where
@@ -113,18 +227,24 @@ every 5 seconds; asking does not extend the session.</p>
     )
 }
 
-/// The frame every page shares. Protected pages load the panel's script.
-fn layout(title: &str, content: &str, signed_in: bool) -> String {
+/// The frame every page shares. Protected pages load the panel's script,
+/// then `scripts` (files under `/assets/`, run in this order).
+fn layout(title: &str, content: &str, signed_in: bool, scripts: &[&str]) -> String {
     let nav = if signed_in {
-        r#"<nav><a href="/">Home</a><a href="/account">Account</a><a href="/reports/2026">Reports 2026</a></nav>"#
+        concat!(
+            r#"<nav><a href="/">Home</a><a href="/account">Account</a>"#,
+            r#"<a href="/reports/2026">Reports 2026</a>"#,
+            r#"<a href="/account/sessions">Your sessions</a><a href="/operator">Operator</a></nav>"#
+        )
     } else {
         ""
     };
-    let script = if signed_in {
-        "<script src=\"/assets/session.js\" defer></script>\n"
-    } else {
-        ""
-    };
+    let scripts: String = signed_in
+        .then_some("session.js")
+        .iter()
+        .chain(scripts)
+        .map(|src| format!("<script src=\"/assets/{}\" defer></script>\n", escape(src)))
+        .collect();
     format!(
         r#"<!doctype html>
 <html lang="en">
@@ -134,7 +254,7 @@ fn layout(title: &str, content: &str, signed_in: bool) -> String {
 <title>{title} · sessiongate demo</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/app.css">
-{script}</head>
+{scripts}</head>
 <body>
 <main class="wrap">
 <header class="top"><span class="brand">sessiongate <span class="tag">demo</span></span>{nav}</header>
@@ -173,6 +293,18 @@ mod tests {
         assert!(!page.contains("<script>x"));
         assert!(page.contains("&quot;&gt;&lt;script&gt;"));
         assert!(page.contains("value=\"&lt;b&gt;\""));
+    }
+
+    #[test]
+    fn session_control_pages_load_their_scripts_and_escape_the_user() {
+        let page = sessions("<b>", "/account/sessions");
+        assert!(page.contains("/assets/sessions.js") && page.contains("/assets/session.js"));
+        assert!(page.contains("&lt;b&gt;") && !page.contains("<b>"));
+        let page = operator("demo", "/operator", true);
+        assert!(page.contains("/assets/operator.js"));
+        assert!(page.contains(r#"id="operator-user" name="user" value="demo""#));
+        assert!(!page.contains("operator-offline"));
+        assert!(operator("demo", "/operator", false).contains("operator-offline"));
     }
 
     #[test]

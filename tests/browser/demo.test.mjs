@@ -1,7 +1,9 @@
 // The demo, in a real browser, as a person would use it: ask for a page,
 // get sent to login, sign in, land where they were going, watch the session
 // count down, see the warning, see it expire, reload, sign in again and land
-// on the page first asked for.
+// on the page first asked for. A second walk signs in from two browsers,
+// signs one out from the other on "Your sessions", and watches the
+// operator page list and revoke sessions and chart the redirects to login.
 //
 // Drives Debian's chromium through playwright-core (no browser download).
 // Starts `sessiongate demo --port 0 --idle-timeout 6s` itself and ends it by
@@ -40,8 +42,8 @@ const CHROMIUM_ARGS = [
 ];
 
 /** Starts the demo and resolves with its proxy's base URL, read from stderr. */
-function startDemo() {
-  const child = spawn(BIN, ["demo", "--port", "0", "--idle-timeout", `${IDLE_SECONDS}s`], {
+function startDemo(idleSeconds = IDLE_SECONDS) {
+  const child = spawn(BIN, ["demo", "--port", "0", "--idle-timeout", `${idleSeconds}s`], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, SESSIONGATE_LOG: "info", NO_COLOR: "1" },
   });
@@ -193,5 +195,106 @@ test("a person asks for a page, signs in, watches the session expire, signs in a
     await context?.close().catch(() => {});
     await stopDemo(demo.child);
     rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+/** A browser of its own (its own profile, so its own cookies). */
+async function openBrowser(profiles) {
+  const profile = mkdtempSync(join(tmpdir(), "sessiongate-chromium-"));
+  profiles.push(profile);
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: BROWSER,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1024, height: 900 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  return { context, page };
+}
+
+test("two browsers: one signs the other out, and the operator page lists, revokes and charts", { timeout: 90_000 }, async () => {
+  assert.ok(existsSync(BIN), `no sessiongate binary at ${BIN}: run cargo build --locked`);
+  assert.ok(existsSync(BROWSER), `no browser at ${BROWSER}: apt-get install -y chromium`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, `sessions-${name}.png`), fullPage: true });
+
+  const demo = startDemo(120);
+  const profiles = [];
+  const contexts = [];
+  try {
+    const base = await demo.ready;
+    const a = await openBrowser(profiles);
+    contexts.push(a.context);
+    const b = await openBrowser(profiles);
+    contexts.push(b.context);
+
+    // 1. Both browsers sign in; A opens "Your sessions".
+    for (const { page } of [b, a]) {
+      await page.goto(`${base}/account/sessions`);
+      assertOnLogin(page, base, "/account/sessions");
+      await signIn(page);
+      await page.waitForURL(`${base}/account/sessions`);
+    }
+    const rows = a.page.locator("#sessions-body tr");
+    await rows.nth(1).waitFor();
+    assert.equal(await rows.count(), 2);
+    const current = a.page.locator("#sessions-body tr.current");
+    assert.equal(await current.count(), 1);
+    assert.match(await current.textContent(), /This browser/);
+    assert.match(await a.page.locator("#sessions-status").textContent(), /1 other place/);
+    await shot(a.page, "two-browsers");
+
+    // 2. A signs B out; B's next page is the login page.
+    await a.page.locator("#sessions-body tr:not(.current) button.revoke").click();
+    await a.page.locator("#sessions-status", { hasText: "Signed out session" }).waitFor();
+    await a.page.waitForFunction(() => document.querySelectorAll("#sessions-body tr").length === 1);
+    await shot(a.page, "signed-other-out");
+    await b.page.goto(`${base}/reports/2026`);
+    assertOnLogin(b.page, base, "/reports/2026");
+
+    // 3. The operator page: demo's one live session (A's), through the
+    //    admin API; the chart counts B's trip to the login page.
+    await a.page.goto(`${base}/operator`);
+    await a.page.locator("#operator-body tr[data-handle]").first().waitFor();
+    assert.equal(await a.page.locator("#operator-body tr[data-handle]").count(), 1);
+    await a.page.locator("#redirects-body tr", { hasText: "default" }).first().waitFor();
+    assert.match(await a.page.locator("#redirects-desc").textContent(), /redirects to login|No redirects/);
+    assert.ok(await a.page.locator("#redirects-svg").isVisible());
+
+    // 4. B signs in again; the operator sees it and revokes it.
+    await signIn(b.page);
+    await b.page.waitForURL(`${base}/reports/2026`);
+    await a.page.locator("#operator-load").click();
+    await a.page.waitForFunction(() => document.querySelectorAll("#operator-body tr[data-handle]").length === 2);
+    // A redirect after the page loaded shows as a bar.
+    await b.page.context().clearCookies();
+    await b.page.goto(`${base}/account`);
+    assertOnLogin(b.page, base, "/account");
+    await a.page.locator("#redirects-plot rect").first().waitFor({ timeout: 12_000 });
+    await shot(a.page, "operator");
+    // B's cookie was cleared, not its session: that one is still live.
+    await signIn(b.page);
+    await b.page.waitForURL(`${base}/account`);
+    await a.page.locator("#operator-load").click();
+    await a.page.waitForFunction(() => document.querySelectorAll("#operator-body tr[data-handle]").length === 3);
+    const newest = a.page.locator("#operator-body tr[data-handle]").first();
+    await newest.locator("button.revoke").click();
+    await a.page.locator("#operator-status", { hasText: "Revoked session" }).waitFor();
+    await b.page.reload();
+    assertOnLogin(b.page, base, "/account");
+
+    // 5. "Revoke all" ends A's own session too, and the page says so.
+    await a.page.locator("#revoke-all").click();
+    await a.page.locator("#operator-status", { hasText: "no longer signed in" }).waitFor({ timeout: 12_000 });
+    await shot(a.page, "revoked-all");
+    await a.page.goto(`${base}/`);
+    assertOnLogin(a.page, base, "/");
+  } catch (error) {
+    error.message += `\n--- demo log ---\n${demo.log()}`;
+    throw error;
+  } finally {
+    for (const context of contexts) await context.close().catch(() => {});
+    await stopDemo(demo.child);
+    for (const profile of profiles) rmSync(profile, { recursive: true, force: true });
   }
 });

@@ -4,8 +4,14 @@
 
 use std::net::SocketAddr;
 
+mod operator;
+mod whole;
+
 use http::{HeaderMap, Method, Request, StatusCode};
-use sessiongate::demo::{DEMO_PASSWORD, DEMO_USER, DemoOptions, demo_config_toml, serve_app};
+use sessiongate::demo::{
+    AdminApi, DEMO_PASSWORD, DEMO_USER, DemoOptions, demo_config_toml, serve_app,
+    serve_app_with_admin,
+};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -20,10 +26,15 @@ struct App {
 
 impl App {
     async fn start() -> App {
+        App::start_with(None).await
+    }
+
+    /// The app with an admin API to call for its operator page.
+    async fn start_with(admin: Option<AdminApi>) -> App {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(serve_app(listener, async {
+        tokio::spawn(serve_app_with_admin(listener, admin, async {
             let _ = stopped.await;
         }));
         App {
@@ -43,6 +54,24 @@ impl App {
         let mut req = Request::get(format!("http://{}{path}", self.addr));
         if let Some(user) = user {
             req = req.header("x-sessiongate-user", user);
+        }
+        self.send(req.body(body("")).unwrap()).await
+    }
+
+    /// A POST as the app's own pages send it (through the gateway, which
+    /// sets the identity header), with `origin` when given.
+    async fn post(
+        &self,
+        path: &str,
+        user: Option<&str>,
+        origin: Option<&str>,
+    ) -> (StatusCode, HeaderMap, String) {
+        let mut req = Request::post(format!("http://{}{path}", self.addr));
+        if let Some(user) = user {
+            req = req.header("x-sessiongate-user", user);
+        }
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
         }
         self.send(req.body(body("")).unwrap()).await
     }
@@ -224,7 +253,8 @@ async fn assets_are_public_and_typed() {
 #[test]
 fn demo_config_names_listeners_upstream_and_public_routes() {
     let addr: SocketAddr = "127.0.0.1:45678".parse().unwrap();
-    let text = demo_config_toml(&DemoOptions::default(), addr);
+    let token_file = std::path::Path::new("/run/demo/admin-token");
+    let text = demo_config_toml(&DemoOptions::default(), addr, token_file);
     for line in [
         "listen = \"127.0.0.1:8080\"",
         "listen = \"127.0.0.1:8081\"",
@@ -236,6 +266,9 @@ fn demo_config_names_listeners_upstream_and_public_routes() {
         "path = \"/assets/\"",
         "public = true",
         "[[route]]",
+        "token_file = \"/run/demo/admin-token\"",
+        "path = \"/operator/api/\"",
+        "extends_session = false",
     ] {
         assert!(text.contains(line), "config lacks {line:?}:\n{text}");
     }
@@ -254,4 +287,94 @@ async fn serve_app_returns_once_shutdown_completes() {
         .await
         .expect("serve_app did not return after shutdown")
         .expect("serve_app panicked");
+}
+
+#[tokio::test]
+async fn session_control_pages_render_for_a_signed_in_user() {
+    let app = App::start().await;
+    let (status, headers, body) = app.get("/account/sessions", Some("demo")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["cache-control"], "no-store");
+    for needle in [
+        r#"<strong id="user">demo</strong>"#,
+        r#"id="sessions-table""#,
+        r#"id="sessions-body""#,
+        r#"id="sessions-status""#,
+        r#"id="revoke-others""#,
+        r#"src="/assets/rows.js""#,
+        r#"src="/assets/sessions.js""#,
+    ] {
+        assert!(body.contains(needle), "no {needle} in:\n{body}");
+    }
+    // The session panel (these pages name no path of their own).
+    for id in PANEL_IDS.iter().filter(|id| !id.contains("page-path")) {
+        assert!(body.contains(id), "no {id} in:\n{body}");
+    }
+
+    let (status, _, body) = app.get("/operator", Some("demo")).await;
+    assert_eq!(status, StatusCode::OK);
+    for needle in [
+        r#"id="operator-form""#,
+        r#"id="operator-user" name="user" value="demo""#,
+        r#"id="operator-body""#,
+        r#"id="revoke-all""#,
+        r#"id="redirects-chart""#,
+        r#"role="img" aria-labelledby="redirects-title redirects-desc""#,
+        r#"id="redirects-body""#,
+        r#"src="/assets/operator.js""#,
+    ] {
+        assert!(body.contains(needle), "no {needle} in:\n{body}");
+    }
+    // `demo-app` alone has no admin API: the page says so.
+    assert!(body.contains(r#"id="operator-offline""#), "{body}");
+
+    // Every page links to both.
+    let (_, _, home) = app.get("/", Some("demo")).await;
+    assert!(home.contains(r#"href="/account/sessions""#) && home.contains(r#"href="/operator""#));
+
+    for path in ["/account/sessions", "/operator"] {
+        let (status, _, _) = app.get(path, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn session_control_scripts_are_served() {
+    let app = App::start().await;
+    for (path, needle) in [
+        ("/assets/rows.js", "sessiongateDemo"),
+        (
+            "/assets/sessions.js",
+            "/.sessiongate/sessions/revoke-others",
+        ),
+        ("/assets/operator.js", "/operator/api/redirects"),
+    ] {
+        let (status, headers, body) = app.get(path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript"),
+            "{path}"
+        );
+        assert!(body.contains(needle), "{path} lacks {needle}");
+    }
+}
+
+#[tokio::test]
+async fn operator_routes_need_a_signed_in_user_and_an_admin_api() {
+    let app = App::start().await;
+    let (status, headers, body) = app.get("/operator/api/sessions?user=demo", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(body, r#"{"error":"unauthenticated"}"#);
+
+    let (status, _, body) = app
+        .get("/operator/api/sessions?user=demo", Some("demo"))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body, r#"{"error":"admin_api_not_configured"}"#);
+    let (status, _, _) = app.get("/operator/api/redirects", Some("demo")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
