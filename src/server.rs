@@ -33,9 +33,11 @@ use crate::peer::ConnInfo;
 mod activity;
 pub(crate) mod conn;
 mod head_scan;
+mod read_tap;
 
 use conn::{Stop, Timeouts};
 use head_scan::{HeadScan, Tainted};
+use read_tap::Tapped;
 
 /// Pause after a failed `accept`, so a full file table does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -204,7 +206,7 @@ impl Connection {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let tainted = Tainted::default();
-        let io = HeadScan::new(io, tainted.clone());
+        let io = Tapped::new(io, HeadScan::new(tainted.clone()));
         let gateway = self.gateway;
         let service = service_fn(move |req| {
             // The current gateway: a reload swaps it for new requests only.

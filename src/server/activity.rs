@@ -17,7 +17,6 @@
 //! that polls.
 
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -27,7 +26,10 @@ use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::service::Service;
 use pin_project_lite::pin_project;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::read_tap::ReadObserver;
+#[cfg(doc)]
+use super::read_tap::Tapped;
 use tokio::sync::Notify;
 
 /// The HTTP/2 client connection preface's fixed part (RFC 9113 §3.4).
@@ -207,7 +209,7 @@ impl<B: Body> Body for Tracked<B> {
     }
 }
 
-/// How far [`Watched`] has followed the HTTP/2 client preface.
+/// How far [`Watch`] has followed the HTTP/2 client preface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Preface {
     /// This many bytes of [`H2_MAGIC`] matched so far.
@@ -220,32 +222,32 @@ enum Preface {
     Done,
 }
 
-/// The socket, reporting to the connection's [`Activity`] what it reads.
-pub struct Watched<I> {
-    inner: I,
+/// Reports to the connection's [`Activity`] what the socket reads
+/// (see [`Tapped`]).
+pub struct Watch {
     preface: Preface,
     activity: Arc<Activity>,
 }
 
-impl<I> Watched<I> {
-    pub fn new(inner: I, activity: Arc<Activity>) -> Self {
-        Watched {
-            inner,
+impl Watch {
+    pub fn new(activity: Arc<Activity>) -> Self {
+        Watch {
             preface: Preface::Magic(0),
             activity,
         }
     }
+}
 
+impl ReadObserver for Watch {
     fn observe(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
         self.activity.bytes_read();
         if self.preface != Preface::Done && self.follow_preface(bytes) {
             self.activity.preface_done();
         }
     }
+}
 
+impl Watch {
     /// Follows the preface over `bytes`; true when it has just ended.
     fn follow_preface(&mut self, mut bytes: &[u8]) -> bool {
         while !bytes.is_empty() {
@@ -294,51 +296,6 @@ impl<I> Watched<I> {
     }
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = poll {
-            self.observe(&buf.filled()[before..]);
-        }
-        poll
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,7 +304,7 @@ mod tests {
     /// at which the preface was reported done, if it was.
     fn preface_end(input: &[u8], step: usize) -> Option<usize> {
         let activity = Arc::new(Activity::default());
-        let mut watched = Watched::new((), activity.clone());
+        let mut watched = Watch::new(activity.clone());
         for (i, piece) in input.chunks(step).enumerate() {
             watched.observe(piece);
             if activity.snapshot().preface_read {
@@ -393,12 +350,10 @@ mod tests {
     #[test]
     fn only_an_awaited_byte_wakes_the_driver() {
         let activity = Arc::new(Activity::default());
-        let mut watched = Watched::new((), activity.clone());
+        let mut watched = Watch::new(activity.clone());
         watched.observe(b"GET");
         assert!(!activity.snapshot().awaiting_bytes);
         activity.await_bytes();
-        assert!(activity.snapshot().awaiting_bytes);
-        watched.observe(b"");
         assert!(activity.snapshot().awaiting_bytes);
         watched.observe(b" /");
         assert!(!activity.snapshot().awaiting_bytes);

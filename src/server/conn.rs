@@ -31,7 +31,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::activity::{Activity, Counted, CountedFuture, Snapshot, Tracked, Watched};
+use super::activity::{Activity, Counted, CountedFuture, Snapshot, Tracked, Watch};
+use super::read_tap::Tapped;
 use crate::config::ServerConfig;
 
 /// The connection-level timeouts of a listener.
@@ -92,7 +93,7 @@ where
     TokioExecutor: HttpServerConnExec<CountedFuture<S::Future>, Tracked<B>>,
 {
     let activity = Arc::new(Activity::default());
-    let io = TokioIo::new(Watched::new(io, activity.clone()));
+    let io = TokioIo::new(Tapped::new(io, Watch::new(activity.clone())));
     let service = Counted::new(service, activity.clone());
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);

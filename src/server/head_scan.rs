@@ -14,13 +14,12 @@
 //! Anything it cannot follow (HTTP/2, upgrades, `CONNECT`, malformed
 //! framing that hyper will reject anyway) switches it to pass-through.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use super::read_tap::ReadObserver;
+#[cfg(doc)]
+use super::read_tap::Tapped;
 
 /// Longest head line followed; longer lines are hyper's to refuse (431).
 const MAX_LINE: usize = 64 * 1024;
@@ -65,16 +64,21 @@ struct Head {
     opaque: bool,
 }
 
-pub struct HeadScan<I> {
-    inner: I,
+/// Follows the request heads the socket reads (see [`Tapped`]).
+pub struct HeadScan {
     state: State,
     tainted: Tainted,
 }
 
-impl<I> HeadScan<I> {
-    pub fn new(inner: I, tainted: Tainted) -> Self {
+impl ReadObserver for HeadScan {
+    fn observe(&mut self, bytes: &[u8]) {
+        self.scan(bytes);
+    }
+}
+
+impl HeadScan {
+    pub fn new(tainted: Tainted) -> Self {
         HeadScan {
-            inner,
             state: State::Head(Head::default()),
             tainted,
         }
@@ -193,52 +197,6 @@ impl Head {
     }
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for HeadScan<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = poll {
-            let this = &mut *self;
-            this.scan(&buf.filled()[before..]);
-        }
-        poll
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for HeadScan<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,7 +204,7 @@ mod tests {
     /// Feeds `input` in pieces of `step` bytes; returns whether it flagged.
     fn flagged(input: &[u8], step: usize) -> bool {
         let tainted = Tainted::default();
-        let mut scan = HeadScan::new((), tainted.clone());
+        let mut scan = HeadScan::new(tainted.clone());
         for piece in input.chunks(step) {
             scan.scan(piece);
         }
