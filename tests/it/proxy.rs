@@ -18,7 +18,7 @@ use tokio::time::timeout;
 
 use crate::support::gateway::{TestGateway, config};
 use crate::support::http::{
-    Answer, ClientBody, Http, PATIENCE, Proto, body, http1_over, http2_over, json, respond_h1,
+    Answer, ClientBody, Http, PATIENCE, Proto, body, http1_over, http2_over, respond_h1,
     respond_h2, tcp,
 };
 use crate::support::upstream::{DOWNLOAD_HEAD, TestUpstream, resetting_upstream};
@@ -195,15 +195,10 @@ async fn forwards_method_path_query_headers_and_bodies() {
         .header("content-type", "text/plain")
         .body(body("hello upstream"))
         .unwrap();
-    let Answer {
-        status,
-        headers,
-        body: bytes,
-        ..
-    } = send(req).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(headers["x-echo-response"], "yes");
-    let echo = json(&bytes);
+    let ans = send(req).await;
+    assert_eq!(ans.status, StatusCode::OK);
+    assert_eq!(ans.headers["x-echo-response"], "yes");
+    let echo = ans.json();
     assert_eq!(echo["method"], "PUT");
     assert_eq!(echo["path"], "/some/path");
     assert_eq!(echo["query"], "a=1&b=x%20y");
@@ -232,13 +227,9 @@ async fn upload_streams_without_buffering() {
         tx.send(chunk.clone()).await.unwrap();
     }
     drop(tx);
-    let Answer {
-        status,
-        body: bytes,
-        ..
-    } = pending.await.unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(json(&bytes)["bytes"], FIFTY_MB);
+    let ans = pending.await.unwrap();
+    assert_eq!(ans.status, StatusCode::OK);
+    assert_eq!(ans.json()["bytes"], FIFTY_MB);
     // The upstream counts and drops what it reads.
     assert_peak_growth_bounded(before);
 }
@@ -293,10 +284,8 @@ async fn hop_by_hop_headers_are_stripped_both_ways() {
         .header("x-kept", "yes")
         .body(body(""))
         .unwrap();
-    let Answer {
-        status, headers, ..
-    } = send(req).await;
-    assert_eq!(status, StatusCode::OK);
+    let ans = send(req).await;
+    assert_eq!(ans.status, StatusCode::OK);
     let seen = &upstream.received()[0].headers;
     for name in [
         "connection",
@@ -311,9 +300,9 @@ async fn hop_by_hop_headers_are_stripped_both_ways() {
     }
     assert_eq!(seen["x-kept"], "yes");
     for name in ["x-upstream-secret", "keep-alive", "proxy-authenticate"] {
-        assert!(!headers.contains_key(name), "{name} reached the client");
+        assert!(!ans.headers.contains_key(name), "{name} reached the client");
     }
-    assert_eq!(headers["x-kept"], "yes");
+    assert_eq!(ans.headers["x-kept"], "yes");
 }
 
 #[tokio::test]
@@ -327,8 +316,8 @@ async fn x_forwarded_replaced_for_untrusted_peer() {
         .header("x-forwarded-host", "evil.example.com")
         .body(body(""))
         .unwrap();
-    let Answer { body: bytes, .. } = send(req).await;
-    let h = &json(&bytes)["headers"];
+    let ans = send(req).await;
+    let h = &ans.json()["headers"];
     assert_eq!(h["x-forwarded-for"], serde_json::json!(["127.0.0.1"]));
     assert_eq!(h["x-forwarded-proto"], serde_json::json!(["http"]));
     assert_eq!(
@@ -350,8 +339,8 @@ async fn x_forwarded_extended_for_trusted_proxy() {
         .header("x-forwarded-host", "app.example.com")
         .body(body(""))
         .unwrap();
-    let Answer { body: bytes, .. } = send(req).await;
-    let h = &json(&bytes)["headers"];
+    let ans = send(req).await;
+    let h = &ans.json()["headers"];
     assert_eq!(
         h["x-forwarded-for"],
         serde_json::json!(["6.6.6.6, 127.0.0.1"])
@@ -377,9 +366,9 @@ async fn preserve_host_on_and_off() {
             .header("host", "app.example.com")
             .body(body(""))
             .unwrap();
-        let Answer { body: bytes, .. } = send(req).await;
+        let ans = send(req).await;
         assert_eq!(
-            json(&bytes)["headers"]["host"],
+            ans.json()["headers"]["host"],
             serde_json::json!([want]),
             "preserve_host = {preserve}"
         );
@@ -429,8 +418,8 @@ async fn traversal_goes_to_the_route_of_the_normalised_path() {
     // Forwarded with the original path, not the normalised one.
     assert_eq!(seen, traversals);
 
-    let Answer { status, .. } = get(gw.url("/static/app.css")).await;
-    assert_eq!(status, StatusCode::OK);
+    let ans = get(gw.url("/static/app.css")).await;
+    assert_eq!(ans.status, StatusCode::OK);
     assert_eq!(public.received()[0].path_and_query, "/static/app.css");
 }
 

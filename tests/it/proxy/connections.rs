@@ -312,12 +312,12 @@ async fn many_silent_connections_are_closed_so_new_clients_get_served() {
         closed_after(stream, started, HEAD_TIMEOUT).await;
     }
     // The gateway holds none of them any more, and serves a new client.
-    let Answer { body: metrics, .. } = get(format!("http://{}/metrics", gw.admin)).await;
-    let metrics = String::from_utf8_lossy(&metrics);
+    let ans = get(format!("http://{}/metrics", gw.admin)).await;
+    let metrics = String::from_utf8_lossy(&ans.body);
     assert!(
         metrics.contains("sessiongate_open_connections 0"),
         "{metrics}"
     );
-    let Answer { status, .. } = get(gw.url("/")).await;
-    assert_eq!(status, StatusCode::OK);
+    let ans = get(gw.url("/")).await;
+    assert_eq!(ans.status, StatusCode::OK);
 }

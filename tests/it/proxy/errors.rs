@@ -11,33 +11,33 @@ async fn closed_upstream_port_is_502() {
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let gw = TestGateway::start(config(&url)).await;
-    let Answer {
-        status,
-        headers,
-        body: bytes,
-        ..
-    } = get(gw.url("/")).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(headers["cache-control"], "no-store");
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-    assert!(String::from_utf8_lossy(&bytes).contains("502"));
+    let browser = get(gw.url("/")).await;
+    assert_error_page(&browser, StatusCode::BAD_GATEWAY);
+    let api = send(api_request(Request::get(gw.url("/")), "")).await;
+    assert_error_json(&api, StatusCode::BAD_GATEWAY, "bad_gateway");
+}
 
-    let req = Request::get(gw.url("/"))
+/// The gateway's own error page for a browser: `status`, never cached.
+fn assert_error_page(ans: &Answer, status: StatusCode) {
+    assert_eq!(ans.status, status);
+    assert_eq!(ans.headers["cache-control"], "no-store");
+    let content_type = ans.headers["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(String::from_utf8_lossy(&ans.body).contains(status.as_str()));
+}
+
+/// The gateway's own error answer for an API client: JSON naming `error`.
+fn assert_error_json(ans: &Answer, status: StatusCode, error: &str) {
+    assert_eq!(ans.status, status);
+    assert_eq!(ans.headers["cache-control"], "no-store");
+    assert_eq!(ans.json(), serde_json::json!({ "error": error }));
+}
+
+fn api_request(builder: http::request::Builder, payload: &'static str) -> Request<ClientBody> {
+    builder
         .header("accept", "application/json")
-        .body(body(""))
-        .unwrap();
-    let Answer {
-        status,
-        body: bytes,
-        ..
-    } = send(req).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(json(&bytes), serde_json::json!({"error": "bad_gateway"}));
+        .body(body(payload))
+        .unwrap()
 }
 
 #[tokio::test]
@@ -50,18 +50,8 @@ async fn slow_upstream_is_504() {
         .header("x-requested-with", "XMLHttpRequest")
         .body(body(""))
         .unwrap();
-    let Answer {
-        status,
-        headers,
-        body: bytes,
-        ..
-    } = send(req).await;
-    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
-    assert_eq!(headers["cache-control"], "no-store");
-    assert_eq!(
-        json(&bytes),
-        serde_json::json!({"error": "gateway_timeout"})
-    );
+    let ans = send(req).await;
+    assert_error_json(&ans, StatusCode::GATEWAY_TIMEOUT, "gateway_timeout");
 }
 
 #[tokio::test]
@@ -188,27 +178,10 @@ async fn oversized_h2_head_is_431() {
 async fn upstream_reset_after_the_request_head_is_502() {
     let (url, heads) = resetting_upstream().await;
     let gw = TestGateway::start(config(&url)).await;
-    let Answer {
-        status,
-        headers,
-        body: bytes,
-        ..
-    } = get(gw.url("/reset")).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(headers["cache-control"], "no-store");
-    assert!(String::from_utf8_lossy(&bytes).contains("502"));
-
-    let req = Request::post(gw.url("/reset"))
-        .header("accept", "application/json")
-        .body(body("payload"))
-        .unwrap();
-    let Answer {
-        status,
-        body: bytes,
-        ..
-    } = send(req).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(json(&bytes), serde_json::json!({"error": "bad_gateway"}));
+    let browser = get(gw.url("/reset")).await;
+    assert_error_page(&browser, StatusCode::BAD_GATEWAY);
+    let api = send(api_request(Request::post(gw.url("/reset")), "payload")).await;
+    assert_error_json(&api, StatusCode::BAD_GATEWAY, "bad_gateway");
     // The upstream really read both heads: a reset, not a refused connect.
     let heads = heads.load(Ordering::SeqCst);
     assert!(heads >= 2, "the upstream read {heads} request heads");
@@ -305,15 +278,10 @@ async fn untrusted_upstream_certificate_is_502() {
     assert_eq!(upstream.requests.load(Ordering::SeqCst), 1);
 
     let gw = TestGateway::start(config(&format!("https://{}", upstream.addr))).await;
-    let Answer {
-        status,
-        headers,
-        body: bytes,
-        ..
-    } = get(gw.url("/secret")).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(headers["cache-control"], "no-store");
-    assert!(String::from_utf8_lossy(&bytes).contains("502"));
+    let ans = get(gw.url("/secret")).await;
+    assert_eq!(ans.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(ans.headers["cache-control"], "no-store");
+    assert!(String::from_utf8_lossy(&ans.body).contains("502"));
     assert_eq!(
         upstream.requests.load(Ordering::SeqCst),
         1,
@@ -349,16 +317,12 @@ async fn an_upstream_signed_by_the_configured_ca_is_trusted() {
     let mut cfg = config(&format!("https://{}", upstream.addr));
     cfg.upstream.ca_file = Some(ca);
     let gw = TestGateway::start(cfg).await;
-    let Answer {
-        status,
-        body: bytes,
-        ..
-    } = get(gw.url("/secret")).await;
+    let ans = get(gw.url("/secret")).await;
     assert_eq!(
-        status,
+        ans.status,
         StatusCode::OK,
         "{}",
-        String::from_utf8_lossy(&bytes)
+        String::from_utf8_lossy(&ans.body)
     );
     assert_eq!(upstream.requests.load(Ordering::SeqCst), 1);
 }

@@ -81,16 +81,12 @@ async fn graceful_shutdown_finishes_in_flight_and_refuses_new() {
     );
 
     upstream.release.send(true).unwrap();
-    let Answer {
-        status,
-        body: bytes,
-        ..
-    } = timeout(PATIENCE, in_flight)
+    let ans = timeout(PATIENCE, in_flight)
         .await
         .expect("the in-flight request was not answered after its release")
         .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(bytes, "released");
+    assert_eq!(ans.status, StatusCode::OK);
+    assert_eq!(ans.body, "released");
     timeout(PATIENCE, gw.finished())
         .await
         .expect("run did not return after its connections finished")
