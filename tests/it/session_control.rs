@@ -3,27 +3,25 @@
 //! the gateway, on the memory store and a real redis-server (and a real
 //! Cluster, and two gateways sharing one Redis).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use http::StatusCode;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::support::gateway::{TestGateway, config_toml};
-use crate::support::http::{Answer, Http};
+use crate::support::control::{ControlEnv, TOKEN};
+use crate::support::http::Answer;
 use crate::support::redis::RedisServer;
 use crate::support::redis_topology::RedisCluster;
-use crate::support::upstream::TestUpstream;
 
-const TOKEN: &str = "s3cret-admin-token";
+/// A managed-mode gateway on a store, with the session API.
+struct Env(ControlEnv);
 
-/// A managed-mode gateway on `store`, its upstream, and the token file.
-struct Env {
-    gw: TestGateway,
-    _upstream: TestUpstream,
-    _dir: tempfile::TempDir,
-    http: Http,
+impl std::ops::Deref for Env {
+    type Target = ControlEnv;
+    fn deref(&self) -> &ControlEnv {
+        &self.0
+    }
 }
 
 /// The stores every behaviour is checked on.
@@ -33,62 +31,9 @@ fn stores() -> Vec<(Option<RedisServer>, String)> {
     vec![(None, "memory://".to_owned()), (Some(redis), url)]
 }
 
-/// A token file holding [`TOKEN`], readable only by its owner.
-fn token_file(dir: &tempfile::TempDir) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.path().join("admin-token");
-    std::fs::write(&path, format!("  {TOKEN}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
-}
-
 impl Env {
-    /// `session` holds extra `[session]` keys; `token` whether the session
-    /// API is on.
     async fn start(store_url: &str, session: &str, token: bool) -> Env {
-        let upstream = TestUpstream::start().await;
-        let dir = tempfile::tempdir().unwrap();
-        let token_line = if token {
-            format!("token_file = {:?}", token_file(&dir).display().to_string())
-        } else {
-            String::new()
-        };
-        let config = config_toml(&format!(
-            r#"
-            [admin]
-            {token_line}
-            [store]
-            url = "{store_url}"
-            op_timeout = "2s"
-            [session]
-            {session}
-            [upstream]
-            url = "{up}"
-            [log]
-            access_log = false
-            [[route]]
-            name = "login"
-            path = "/login"
-            public = true
-            "#,
-            up = upstream.url(),
-        ));
-        Env {
-            gw: TestGateway::start(config).await,
-            _upstream: upstream,
-            _dir: dir,
-            http: Http::new(),
-        }
-    }
-
-    /// Logs `user` in; the session cookie pair.
-    async fn login(&self, user: &str) -> String {
-        let ans = self
-            .http
-            .get(self.gw.url(&format!("/login?user={user}")), &[])
-            .await;
-        assert_eq!(ans.status, StatusCode::OK, "{}", ans.text());
-        ans.session_pair()
+        Env(ControlEnv::start(store_url, session, token).await)
     }
 
     async fn admin(&self, method: http::Method, path: &str, auth: Option<&str>) -> Answer {
@@ -119,18 +64,6 @@ impl Env {
         body["sessions"].as_array().unwrap().clone()
     }
 
-    /// A protected page with `cookie`: its status.
-    async fn page(&self, cookie: &str) -> StatusCode {
-        let ans = self
-            .http
-            .get(
-                self.gw.url("/app"),
-                &[("cookie", cookie), ("accept", "application/json")],
-            )
-            .await;
-        ans.status
-    }
-
     /// A same-origin POST, as the browser on the gateway's own page sends.
     async fn own_post(&self, path: &str, cookie: &str) -> Answer {
         let origin = format!("http://{}", self.gw.addr);
@@ -140,6 +73,11 @@ impl Env {
                 &[("cookie", cookie), ("origin", &origin)],
             )
             .await
+    }
+
+    /// A protected page with `cookie`: its status.
+    async fn status(&self, cookie: &str) -> StatusCode {
+        self.page(cookie).await.status
     }
 
     async fn metric(&self, series: &str) -> f64 {
@@ -211,7 +149,7 @@ async fn revoke_one_then_all_and_unknown_handles_are_404() {
         // Exactly one of the three ended (they began in the same second).
         let mut refused = Vec::new();
         for cookie in [&a, &b, &c] {
-            if env.page(cookie).await == StatusCode::UNAUTHORIZED {
+            if env.status(cookie).await == StatusCode::UNAUTHORIZED {
                 refused.push(cookie.clone());
             }
         }
@@ -240,7 +178,7 @@ async fn revoke_one_then_all_and_unknown_handles_are_404() {
             .await;
         assert_eq!(ans.json()["revoked"], 2);
         for cookie in [&a, &b] {
-            assert_eq!(env.page(cookie).await, StatusCode::UNAUTHORIZED);
+            assert_eq!(env.status(cookie).await, StatusCode::UNAUTHORIZED);
         }
         assert!(env.list("alice").await.is_empty());
         assert_eq!(
@@ -378,7 +316,7 @@ async fn self_service_revokes_own_sessions_and_never_another_users() {
             )
             .await;
         assert_eq!(ans.status, StatusCode::NOT_FOUND);
-        assert_eq!(env.page(&bob).await, StatusCode::OK);
+        assert_eq!(env.status(&bob).await, StatusCode::OK);
         // One of her own: the phone (listed second newest).
         let own = handles(&env.list("alice").await);
         let ans = env
@@ -391,15 +329,15 @@ async fn self_service_revokes_own_sessions_and_never_another_users() {
             (ans.status, ans.json()["revoked"].as_u64()),
             (StatusCode::OK, Some(1))
         );
-        assert_eq!(env.page(&phone).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(env.status(&phone).await, StatusCode::UNAUTHORIZED);
         // Every other one.
         let ans = env
             .own_post("/.sessiongate/sessions/revoke-others", &laptop)
             .await;
         assert_eq!(ans.json()["revoked"], 1);
-        assert_eq!(env.page(&tablet).await, StatusCode::UNAUTHORIZED);
-        assert_eq!(env.page(&laptop).await, StatusCode::OK, "{url}");
-        assert_eq!(env.page(&bob).await, StatusCode::OK);
+        assert_eq!(env.status(&tablet).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(env.status(&laptop).await, StatusCode::OK, "{url}");
+        assert_eq!(env.status(&bob).await, StatusCode::OK);
         // Without a session: 401, not a redirect.
         let ans = env
             .own_post("/.sessiongate/sessions/revoke-others", "x=1")
@@ -438,8 +376,8 @@ async fn cross_site_posts_are_refused_and_change_nothing() {
             assert!(ans.set_cookies().is_empty(), "{path}: a cookie changed");
         }
     }
-    assert_eq!(env.page(&alice).await, StatusCode::OK);
-    assert_eq!(env.page(&other).await, StatusCode::OK);
+    assert_eq!(env.status(&alice).await, StatusCode::OK);
+    assert_eq!(env.status(&other).await, StatusCode::OK);
     assert_eq!(env.list("alice").await.len(), 2);
     // Same-origin (and non-browser) POSTs still work.
     let ans = env.own_post("/.sessiongate/refresh", &alice).await;
@@ -462,11 +400,11 @@ async fn evict_oldest_ends_the_least_recently_active_session() {
         let b = env.login("alice").await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         // `a` is used after `b`: `b` is the least recently active.
-        assert_eq!(env.page(&a).await, StatusCode::OK);
+        assert_eq!(env.status(&a).await, StatusCode::OK);
         let c = env.login("alice").await;
-        assert_eq!(env.page(&b).await, StatusCode::UNAUTHORIZED, "{url}");
-        assert_eq!(env.page(&a).await, StatusCode::OK);
-        assert_eq!(env.page(&c).await, StatusCode::OK);
+        assert_eq!(env.status(&b).await, StatusCode::UNAUTHORIZED, "{url}");
+        assert_eq!(env.status(&a).await, StatusCode::OK);
+        assert_eq!(env.status(&c).await, StatusCode::OK);
         assert_eq!(env.list("alice").await.len(), 2);
         assert_eq!(
             env.metric("sessiongate_sessions_ended_total{reason=\"evicted\"}")
@@ -503,7 +441,7 @@ async fn refuse_answers_409_and_creates_no_session() {
             }
         }
         assert_eq!(env.list("alice").await.len(), 1);
-        assert_eq!(env.page(&a).await, StatusCode::OK);
+        assert_eq!(env.status(&a).await, StatusCode::OK);
         assert_eq!(
             env.metric(created).await,
             1.0,
@@ -522,7 +460,7 @@ async fn revoked_through_one_gateway_is_refused_by_the_other_at_once() {
     let a = Env::start(&redis.url(), "", true).await;
     let b = Env::start(&redis.url(), "", true).await;
     let cookie = a.login("alice").await;
-    assert_eq!(b.page(&cookie).await, StatusCode::OK);
+    assert_eq!(b.status(&cookie).await, StatusCode::OK);
     let listed = handles(&b.list("alice").await);
     assert_eq!(listed.len(), 1);
     let ans = a
@@ -533,7 +471,7 @@ async fn revoked_through_one_gateway_is_refused_by_the_other_at_once() {
         )
         .await;
     assert_eq!(ans.status, StatusCode::OK);
-    assert_eq!(b.page(&cookie).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(b.status(&cookie).await, StatusCode::UNAUTHORIZED);
 }
 
 /// A real 3-master Cluster: a user's sessions land on several masters,
@@ -558,6 +496,6 @@ async fn a_users_sessions_across_cluster_masters_are_listed_and_revoked() {
         .await;
     assert_eq!(ans.json()["revoked"].as_u64(), Some(cookies.len() as u64));
     for cookie in &cookies {
-        assert_eq!(env.page(cookie).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(env.status(cookie).await, StatusCode::UNAUTHORIZED);
     }
 }

@@ -1,3 +1,4 @@
+pub mod control;
 pub mod django_app;
 pub mod gateway;
 pub mod http;

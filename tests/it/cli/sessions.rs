@@ -5,34 +5,21 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use http::StatusCode;
 use serde_json::Value;
 
-use crate::support::gateway::{TestGateway, config_toml};
-use crate::support::http::Http;
+use crate::support::control::{ControlEnv, TOKEN, private_file};
 use crate::support::redis::RedisServer;
-use crate::support::upstream::TestUpstream;
 
 use super::BIN;
 
-const TOKEN: &str = "cli-admin-token";
+/// A gateway with the session API, and the CLI's config beside it.
+struct Env(ControlEnv);
 
-/// A gateway, its upstream, and a directory with the token file and the
-/// CLI's config.
-struct Env {
-    gw: TestGateway,
-    _upstream: TestUpstream,
-    dir: tempfile::TempDir,
-    http: Http,
-}
-
-/// Writes `text` to `dir/name` with mode 0600; its path.
-fn private_file(dir: &Path, name: &str, text: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
+impl std::ops::Deref for Env {
+    type Target = ControlEnv;
+    fn deref(&self) -> &ControlEnv {
+        &self.0
+    }
 }
 
 fn s(path: &Path) -> &str {
@@ -40,72 +27,14 @@ fn s(path: &Path) -> &str {
 }
 
 impl Env {
-    /// A gateway with the session API on (`token`) or off, with extra
-    /// `[session]` and `[store]` keys.
-    async fn start(token: bool, store: &str, session: &str) -> Env {
-        let upstream = TestUpstream::start().await;
-        let dir = tempfile::tempdir().unwrap();
-        let token_line = if token {
-            let file = private_file(dir.path(), "gateway-token", &format!("  {TOKEN}\n"));
-            format!("token_file = {:?}", s(&file))
-        } else {
-            String::new()
-        };
-        let config = config_toml(&format!(
-            r#"
-            [admin]
-            {token_line}
-            [store]
-            {store}
-            [session]
-            {session}
-            [upstream]
-            url = "{up}"
-            [log]
-            access_log = false
-            [[route]]
-            name = "login"
-            path = "/login"
-            public = true
-            "#,
-            up = upstream.url(),
-        ));
-        Env {
-            gw: TestGateway::start(config).await,
-            _upstream: upstream,
-            dir,
-            http: Http::new(),
-        }
+    /// A gateway with the session API on (`token`) or off, on `store_url`
+    /// with extra `[session]` keys.
+    async fn start(token: bool, store_url: &str, session: &str) -> Env {
+        Env(ControlEnv::start(store_url, session, token).await)
     }
 
     async fn managed() -> Env {
-        Env::start(true, "url = \"memory://\"", "").await
-    }
-
-    /// Logs `user` in through the gateway; the session cookie pair.
-    async fn login(&self, user: &str) -> String {
-        let ans = self
-            .http
-            .get(self.gw.url(&format!("/login?user={user}")), &[])
-            .await;
-        assert_eq!(ans.status, StatusCode::OK, "{}", ans.text());
-        ans.session_pair()
-    }
-
-    /// Whether `cookie` still opens a protected page.
-    async fn signed_in(&self, cookie: &str) -> bool {
-        let ans = self
-            .http
-            .get(
-                self.gw.url("/app"),
-                &[("cookie", cookie), ("accept", "application/json")],
-            )
-            .await;
-        match ans.status {
-            StatusCode::OK => true,
-            StatusCode::UNAUTHORIZED => false,
-            other => panic!("{other}: {}", ans.text()),
-        }
+        Env::start(true, "memory://", "").await
     }
 
     /// An operator's config for the CLI: the gateway's admin address and
@@ -393,7 +322,7 @@ async fn the_cli_names_the_fix_for_each_refusal() {
     );
 
     // A gateway without a token: the session API is off (404).
-    let off = Env::start(false, "url = \"memory://\"", "").await;
+    let off = Env::start(false, "memory://", "").await;
     for args in [
         &["sessions", "list", "--user", "alice"][..],
         &["sessions", "revoke", "--handle", "h1"],
@@ -414,7 +343,7 @@ async fn the_cli_names_the_fix_for_each_refusal() {
     let redis = RedisServer::start();
     let external = Env::start(
         true,
-        &format!("url = \"{}\"", redis.url()),
+        &redis.url(),
         "mode = \"external\"\nkey_template = \"sess:{id}\"",
     )
     .await;
