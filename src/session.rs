@@ -357,9 +357,7 @@ impl Sessions {
         let key = source::key(&self.config, id);
         let found = if self.config.session.mode == Mode::External {
             let idle = self.config.session.idle_timeout;
-            let op =
-                self.store
-                    .touch_foreign(&key, idle, touch.extend, touch.min_step, touch.max_idle);
+            let op = self.store.touch_foreign(&key, idle, touch);
             self.timed(StoreOp::Touch, op, store_time)
                 .await?
                 .map(|found| source::foreign_found(found, idle, touch.now_ms))

@@ -68,6 +68,16 @@ pub struct Touch {
     pub max_idle: Option<Duration>,
 }
 
+/// Where one session stands in its user's index (SPEC §9): the user's
+/// index hash, the session's handle in it, and the key naming the handle's
+/// session.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexEntry<'a> {
+    pub index: &'a str,
+    pub handle: &'a str,
+    pub handle_key: &'a str,
+}
+
 /// A live session found by [`SessionStore::touch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -146,34 +156,30 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Found>, StoreError>> + Send;
 
     /// External mode: a key the application owns. Never reads or rewrites
-    /// the value. When `extend`, sets the TTL to `idle` only when that
-    /// lengthens it by at least `min_step` (never shortens; a key without
-    /// expiry is left alone), and not when the key has been idle longer
-    /// than `max_idle` (idle time = `idle` minus the TTL before: what the
-    /// TTL has lost since it was last set to `idle`). Missing key =
-    /// `Ok(None)`.
+    /// the value. When `touch.extend`, sets the TTL to `idle` only when that
+    /// lengthens it by at least `touch.min_step` (never shortens; a key
+    /// without expiry is left alone), and not when the key has been idle
+    /// longer than `touch.max_idle` (idle time = `idle` minus the TTL
+    /// before: what the TTL has lost since it was last set to `idle`).
+    /// Missing key = `Ok(None)`.
     fn touch_foreign(
         &self,
         key: &str,
         idle: Duration,
-        extend: bool,
-        min_step: Duration,
-        max_idle: Option<Duration>,
+        touch: &Touch,
     ) -> impl Future<Output = Result<Option<ForeignFound>, StoreError>> + Send;
 
     /// Deletes a key; `true` when it existed.
     fn delete(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Session control (SPEC §9): records `handle` → `id` in the user's
-    /// index hash `index` and in the string `handle_key`. Two single-key
-    /// writes (on a Cluster the keys live in different slots); neither
-    /// expires: entries are pruned when their session is found gone.
+    /// Session control (SPEC §9): records `entry.handle` → `id` in the
+    /// user's index hash and in the handle's own key. Two single-key writes
+    /// (on a Cluster the keys live in different slots); neither expires:
+    /// entries are pruned when their session is found gone.
     fn index_add(
         &self,
-        index: &str,
-        handle: &str,
+        entry: &IndexEntry<'_>,
         id: &str,
-        handle_key: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Every `(handle, id)` in the index hash `index`, of live sessions and
@@ -183,12 +189,10 @@ pub trait SessionStore: Send + Sync + 'static {
         index: &str,
     ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
-    /// Removes `handle` from the index hash `index` and deletes `handle_key`.
+    /// Removes `entry.handle` from its index hash and deletes its key.
     fn index_remove(
         &self,
-        index: &str,
-        handle: &str,
-        handle_key: &str,
+        entry: &IndexEntry<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The session id a handle key names, if any.

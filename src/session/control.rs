@@ -27,7 +27,7 @@ use super::{SessionId, Sessions, source};
 use crate::clock::now_ms;
 use crate::config::OnSessionLimit;
 use crate::metrics::{EndReason, StoreOp};
-use crate::store::{Found, SessionStore, StoreError, Touch};
+use crate::store::{Found, IndexEntry, SessionStore, StoreError, Touch};
 
 /// Bytes of OS randomness in a handle: 128 bits, hex-encoded.
 const HANDLE_BYTES: usize = 16;
@@ -87,9 +87,12 @@ impl Sessions {
         store_time: &mut Duration,
     ) -> Result<(), StoreError> {
         let (index, handle_key) = (self.user_key(user), self.handle_key(handle));
-        let add = self
-            .store
-            .index_add(&index, handle, id.expose(), &handle_key);
+        let entry = IndexEntry {
+            index: &index,
+            handle,
+            handle_key: &handle_key,
+        };
+        let add = self.store.index_add(&entry, id.expose());
         self.timed(StoreOp::Index, add, store_time).await
     }
 
@@ -270,7 +273,12 @@ impl Sessions {
         store_time: &mut Duration,
     ) -> Result<(), StoreError> {
         let handle_key = self.handle_key(handle);
-        let remove = self.store.index_remove(index, handle, &handle_key);
+        let entry = IndexEntry {
+            index,
+            handle,
+            handle_key: &handle_key,
+        };
+        let remove = self.store.index_remove(&entry);
         self.timed(StoreOp::Index, remove, store_time).await
     }
 }

@@ -31,11 +31,9 @@ macro_rules! forward_session_store {
                 &self,
                 key: &str,
                 idle: ::std::time::Duration,
-                extend: bool,
-                min_step: ::std::time::Duration,
-                max_idle: Option<::std::time::Duration>,
+                touch: &$crate::store::Touch,
             ) -> Result<Option<$crate::store::ForeignFound>, $crate::store::StoreError> {
-                $via!(self, inner => inner.touch_foreign(key, idle, extend, min_step, max_idle))
+                $via!(self, inner => inner.touch_foreign(key, idle, touch))
             }
 
             async fn delete(&self, key: &str) -> Result<bool, $crate::store::StoreError> {
@@ -44,12 +42,10 @@ macro_rules! forward_session_store {
 
             async fn index_add(
                 &self,
-                index: &str,
-                handle: &str,
+                entry: &$crate::store::IndexEntry<'_>,
                 id: &str,
-                handle_key: &str,
             ) -> Result<(), $crate::store::StoreError> {
-                $via!(self, inner => inner.index_add(index, handle, id, handle_key))
+                $via!(self, inner => inner.index_add(entry, id))
             }
 
             async fn index_entries(
@@ -61,11 +57,9 @@ macro_rules! forward_session_store {
 
             async fn index_remove(
                 &self,
-                index: &str,
-                handle: &str,
-                handle_key: &str,
+                entry: &$crate::store::IndexEntry<'_>,
             ) -> Result<(), $crate::store::StoreError> {
-                $via!(self, inner => inner.index_remove(index, handle, handle_key))
+                $via!(self, inner => inner.index_remove(entry))
             }
 
             async fn handle_target(

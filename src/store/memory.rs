@@ -20,7 +20,7 @@ use moka::ops::compute::Op;
 use moka::sync::Cache;
 
 use super::rules;
-use super::{ForeignFound, Found, Record, SessionStore, StoreError, Touch};
+use super::{ForeignFound, Found, IndexEntry, Record, SessionStore, StoreError, Touch};
 
 /// One stored session and the monotonic instant it expires at.
 #[derive(Clone)]
@@ -148,9 +148,7 @@ impl SessionStore for MemoryStore {
         &self,
         _key: &str,
         _idle: Duration,
-        _extend: bool,
-        _min_step: Duration,
-        _max_idle: Option<Duration>,
+        _touch: &Touch,
     ) -> Result<Option<ForeignFound>, StoreError> {
         Err(StoreError::Unsupported("memory"))
     }
@@ -160,19 +158,14 @@ impl SessionStore for MemoryStore {
         Ok(removed.is_some_and(|entry| entry.ttl(Instant::now()).is_some()))
     }
 
-    async fn index_add(
-        &self,
-        index: &str,
-        handle: &str,
-        id: &str,
-        handle_key: &str,
-    ) -> Result<(), StoreError> {
+    async fn index_add(&self, entry: &IndexEntry<'_>, id: &str) -> Result<(), StoreError> {
         let mut all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
         all.hashes
-            .entry(index.to_owned())
+            .entry(entry.index.to_owned())
             .or_default()
-            .insert(handle.to_owned(), id.to_owned());
-        all.strings.insert(handle_key.to_owned(), id.to_owned());
+            .insert(entry.handle.to_owned(), id.to_owned());
+        all.strings
+            .insert(entry.handle_key.to_owned(), id.to_owned());
         Ok(())
     }
 
@@ -183,20 +176,15 @@ impl SessionStore for MemoryStore {
         }))
     }
 
-    async fn index_remove(
-        &self,
-        index: &str,
-        handle: &str,
-        handle_key: &str,
-    ) -> Result<(), StoreError> {
+    async fn index_remove(&self, entry: &IndexEntry<'_>) -> Result<(), StoreError> {
         let mut all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(hash) = all.hashes.get_mut(index) {
-            hash.remove(handle);
+        if let Some(hash) = all.hashes.get_mut(entry.index) {
+            hash.remove(entry.handle);
             if hash.is_empty() {
-                all.hashes.remove(index);
+                all.hashes.remove(entry.index);
             }
         }
-        all.strings.remove(handle_key);
+        all.strings.remove(entry.handle_key);
         Ok(())
     }
 

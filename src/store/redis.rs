@@ -28,7 +28,7 @@ use redis::RedisResult;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 
 use super::scripts::{self, ForeignReply, TouchReply};
-use super::{ForeignFound, Found, Record, SessionStore, StoreError, Touch};
+use super::{ForeignFound, Found, IndexEntry, Record, SessionStore, StoreError, Touch};
 use crate::clock::millis;
 
 /// Each (re)connection attempt gives up after this long at least: a TLS
@@ -192,11 +192,9 @@ where
         &self,
         key: &str,
         idle: Duration,
-        extend: bool,
-        min_step: Duration,
-        max_idle: Option<Duration>,
+        touch: &Touch,
     ) -> Result<Option<ForeignFound>, StoreError> {
-        let invocation = scripts::touch_foreign(key, idle, extend, min_step, max_idle);
+        let invocation = scripts::touch_foreign(key, idle, touch);
         let mut conn = self.conn.clone();
         let reply: Option<ForeignReply> = self.bounded(invocation.invoke_async(&mut conn)).await?;
         Ok(reply.map(scripts::decode_foreign))
@@ -209,17 +207,15 @@ where
         Ok(removed > 0)
     }
 
-    async fn index_add(
-        &self,
-        index: &str,
-        handle: &str,
-        id: &str,
-        handle_key: &str,
-    ) -> Result<(), StoreError> {
+    async fn index_add(&self, entry: &IndexEntry<'_>, id: &str) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        let hset = redis::cmd("HSET").arg(index).arg(handle).arg(id).clone();
+        let hset = redis::cmd("HSET")
+            .arg(entry.index)
+            .arg(entry.handle)
+            .arg(id)
+            .clone();
         self.bounded(hset.query_async::<()>(&mut conn)).await?;
-        let set = redis::cmd("SET").arg(handle_key).arg(id).clone();
+        let set = redis::cmd("SET").arg(entry.handle_key).arg(id).clone();
         self.bounded(set.query_async::<()>(&mut conn)).await
     }
 
@@ -229,16 +225,14 @@ where
         self.bounded(cmd.query_async(&mut conn)).await
     }
 
-    async fn index_remove(
-        &self,
-        index: &str,
-        handle: &str,
-        handle_key: &str,
-    ) -> Result<(), StoreError> {
+    async fn index_remove(&self, entry: &IndexEntry<'_>) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        let hdel = redis::cmd("HDEL").arg(index).arg(handle).clone();
+        let hdel = redis::cmd("HDEL")
+            .arg(entry.index)
+            .arg(entry.handle)
+            .clone();
         self.bounded(hdel.query_async::<()>(&mut conn)).await?;
-        let del = redis::cmd("DEL").arg(handle_key).clone();
+        let del = redis::cmd("DEL").arg(entry.handle_key).clone();
         self.bounded(del.query_async::<()>(&mut conn)).await
     }
 

@@ -28,43 +28,29 @@ pub(super) type ForeignReply = (i64, i64, i64);
 pub(super) fn touch(key: &str, touch: &Touch) -> ScriptInvocation<'static> {
     let mut invocation = TOUCH.key(key);
     invocation.arg(touch.now_ms);
-    limits(
-        &mut invocation,
-        touch.extend,
-        touch.min_step,
-        touch.max_idle,
-    );
+    limits(&mut invocation, touch);
     invocation
 }
 
 /// `touch_foreign.lua` on `key`: `ARGV[1]` is the idle timeout (ms), the
 /// rest [`limits`].
-pub(super) fn touch_foreign(
-    key: &str,
-    idle: Duration,
-    extend: bool,
-    min_step: Duration,
-    max_idle: Option<Duration>,
-) -> ScriptInvocation<'static> {
+pub(super) fn touch_foreign(key: &str, idle: Duration, touch: &Touch) -> ScriptInvocation<'static> {
     let mut invocation = TOUCH_FOREIGN.key(key);
     invocation.arg(millis(idle));
-    limits(&mut invocation, extend, min_step, max_idle);
+    limits(&mut invocation, touch);
     invocation
 }
 
 /// `ARGV[2]` to `ARGV[4]` of both scripts, the limits of one touch:
 /// whether to extend (`1`/`0`), the least growth worth a write (ms), and a
 /// route's stricter idle limit (ms, `-1` for none).
-fn limits(
-    invocation: &mut ScriptInvocation<'static>,
-    extend: bool,
-    min_step: Duration,
-    max_idle: Option<Duration>,
-) {
-    let max_idle = max_idle.map_or(-1, |d| i64::try_from(millis(d)).unwrap_or(i64::MAX));
+fn limits(invocation: &mut ScriptInvocation<'static>, touch: &Touch) {
+    let max_idle = touch
+        .max_idle
+        .map_or(-1, |d| i64::try_from(millis(d)).unwrap_or(i64::MAX));
     invocation
-        .arg(u8::from(extend))
-        .arg(millis(min_step))
+        .arg(u8::from(touch.extend))
+        .arg(millis(touch.min_step))
         .arg(max_idle);
 }
 

@@ -2,7 +2,6 @@
 //! behaviours, and sessions spread over every master.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use sessiongate::store::{ClusterStore, Record, SessionStore, Touch};
 
@@ -112,7 +111,7 @@ async fn the_store_contract_holds_on_a_cluster() {
         .expect("owner is a node");
     let () = cluster.query(owner, &["SET", &k, "opaque", "PX", "1000"]);
     let got = store
-        .touch_foreign(&k, MS(10_000), true, Duration::ZERO, None)
+        .touch_foreign(&k, MS(10_000), &slide())
         .await
         .unwrap()
         .expect("found");

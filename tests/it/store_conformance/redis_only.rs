@@ -5,11 +5,20 @@
 use std::time::{Duration, Instant};
 
 use sessiongate::config::StoreConfig;
-use sessiongate::store::{RedisStore, SessionStore, Store, StoreError};
+use sessiongate::store::{ForeignFound, RedisStore, SessionStore, Store, StoreError, Touch};
 
 use super::{MS, found, key, peek, record, slide};
 use crate::support::records::until;
 use crate::support::redis::RedisServer;
+
+/// `touch_foreign` with a 10 s idle timeout, as external mode calls it.
+async fn foreign(store: &RedisStore, key: &str, touch: &Touch) -> Option<ForeignFound> {
+    let idle = MS(10_000);
+    store
+        .touch_foreign(key, idle, touch)
+        .await
+        .expect("touch_foreign")
+}
 
 fn connect(server: &RedisServer, op_timeout: Duration) -> RedisStore {
     RedisStore::connect(&server.url(), op_timeout).expect("connect")
@@ -52,11 +61,7 @@ async fn foreign_extends_a_string_key_without_touching_its_value() {
         .query(&mut conn)
         .expect("SET");
 
-    let got = store
-        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, None)
-        .await
-        .expect("touch_foreign")
-        .expect("found");
+    let got = foreign(&store, &key, &slide()).await.expect("found");
     assert!(got.extended);
     assert!(got.ttl_before.is_some_and(|t| t <= MS(1_000) && t > MS(0)));
     assert_eq!(got.ttl, Some(MS(10_000)));
@@ -73,11 +78,7 @@ async fn foreign_works_for_any_key_type() {
     let key = key();
     let _: i64 = server.query(&["RPUSH", &key, "a", "b"]);
     let _: bool = server.query(&["PEXPIRE", &key, "1000"]);
-    let got = store
-        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, None)
-        .await
-        .expect("touch_foreign")
-        .expect("found");
+    let got = foreign(&store, &key, &slide()).await.expect("found");
     assert!(got.extended);
     let len: i64 = server.query(&["LLEN", &key]);
     assert_eq!(len, 2);
@@ -89,25 +90,25 @@ async fn foreign_never_shortens_and_respects_extend_and_min_step() {
     let store = connect(&server, MS(2_000));
     let key = key();
     let _: () = server.query(&["SET", &key, "v", "PX", "20000"]);
-    let got = store
-        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, None)
-        .await
-        .expect("touch_foreign")
-        .expect("found");
+    let got = foreign(&store, &key, &slide()).await.expect("found");
     assert!(!got.extended, "never shortens");
     assert_eq!(got.ttl, got.ttl_before);
     let pttl: i64 = server.query(&["PTTL", &key]);
     assert!(pttl > 19_000, "PTTL {pttl}");
 
     let _: () = server.query(&["SET", &key, "v", "PX", "8000"]);
-    let step = store
-        .touch_foreign(&key, MS(10_000), true, MS(5_000), None)
-        .await;
-    assert!(!step.expect("ok").expect("found").extended, "min_step");
-    let off = store
-        .touch_foreign(&key, MS(10_000), false, Duration::ZERO, None)
-        .await;
-    assert!(!off.expect("ok").expect("found").extended, "extend off");
+    let min_step = Touch {
+        min_step: MS(5_000),
+        ..slide()
+    };
+    let step = foreign(&store, &key, &min_step).await.expect("found");
+    assert!(!step.extended, "min_step");
+    let extend_off = Touch {
+        extend: false,
+        ..slide()
+    };
+    let off = foreign(&store, &key, &extend_off).await.expect("found");
+    assert!(!off.extended, "extend off");
     let pttl: i64 = server.query(&["PTTL", &key]);
     assert!(pttl <= 8_000, "PTTL {pttl}");
 }
@@ -121,19 +122,29 @@ async fn foreign_max_idle_is_checked_in_the_same_round_trip() {
     let key = key();
     // Idle for ~4 s of a 10 s idle timeout.
     let _: () = server.query(&["SET", &key, "v", "PX", "6000"]);
-    let strict = store
-        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, Some(MS(3_000)))
-        .await
-        .expect("touch_foreign")
-        .expect("found");
+    let strict = foreign(
+        &store,
+        &key,
+        &Touch {
+            max_idle: Some(MS(3_000)),
+            ..slide()
+        },
+    )
+    .await
+    .expect("found");
     assert!(!strict.extended, "too idle for the route: not slid");
     let pttl: i64 = server.query(&["PTTL", &key]);
     assert!(pttl <= 6_000, "PTTL {pttl}");
-    let lenient = store
-        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, Some(MS(5_000)))
-        .await
-        .expect("touch_foreign")
-        .expect("found");
+    let lenient = foreign(
+        &store,
+        &key,
+        &Touch {
+            max_idle: Some(MS(5_000)),
+            ..slide()
+        },
+    )
+    .await
+    .expect("found");
     assert!(lenient.extended, "within the route's limit: slid");
     assert_eq!(lenient.ttl, Some(MS(10_000)));
 }
@@ -144,11 +155,7 @@ async fn foreign_leaves_a_key_without_expiry_alone() {
     let store = connect(&server, MS(2_000));
     let key = key();
     let _: () = server.query(&["SET", &key, "forever"]);
-    let got = store
-        .touch_foreign(&key, MS(10_000), true, Duration::ZERO, None)
-        .await
-        .expect("touch_foreign")
-        .expect("found");
+    let got = foreign(&store, &key, &slide()).await.expect("found");
     assert_eq!(got.ttl_before, None);
     assert_eq!(got.ttl, None);
     assert!(!got.extended);
@@ -160,10 +167,7 @@ async fn foreign_leaves_a_key_without_expiry_alone() {
 async fn foreign_missing_key_is_none() {
     let server = RedisServer::start();
     let store = connect(&server, MS(2_000));
-    let got = store
-        .touch_foreign(&key(), MS(10_000), true, Duration::ZERO, None)
-        .await;
-    assert_eq!(got.expect("touch_foreign"), None);
+    assert_eq!(foreign(&store, &key(), &slide()).await, None);
 }
 
 #[tokio::test]
@@ -226,11 +230,18 @@ async fn one_command_per_touch() {
         .sum();
     assert_eq!(client_side, 10, "{calls:?}");
 
-    let foreign = |extend| store.touch_foreign(&key, MS(10_000), extend, Duration::ZERO, None);
-    foreign(false).await.expect("loads the script once");
+    foreign(
+        &store,
+        &key,
+        &Touch {
+            extend: false,
+            ..slide()
+        },
+    )
+    .await;
     let _: () = server.query(&["CONFIG", "RESETSTAT"]);
     for _ in 0..5 {
-        foreign(true).await.expect("touch_foreign");
+        foreign(&store, &key, &slide()).await;
     }
     let calls = command_calls(&server);
     eprintln!("commands after 5 foreign touches: {calls:?}");
