@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::gateway::{GatewayToml, TestGateway};
 use crate::support::http::{
     ClientBody, PATIENCE, body, http1_over, http2_over, respond_h1, respond_h2, tcp,
 };
@@ -26,34 +26,27 @@ async fn start(extra_server: &str, catch_all_protected: bool) -> (TestGateway, T
     } else {
         "[[route]]\nname = \"public\"\npath = \"/\"\npublic = true\n"
     };
-    let config = config_toml(&format!(
-        r#"
-        [server]
-        {extra_server}
-        [upstream]
-        url = "{up}"
-        [log]
-        access_log = false
-        [[route]]
-        name = "login"
-        path = "/login"
-        public = true
-        [[route]]
-        name = "pub"
-        path = "/pub/"
-        public = true
-        [[route]]
-        name = "admin-host"
-        path = "/"
-        host = "admin.example.com"
-        [[route]]
-        name = "admin"
-        path = "/admin"
-        {catch_all}
-        "#,
-        up = upstream.url(),
-    ));
-    (TestGateway::start(config).await, upstream)
+    let gw = GatewayToml::new()
+        .sections(&format!("[server]\n{extra_server}"))
+        .routes(&format!(
+            r#"
+            [[route]]
+            name = "pub"
+            path = "/pub/"
+            public = true
+            [[route]]
+            name = "admin-host"
+            path = "/"
+            host = "admin.example.com"
+            [[route]]
+            name = "admin"
+            path = "/admin"
+            {catch_all}
+            "#
+        ))
+        .start(&upstream.url())
+        .await;
+    (gw, upstream)
 }
 
 /// Sends one request on a fresh connection, over HTTP/1.1 or h2c prior

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use http::{StatusCode, header};
 
-use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::gateway::{GatewayToml, TestGateway};
 use crate::support::http::{Answer, Http, sample};
 use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
@@ -66,26 +66,13 @@ fn percent_decode(text: &str) -> String {
 /// the access log on, `/login` (and everything under it) public. `session`
 /// holds the `[session]` keys of the mode under test.
 async fn gateway_in_front(redis: &RedisServer, app: &NodeApp, session: &str) -> TestGateway {
-    TestGateway::start(config_toml(&format!(
-        r#"
-        [store]
-        url = "{redis}"
-        op_timeout = "2s"
-        [session]
-        {session}
-        [upstream]
-        url = "{upstream}"
-        [log]
-        access_log = true
-        [[route]]
-        name = "login"
-        path = "/login"
-        public = true
-        "#,
-        redis = redis.url(),
-        upstream = app.url(""),
-    )))
-    .await
+    GatewayToml::new()
+        .store(&redis.url())
+        .op_timeout("2s")
+        .session(session)
+        .access_log(true)
+        .start(&app.url(""))
+        .await
 }
 
 /// The value of one exposition line (`name{labels} value`); 0 when the

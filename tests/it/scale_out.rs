@@ -15,7 +15,7 @@ use http::StatusCode;
 use sessiongate::demo::{DEMO_PASSWORD, DEMO_USER, serve_app};
 use tokio::net::TcpListener;
 
-use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::gateway::{GatewayToml, TestGateway};
 use crate::support::http::{Answer, Http};
 use crate::support::records::{MS, now_ms, record};
 
@@ -65,20 +65,9 @@ async fn demo_app() -> String {
 /// A managed-mode gateway in front of `app` on the store at `store_url`,
 /// with a public `/login` route.
 async fn gateway(store_url: &str, op_timeout: &str, app: &str) -> TestGateway {
-    TestGateway::start(config_toml(&format!(
-        r#"
-        [store]
-        url = "{store_url}"
-        op_timeout = "{op_timeout}"
-        [log]
-        access_log = false
-        [upstream]
-        url = "{app}"
-        [[route]]
-        name = "login"
-        path = "/login"
-        public = true
-        "#
-    )))
-    .await
+    GatewayToml::new()
+        .store(store_url)
+        .op_timeout(op_timeout)
+        .start(app)
+        .await
 }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
-use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::gateway::{GatewayToml, TestGateway};
 use crate::support::http::{Answer, Http, PATIENCE};
 use crate::support::redis::RedisServer;
 use crate::support::upstream::TestUpstream;
@@ -34,72 +34,45 @@ struct Env {
 }
 
 /// What a test configures: the `[session]` keys, extra `[[route]]`s and the
-/// store's `op_timeout`.
-struct Setup<'a> {
-    store_url: &'a str,
-    session: &'a str,
-    routes: &'a str,
-    op_timeout: &'a str,
+/// store's `op_timeout`, on top of public `/login` and `/pub/` routes.
+struct Setup {
+    toml: GatewayToml,
+    routes: String,
 }
 
-impl<'a> Setup<'a> {
-    fn new(store_url: &'a str) -> Self {
+impl Setup {
+    fn new(store_url: &str) -> Self {
         Setup {
-            store_url,
-            session: "",
-            routes: "",
-            op_timeout: "1s",
+            toml: GatewayToml::new().store(store_url),
+            routes: String::new(),
         }
     }
 
-    fn session(mut self, keys: &'a str) -> Self {
-        self.session = keys;
+    fn session(mut self, keys: &str) -> Self {
+        self.toml = self.toml.session(keys);
         self
     }
 
-    fn routes(mut self, routes: &'a str) -> Self {
-        self.routes = routes;
+    fn routes(mut self, routes: &str) -> Self {
+        self.routes = routes.to_owned();
         self
     }
 
-    fn op_timeout(mut self, t: &'a str) -> Self {
-        self.op_timeout = t;
+    fn op_timeout(mut self, t: &str) -> Self {
+        self.toml = self.toml.op_timeout(t);
         self
     }
 
     async fn start(self) -> Env {
         let upstream = TestUpstream::start().await;
-        let config = config_toml(&format!(
-            r#"
-            [store]
-            url = "{store}"
-            op_timeout = "{op}"
-            [session]
-            {session}
-            [upstream]
-            url = "{up}"
-            [log]
-            access_log = false
-            [[route]]
-            name = "login"
-            path = "/login"
-            public = true
-            [[route]]
-            name = "pub"
-            path = "/pub/"
-            public = true
-            {routes}
-            "#,
-            store = self.store_url,
-            op = self.op_timeout,
-            session = self.session,
-            up = upstream.url(),
-            routes = self.routes,
-        ));
-        let gw = TestGateway::start(config).await;
+        let routes = format!("{PUB_ROUTE}{}", self.routes);
+        let gw = self.toml.routes(&routes).start(&upstream.url()).await;
         Env { gw, upstream }
     }
 }
+
+/// `/pub/` is public in every session test.
+const PUB_ROUTE: &str = "[[route]]\nname = \"pub\"\npath = \"/pub/\"\npublic = true\n";
 
 impl Answer {
     /// Every value the upstream echo saw for `name`.

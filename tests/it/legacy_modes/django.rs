@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{BROWSER, wait};
 use crate::support::django_app::DjangoApp;
-use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::gateway::{GatewayToml, TestGateway};
 use crate::support::http::{Answer, Http, PROTOS, Proto, body};
 use crate::support::redis::RedisServer;
 
@@ -74,30 +74,14 @@ impl Setup {
     async fn start(app_env: &[(&str, &str)], session: &str) -> Setup {
         let redis = RedisServer::start();
         let app = DjangoApp::start(&redis.url(), app_env);
-        let gateway = TestGateway::start(config_toml(&format!(
-            r#"
-            [store]
-            url = "{redis}"
-            op_timeout = "2s"
-            [session]
-            {session}
-            [upstream]
-            url = "{upstream}"
-            [log]
-            access_log = true
-            [[route]]
-            name = "login"
-            path = "/login"
-            public = true
-            [[route]]
-            name = "strict"
-            path = "/strict/"
-            idle_timeout = "1s"
-            "#,
-            redis = redis.url(),
-            upstream = app.url(""),
-        )))
-        .await;
+        let gateway = GatewayToml::new()
+            .store(&redis.url())
+            .op_timeout("2s")
+            .session(session)
+            .access_log(true)
+            .routes("[[route]]\nname = \"strict\"\npath = \"/strict/\"\nidle_timeout = \"1s\"")
+            .start(&app.url(""))
+            .await;
         Setup {
             gateway,
             app,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use http::StatusCode;
 
-use super::gateway::{TestGateway, config_toml};
+use super::gateway::{GatewayToml, TestGateway};
 use super::http::{Answer, Http};
 use super::upstream::TestUpstream;
 
@@ -43,28 +43,15 @@ impl ControlEnv {
         } else {
             String::new()
         };
-        let config = config_toml(&format!(
-            r#"
-            [admin]
-            {token_line}
-            [store]
-            url = "{store_url}"
-            op_timeout = "2s"
-            [session]
-            {session}
-            [upstream]
-            url = "{up}"
-            [log]
-            access_log = false
-            [[route]]
-            name = "login"
-            path = "/login"
-            public = true
-            "#,
-            up = upstream.url(),
-        ));
+        let gw = GatewayToml::new()
+            .sections(&format!("[admin]\n{token_line}"))
+            .store(store_url)
+            .op_timeout("2s")
+            .session(session)
+            .start(&upstream.url())
+            .await;
         ControlEnv {
-            gw: TestGateway::start(config).await,
+            gw,
             dir,
             http: Http::new(),
             _upstream: upstream,

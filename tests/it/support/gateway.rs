@@ -113,3 +113,103 @@ impl Drop for TestGateway {
         }
     }
 }
+
+/// A managed-style test config in front of one upstream: `[store]`,
+/// `[session]`, `[upstream]`, `[log]`, a public `/login` route, then any
+/// further routes. Each test sets only what it is about.
+#[derive(Debug, Clone)]
+pub struct GatewayToml {
+    store_url: String,
+    op_timeout: String,
+    session: String,
+    access_log: bool,
+    sections: String,
+    routes: String,
+}
+
+impl GatewayToml {
+    /// The memory store, `op_timeout = "1s"`, no access log.
+    pub fn new() -> Self {
+        GatewayToml {
+            store_url: "memory://".to_owned(),
+            op_timeout: "1s".to_owned(),
+            session: String::new(),
+            access_log: false,
+            sections: String::new(),
+            routes: String::new(),
+        }
+    }
+
+    pub fn store(mut self, url: &str) -> Self {
+        self.store_url = url.to_owned();
+        self
+    }
+
+    pub fn op_timeout(mut self, timeout: &str) -> Self {
+        self.op_timeout = timeout.to_owned();
+        self
+    }
+
+    /// `[session]` keys.
+    pub fn session(mut self, keys: &str) -> Self {
+        self.session = keys.to_owned();
+        self
+    }
+
+    pub fn access_log(mut self, on: bool) -> Self {
+        self.access_log = on;
+        self
+    }
+
+    /// Whole sections (`[server]`, `[admin]`…) placed first.
+    pub fn sections(mut self, toml: &str) -> Self {
+        self.sections = toml.to_owned();
+        self
+    }
+
+    /// `[[route]]` tables after the `/login` route.
+    pub fn routes(mut self, toml: &str) -> Self {
+        self.routes = toml.to_owned();
+        self
+    }
+
+    /// The config, pointing at `upstream` (`http://…`).
+    pub fn config(&self, upstream: &str) -> Config {
+        config_toml(&format!(
+            r#"
+            {sections}
+            [store]
+            url = "{store}"
+            op_timeout = "{op_timeout}"
+            [session]
+            {session}
+            [upstream]
+            url = "{upstream}"
+            [log]
+            access_log = {access_log}
+            [[route]]
+            name = "login"
+            path = "/login"
+            public = true
+            {routes}
+            "#,
+            sections = self.sections,
+            store = self.store_url,
+            op_timeout = self.op_timeout,
+            session = self.session,
+            access_log = self.access_log,
+            routes = self.routes,
+        ))
+    }
+
+    /// The gateway running this config in front of `upstream`.
+    pub async fn start(&self, upstream: &str) -> TestGateway {
+        TestGateway::start(self.config(upstream)).await
+    }
+}
+
+impl Default for GatewayToml {
+    fn default() -> Self {
+        Self::new()
+    }
+}
