@@ -1,3 +1,4 @@
+pub mod app_process;
 pub mod control;
 pub mod django_app;
 pub mod gateway;
