@@ -95,7 +95,7 @@ impl Behind {
     /// the `[session]` keys `session`.
     async fn start(script: &str, session: &str) -> Behind {
         let redis = RedisServer::start();
-        let app = NodeApp::start(script, &[]);
+        let app = NodeApp::node(script, &[]);
         let gateway = gateway_in_front(&redis, &app, session).await;
         Behind {
             gateway,

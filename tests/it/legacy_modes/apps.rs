@@ -15,7 +15,7 @@ use crate::support::redis::RedisServer;
 #[tokio::test]
 async fn express_app_keeps_its_sessions_in_redis_under_sess_id() {
     let redis = RedisServer::start();
-    let app = NodeApp::start(
+    let app = NodeApp::node(
         "express-external.js",
         &[("REDIS_URL", &redis.url()), ("SESSION_TTL_SECONDS", "60")],
     );
@@ -78,7 +78,7 @@ async fn express_app_keeps_its_sessions_in_redis_under_sess_id() {
 /// come with the cookie variants the observe tests need.
 #[tokio::test]
 async fn observe_app_issues_clears_and_remembers_its_own_cookie() {
-    let app = NodeApp::start("observe-app.js", &[]);
+    let app = NodeApp::node("observe-app.js", &[]);
     let http = Http::new();
 
     let login = http.post(app.url("/login?user=alice"), &[]).await;
@@ -132,5 +132,5 @@ async fn observe_app_issues_clears_and_remembers_its_own_cookie() {
 #[test]
 #[should_panic(expected = "Cannot find module")]
 fn an_app_that_dies_fails_with_its_stderr() {
-    NodeApp::start("no-such-app.js", &[]);
+    NodeApp::node("no-such-app.js", &[]);
 }

@@ -73,7 +73,7 @@ impl Setup {
 
     async fn start(app_env: &[(&str, &str)], session: &str) -> Setup {
         let redis = RedisServer::start();
-        let app = DjangoApp::start(&redis.url(), app_env);
+        let app = DjangoApp::django(&redis.url(), app_env);
         let gateway = GatewayToml::new()
             .store(&redis.url())
             .op_timeout("2s")

@@ -28,7 +28,7 @@ struct Setup {
 impl Setup {
     async fn start(app_ttl_seconds: &str) -> Setup {
         let redis = RedisServer::start();
-        let app = NodeApp::start(
+        let app = NodeApp::node(
             "express-external.js",
             &[
                 ("REDIS_URL", &redis.url()),

@@ -2,7 +2,7 @@
 //! process: cache sessions in the test's Redis, `SESSION_SAVE_EVERY_REQUEST`.
 //!
 //! ```ignore
-//! let app = DjangoApp::start(&redis.url(), &[]);
+//! let app = DjangoApp::django(&redis.url(), &[]);
 //! let url = app.url("/login?user=alice");   // http://127.0.0.1:PORT/login?user=alice
 //! ```
 //!
@@ -25,28 +25,21 @@ const INSTALL: &str =
     "run scripts/test, or: python3 -m pip install 'Django>=5.2,<5.3' 'redis>=5,<6'";
 
 /// A running `python3 tests/apps/django_app.py`, killed on drop.
-pub struct DjangoApp(AppProcess);
+pub type DjangoApp = AppProcess;
 
-impl std::ops::Deref for DjangoApp {
-    type Target = AppProcess;
-    fn deref(&self) -> &AppProcess {
-        &self.0
-    }
-}
-
-impl DjangoApp {
+impl AppProcess {
     /// Starts the app with its sessions in `redis_url` and `env` (e.g.
     /// `SESSION_COOKIE_AGE`), and waits until it prints `listening on
     /// PORT`. Panics, with the app's stderr, when it exits or stays silent
     /// for [`START_TIMEOUT`].
-    pub fn start(redis_url: &str, env: &[(&str, &str)]) -> DjangoApp {
+    pub fn django(redis_url: &str, env: &[(&str, &str)]) -> DjangoApp {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/apps/django_app.py");
         let mut cmd = Command::new("python3");
         cmd.arg(&script)
             .env("REDIS_URL", redis_url)
             .env("PYTHONUNBUFFERED", "1")
             .envs(env.iter().copied());
-        DjangoApp(AppProcess::start(Launch {
+        AppProcess::start(Launch {
             cmd,
             name: "python3 tests/apps/django_app.py",
             not_found: &format!("python3 not found: install Python 3, then {INSTALL}"),
@@ -56,6 +49,6 @@ impl DjangoApp {
                     .contains("ModuleNotFoundError")
                     .then(|| format!("Django or redis is missing for python3: {INSTALL}"))
             },
-        }))
+        })
     }
 }

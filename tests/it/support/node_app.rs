@@ -1,7 +1,7 @@
 //! A real Node.js application from `tests/apps/` as a child process.
 //!
 //! ```ignore
-//! let app = NodeApp::start("express-external.js", &[("REDIS_URL", &redis.url())]);
+//! let app = NodeApp::node("express-external.js", &[("REDIS_URL", &redis.url())]);
 //! let url = app.url("/login?user=alice");   // http://127.0.0.1:PORT/login?user=alice
 //! ```
 //!
@@ -20,20 +20,13 @@ use super::app_process::{AppProcess, Launch};
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running `node tests/apps/<script>`, killed on drop.
-pub struct NodeApp(AppProcess);
+pub type NodeApp = AppProcess;
 
-impl std::ops::Deref for NodeApp {
-    type Target = AppProcess;
-    fn deref(&self) -> &AppProcess {
-        &self.0
-    }
-}
-
-impl NodeApp {
+impl AppProcess {
     /// Starts `tests/apps/<script>` with `PORT=0` and `env`, and waits until
     /// it prints `listening on PORT`. Panics, with the app's stderr, when it
     /// exits or stays silent for [`START_TIMEOUT`].
-    pub fn start(script: &str, env: &[(&str, &str)]) -> NodeApp {
+    pub fn node(script: &str, env: &[(&str, &str)]) -> NodeApp {
         let apps = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/apps");
         assert!(
             apps.join("node_modules").is_dir(),
@@ -43,12 +36,12 @@ impl NodeApp {
         cmd.arg(apps.join(script))
             .current_dir(&apps)
             .envs(env.iter().copied());
-        NodeApp(AppProcess::start(Launch {
+        AppProcess::start(Launch {
             cmd,
             name: &format!("node {script}"),
             not_found: "node not found: install Node.js >= 20, then run scripts/install-test-apps",
             start_timeout: START_TIMEOUT,
             diagnose: |_| None,
-        }))
+        })
     }
 }
