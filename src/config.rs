@@ -301,3 +301,21 @@ pub struct Route {
     pub idle_timeout: Option<Duration>,
     pub extends_session: bool,
 }
+
+impl Route {
+    /// A protected route with every default (SPEC §2): the default
+    /// upstream, `on_unauthenticated = "auto"`, the session's idle limit,
+    /// extending sessions.
+    pub fn protected(name: &str, path: &str) -> Route {
+        Route {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            host: None,
+            public: false,
+            upstream: None,
+            on_unauthenticated: OnUnauthenticated::Auto,
+            idle_timeout: None,
+            extends_session: true,
+        }
+    }
+}

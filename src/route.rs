@@ -12,7 +12,7 @@ use std::time::Duration;
 use http::Uri;
 use percent_encoding::percent_decode_str;
 
-use crate::config::{Config, OnUnauthenticated, Route};
+use crate::config::{Config, Route};
 
 /// The name of the route used when no `[[route]]` matches: protected, on
 /// the default upstream.
@@ -47,16 +47,7 @@ impl Router {
     pub fn new(config: &Config) -> Self {
         Router {
             routes: config.routes.clone(),
-            fallback: Route {
-                name: DEFAULT_ROUTE.to_owned(),
-                path: "/".to_owned(),
-                host: None,
-                public: false,
-                upstream: None,
-                on_unauthenticated: OnUnauthenticated::Auto,
-                idle_timeout: None,
-                extends_session: true,
-            },
+            fallback: Route::protected(DEFAULT_ROUTE, "/"),
             default_upstream: config.upstream.url.clone(),
             strictest_idle: config.routes.iter().filter_map(|r| r.idle_timeout).min(),
         }
@@ -261,14 +252,9 @@ mod tests {
 
     fn route(name: &str, path: &str, host: Option<&str>, public: bool) -> Route {
         Route {
-            name: name.into(),
-            path: path.into(),
             host: host.map(Into::into),
             public,
-            upstream: None,
-            on_unauthenticated: OnUnauthenticated::Auto,
-            idle_timeout: None,
-            extends_session: true,
+            ..Route::protected(name, path)
         }
     }
 

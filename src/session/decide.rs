@@ -160,16 +160,7 @@ mod tests {
     const NOW: u64 = 1_000_000;
 
     fn route() -> Route {
-        Route {
-            name: "app".into(),
-            path: "/".into(),
-            host: None,
-            public: false,
-            upstream: None,
-            on_unauthenticated: OnUnauthenticated::Auto,
-            idle_timeout: None,
-            extends_session: true,
-        }
+        Route::protected("app", "/")
     }
 
     fn found(touched_ago_ms: u64, extended: bool, browser: bool) -> Found {
