@@ -56,9 +56,9 @@ impl Env {
 
 /// Runs `sessiongate ARGS` in `cwd`, with `env` and nothing inherited that
 /// could name a config or a token.
-async fn cli(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+async fn cli(cwd: &Path, command_line: &str, env: &[(&str, &str)]) -> Output {
     tokio::process::Command::new(BIN)
-        .args(args)
+        .args(command_line.split_whitespace())
         .current_dir(cwd)
         .env_remove("SESSIONGATE_CONFIG")
         .env_remove("SESSIONGATE_ADMIN_TOKEN")
@@ -67,6 +67,11 @@ async fn cli(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .output()
         .await
         .expect("run sessiongate")
+}
+
+/// [`cli`] with the token in `SESSIONGATE_ADMIN_TOKEN`.
+async fn token_from_env(cwd: &Path, command_line: &str) -> Output {
+    cli(cwd, command_line, &[("SESSIONGATE_ADMIN_TOKEN", TOKEN)]).await
 }
 
 fn stdout(out: &Output) -> String {
@@ -114,18 +119,10 @@ async fn an_operator_lists_and_revokes_sessions_with_the_cli() {
     let bob = env.login("bob").await;
     let config = env.cli_config();
     let cwd = env.dir.path();
-    let with_config = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend(["--config", s(&config)]);
-        all.into_iter().map(str::to_owned).collect::<Vec<_>>()
-    };
-    let run = |args: Vec<String>| async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        cli(cwd, &args, &[]).await
-    };
+    let with_config = |line: &str| format!("{line} --config {}", s(&config));
 
     // The table: a header and one row per live session of alice.
-    let table = succeeded(&run(with_config(&["sessions", "list", "--user", "alice"])).await);
+    let table = succeeded(&cli(cwd, &with_config("sessions list --user alice"), &[]).await);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
     let header = cells(lines[0]);
@@ -155,12 +152,7 @@ async fn an_operator_lists_and_revokes_sessions_with_the_cli() {
     }
 
     // --json: the API's answer, pretty, with the same handles in the same order.
-    let json = succeeded(
-        &run(with_config(&[
-            "sessions", "list", "--user", "alice", "--json",
-        ]))
-        .await,
-    );
+    let json = succeeded(&cli(cwd, &with_config("sessions list --user alice --json"), &[]).await);
     assert!(json.contains("\n  \"sessions\": ["), "pretty: {json}");
     let listing: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(listing["user"], "alice");
@@ -176,19 +168,12 @@ async fn an_operator_lists_and_revokes_sessions_with_the_cli() {
     // Revoke the newest session by its handle, with --admin and
     // --token-file and no config at all (none in the working directory).
     let token = private_file(cwd, "other-token", TOKEN);
-    let out = run([
-        "sessions",
-        "revoke",
-        "--handle",
-        &newest,
-        "--admin",
-        &env.admin_url(),
-    ]
-    .into_iter()
-    .chain(["--token-file", s(&token)])
-    .map(str::to_owned)
-    .collect())
-    .await;
+    let line = format!(
+        "sessions revoke --handle {newest} --admin {} --token-file {}",
+        env.admin_url(),
+        s(&token)
+    );
+    let out = cli(cwd, &line, &[]).await;
     assert_eq!(
         succeeded(&out),
         format!("revoked 1 session (handle {newest})\n")
@@ -197,7 +182,12 @@ async fn an_operator_lists_and_revokes_sessions_with_the_cli() {
     assert!(env.signed_in(&first).await, "the other one did not");
 
     // Revoking it again: no live session has that handle.
-    let again = run(with_config(&["sessions", "revoke", "--handle", &newest])).await;
+    let again = cli(
+        cwd,
+        &with_config(&format!("sessions revoke --handle {newest}")),
+        &[],
+    )
+    .await;
     let message = failed(&again);
     assert!(
         message.contains("no live session has that handle"),
@@ -205,30 +195,17 @@ async fn an_operator_lists_and_revokes_sessions_with_the_cli() {
     );
 
     // Revoke alice everywhere, the token from the environment this time.
-    let out = cli(
+    let out = token_from_env(
         cwd,
-        &[
-            "sessions",
-            "revoke",
-            "--user",
-            "alice",
-            "--admin",
-            &env.admin_url(),
-        ],
-        &[("SESSIONGATE_ADMIN_TOKEN", TOKEN)],
+        &format!("sessions revoke --user alice --admin {}", env.admin_url()),
     )
     .await;
     assert_eq!(succeeded(&out), "revoked 1 session of user \"alice\"\n");
     assert!(!env.signed_in(&first).await);
     assert!(env.signed_in(&bob).await, "bob keeps his session");
-    let empty = succeeded(&run(with_config(&["sessions", "list", "--user", "alice"])).await);
+    let empty = succeeded(&cli(cwd, &with_config("sessions list --user alice"), &[]).await);
     assert_eq!(empty, "no live sessions for user \"alice\"\n");
-    let json = succeeded(
-        &run(with_config(&[
-            "sessions", "revoke", "--user", "bob", "--json",
-        ]))
-        .await,
-    );
+    let json = succeeded(&cli(cwd, &with_config("sessions revoke --user bob --json"), &[]).await);
     assert_eq!(
         serde_json::from_str::<Value>(&json).unwrap(),
         serde_json::json!({ "revoked": 1 })
@@ -246,16 +223,10 @@ async fn the_cli_names_the_fix_for_each_refusal() {
     let wrong = private_file(cwd, "wrong-token", "not-the-token\n");
     let out = cli(
         cwd,
-        &[
-            "sessions",
-            "list",
-            "--user",
-            "alice",
-            "--admin",
-            &admin,
-            "--token-file",
-            s(&wrong),
-        ],
+        &format!(
+            "sessions list --user alice --admin {admin} --token-file {}",
+            s(&wrong)
+        ),
         &[],
     )
     .await;
@@ -275,7 +246,7 @@ async fn the_cli_names_the_fix_for_each_refusal() {
     );
     let out = cli(
         cwd,
-        &["sessions", "list", "--user", "alice", "--config", s(&bare)],
+        &format!("sessions list --user alice --config {}", s(&bare)),
         &[],
     )
     .await;
@@ -287,7 +258,7 @@ async fn the_cli_names_the_fix_for_each_refusal() {
     );
 
     // No config where one is needed: named, with the flags that replace it.
-    let out = cli(cwd, &["sessions", "list", "--user", "alice"], &[]).await;
+    let out = cli(cwd, "sessions list --user alice", &[]).await;
     let message = failed(&out);
     assert!(
         message.contains("sessiongate.toml") && message.contains("--admin URL"),
@@ -299,17 +270,9 @@ async fn the_cli_names_the_fix_for_each_refusal() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let out = cli(
+    let out = token_from_env(
         cwd,
-        &[
-            "sessions",
-            "revoke",
-            "--user",
-            "alice",
-            "--admin",
-            &closed.to_string(),
-        ],
-        &[("SESSIONGATE_ADMIN_TOKEN", TOKEN)],
+        &format!("sessions revoke --user alice --admin {}", closed),
     )
     .await;
     let message = failed(&out);
@@ -323,19 +286,14 @@ async fn the_cli_names_the_fix_for_each_refusal() {
 
     // A gateway without a token: the session API is off (404).
     let off = Env::start(false, "memory://", "").await;
-    for args in [
-        &["sessions", "list", "--user", "alice"][..],
-        &["sessions", "revoke", "--handle", "h1"],
-    ] {
-        let mut args = args.to_vec();
-        let off_admin = off.admin_url();
-        args.extend(["--admin", &off_admin]);
-        let out = cli(cwd, &args, &[("SESSIONGATE_ADMIN_TOKEN", TOKEN)]).await;
+    for command in ["sessions list --user alice", "sessions revoke --handle h1"] {
+        let line = format!("{command} --admin {}", off.admin_url());
+        let out = token_from_env(cwd, &line).await;
         let message = failed(&out);
         assert!(
             message.contains("the session API is off")
                 && message.contains("set admin.token_file or SESSIONGATE_ADMIN_TOKEN"),
-            "{args:?}: {message}"
+            "{command}: {message}"
         );
     }
 
@@ -347,17 +305,12 @@ async fn the_cli_names_the_fix_for_each_refusal() {
         "mode = \"external\"\nkey_template = \"sess:{id}\"",
     )
     .await;
-    let out = cli(
+    let out = token_from_env(
         cwd,
-        &[
-            "sessions",
-            "list",
-            "--user",
-            "alice",
-            "--admin",
-            &external.admin_url(),
-        ],
-        &[("SESSIONGATE_ADMIN_TOKEN", TOKEN)],
+        &format!(
+            "sessions list --user alice --admin {}",
+            external.admin_url()
+        ),
     )
     .await;
     let message = failed(&out);
