@@ -85,40 +85,23 @@ mod tests {
     #[test]
     fn same_origin_and_non_browser_requests_pass() {
         let host = ("host", "app.example.com");
-        assert!(!cross(&[host], false, false));
-        assert!(!cross(
-            &[host, ("origin", "http://app.example.com")],
-            false,
-            false
-        ));
-        assert!(!cross(
-            &[host, ("origin", "HTTP://App.Example.com:80")],
-            false,
-            false
-        ));
-        assert!(!cross(
-            &[
-                ("host", "app.example.com:443"),
-                ("origin", "https://app.example.com")
-            ],
-            true,
-            false
-        ));
-        assert!(!cross(
-            &[host, ("sec-fetch-site", "same-origin")],
-            false,
-            false
-        ));
-        assert!(!cross(
-            &[host, ("sec-fetch-site", "same-site")],
-            false,
-            false
-        ));
-        assert!(!cross(
-            &[("host", "a:8080"), ("origin", "http://a:8080")],
-            false,
-            false
-        ));
+        for (pairs, secure) in [
+            (vec![host], false),
+            (vec![host, ("origin", "http://app.example.com")], false),
+            (vec![host, ("origin", "HTTP://App.Example.com:80")], false),
+            (
+                vec![
+                    ("host", "app.example.com:443"),
+                    ("origin", "https://app.example.com"),
+                ],
+                true,
+            ),
+            (vec![host, ("sec-fetch-site", "same-origin")], false),
+            (vec![host, ("sec-fetch-site", "same-site")], false),
+            (vec![("host", "a:8080"), ("origin", "http://a:8080")], false),
+        ] {
+            assert!(!cross(&pairs, secure, false), "{pairs:?} secure={secure}");
+        }
     }
 
     #[test]
