@@ -11,8 +11,9 @@ use tokio::time::Instant;
 
 use crate::support::control::{ControlEnv, TOKEN};
 use crate::support::http::Answer;
+use crate::support::records::until;
 use crate::support::redis::RedisServer;
-use crate::support::redis_topology::RedisCluster;
+use crate::support::redis_topology::{RedisCluster, RedisSentinel};
 
 /// A managed-mode gateway on a store, with the session API.
 struct Env(ControlEnv);
@@ -498,4 +499,46 @@ async fn a_users_sessions_across_cluster_masters_are_listed_and_revoked() {
     for cookie in &cookies {
         assert_eq!(env.status(cookie).await, StatusCode::UNAUTHORIZED);
     }
+}
+
+/// Sentinel: the index lives beside the sessions on the master, replicates
+/// with them, and still lists and revokes after a failover.
+#[tokio::test]
+async fn sessions_are_listed_and_revoked_through_sentinel_across_a_failover() {
+    let mut topology = RedisSentinel::start();
+    let env = Env::start(&topology.url(), "", true).await;
+    until("the gateway is ready", async || {
+        env.http.get(env.gw.admin_url("/readyz"), &[]).await.status == StatusCode::OK
+    })
+    .await;
+    let laptop = env.login("alice").await;
+    // Apart by more than a millisecond: listings order by creation.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let phone = env.login("alice").await;
+    assert_eq!(env.list("alice").await.len(), 2);
+
+    // The replica has both sessions and the index before the master dies.
+    topology.wait_replicated();
+    topology.kill_master();
+    until("the promoted replica answers the listing", async || {
+        let ans = env
+            .admin(http::Method::GET, "/sessions?user=alice", Some(TOKEN))
+            .await;
+        ans.status == StatusCode::OK && ans.json()["sessions"].as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+
+    let before = handles(&env.list("alice").await);
+    let ans = env
+        .admin(
+            http::Method::DELETE,
+            &format!("/sessions/{}", before[0]),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(ans.status, StatusCode::OK, "{}", ans.text());
+    // The newest (the phone) is listed first.
+    assert_eq!(env.status(&phone).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(env.status(&laptop).await, StatusCode::OK);
+    assert_eq!(handles(&env.list("alice").await), before[1..]);
 }
