@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::support::signal::{SIGHUP, SIGINT, SIGTERM, Signal};
+
 const BIN: &str = env!("CARGO_BIN_EXE_sessiongate");
 const EXAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -213,13 +215,8 @@ impl Running {
         }
     }
 
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+    fn signal(&self, signal: Signal) {
+        crate::support::signal::send(self.child.id(), signal);
     }
 
     fn wait(&mut self) -> std::process::ExitStatus {
@@ -261,7 +258,7 @@ fn run_logs_each_listener_and_exits_0_on_sigterm() {
             "colour codes in a log file: {line:?}"
         );
     }
-    gw.signal("-TERM");
+    gw.signal(SIGTERM);
     assert!(gw.wait().success());
 }
 
@@ -344,7 +341,7 @@ fn demo_serves_the_login_page_through_the_gateway() {
             .contains("location: /login?next=/"),
         "{answer}"
     );
-    demo.signal("-INT");
+    demo.signal(SIGINT);
     assert!(demo.wait().success());
 }
 
@@ -415,12 +412,12 @@ fn sighup_reloads_the_file_and_keeps_the_old_config_when_invalid() {
     assert_eq!(location().as_deref(), Some("/login?next=/"));
 
     write("/signin");
-    gw.signal("-HUP");
+    gw.signal(SIGHUP);
     gw.wait_for("config reloaded");
     assert_eq!(location().as_deref(), Some("/signin?next=/"));
 
     std::fs::write(&path, "[session]\nidle_timeout = \"0s\"\n").unwrap();
-    gw.signal("-HUP");
+    gw.signal(SIGHUP);
     let rejected = gw.wait_for("config reload rejected");
     assert!(rejected.contains("idle_timeout"), "{rejected}");
     assert_eq!(location().as_deref(), Some("/signin?next=/"));
@@ -440,7 +437,7 @@ fn json_logs_are_one_object_per_line() {
     let addr = listening_addr(&first);
     http(addr, "GET /x?secret=1 HTTP/1.1", "");
     let access = gw.wait_for("sessiongate::access");
-    gw.signal("-TERM");
+    gw.signal(SIGTERM);
     assert!(gw.wait().success());
     for line in [first, access.clone()].into_iter().chain(gw.drain()) {
         let value: serde_json::Value =
@@ -502,7 +499,7 @@ fn trace_logs_never_contain_a_session_id_or_cookie_value() {
         &format!("GET /.sessiongate/logout HTTP/1.1\r\n{cookie}"),
         "",
     );
-    demo.signal("-INT");
+    demo.signal(SIGINT);
     assert!(demo.wait().success());
     let lines = demo.drain();
     assert!(
@@ -552,7 +549,7 @@ fn an_accept_error_never_ends_the_server() {
     };
     assert_eq!(header(&answer, "location"), Some("/login?next=/"));
     assert!(gw.child.try_wait().unwrap().is_none(), "the gateway exited");
-    gw.signal("-TERM");
+    gw.signal(SIGTERM);
     assert!(gw.wait().success());
 }
 

@@ -7,8 +7,9 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{API, BROWSER, Http, LogCapture, gateway_in_front, metric, percent_decode, wait};
+use super::{API, BROWSER, Http, gateway_in_front, metric, percent_decode, wait};
 use crate::support::gateway::TestGateway;
+use crate::support::logs::LogCapture;
 use crate::support::node_app::NodeApp;
 use crate::support::redis::RedisServer;
 

@@ -7,7 +7,8 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{BROWSER, Behind, LogCapture, slides_as_alice, wait};
+use super::{BROWSER, Behind, slides_as_alice, wait};
+use crate::support::logs::LogCapture;
 
 /// The gateway's idle timeout, ms (`idle_timeout = "2s"`).
 const IDLE_MS: i64 = 2_000;

@@ -39,7 +39,7 @@ impl AppProcess {
         AppProcess::start(Launch {
             cmd,
             name: &format!("node {script}"),
-            not_found: "node not found: install Node.js >= 20, then run scripts/install-test-apps",
+            not_found: "node not found: install Node.js >= 18.19, then run scripts/install-test-apps",
             start_timeout: START_TIMEOUT,
             diagnose: |_| None,
         })

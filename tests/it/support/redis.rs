@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::signal::{SIGCONT, SIGSTOP, Signal};
+
 /// How long a starting server may take to answer `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -83,12 +85,12 @@ impl RedisServer {
 
     /// Stops the server with SIGSTOP: connections stay open, nothing answers.
     pub fn pause(&self) {
-        self.signal("-STOP");
+        self.signal(SIGSTOP);
     }
 
     /// Resumes a paused server with SIGCONT.
     pub fn resume(&self) {
-        self.signal("-CONT");
+        self.signal(SIGCONT);
     }
 
     /// Kills the server (SIGKILL) and waits for it to exit; its data is gone.
@@ -176,14 +178,9 @@ impl RedisServer {
         ::redis::cmd("PING").query::<String>(&mut conn).is_ok()
     }
 
-    fn signal(&self, signal: &str) {
+    fn signal(&self, signal: Signal) {
         let child = self.child.as_ref().expect("redis-server is running");
-        let status = Command::new("kill")
-            .arg(signal)
-            .arg(child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} failed");
+        super::signal::send(child.id(), signal);
     }
 }
 
