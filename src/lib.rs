@@ -40,7 +40,8 @@
 //!   [`admin_client`]: `sessiongate sessions`, the admin API's client.
 //! - [`config`]: the validated configuration (`config/raw.rs` mirrors the
 //!   TOML); [`reload`]: SIGHUP; [`tls`]: the listener's rustls setup;
-//!   [`clock`]: time in milliseconds; [`demo`]: `sessiongate demo`.
+//!   [`clock`]: time in milliseconds; [`demo`]: `sessiongate demo`;
+//!   [`cli`]: the command line, its completions and manual page.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -51,6 +52,7 @@ use tracing::info;
 pub mod admin;
 pub mod admin_client;
 pub mod body;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control_headers;

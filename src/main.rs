@@ -4,117 +4,15 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 use sessiongate::admin_client::{self, AdminClient, Flags, FromConfig, Revoke, Target};
+use sessiongate::cli::{Cli, Command, ConfigFile, SessionsCommand, TargetArgs};
 use sessiongate::config::{Config, LoadError, LogFormat};
 use sessiongate::{Listeners, demo};
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
-
-#[derive(Parser)]
-#[command(
-    name = "sessiongate",
-    version,
-    about = "A reverse proxy that enforces session expiry"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the gateway.
-    Run(ConfigFile),
-    /// Validate the config file and exit: 0 valid, 1 invalid (every error printed).
-    Check(ConfigFile),
-    /// A self-contained demo: the gateway with the embedded store in front of a built-in app.
-    Demo {
-        /// The gateway's port on 127.0.0.1 (the admin listener takes the next one).
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
-        /// Idle timeout of demo sessions, e.g. "60s", "2m".
-        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-        idle_timeout: Duration,
-        /// Absolute cap on demo sessions, e.g. "10m" (default: none).
-        #[arg(long, value_parser = humantime::parse_duration)]
-        absolute_timeout: Option<Duration>,
-    },
-    /// Only the demo's built-in app, to put a `run` gateway in front of
-    /// (deploy/compose.yaml): its login page answers with Sessiongate-Login.
-    DemoApp {
-        /// Where the app listens.
-        #[arg(long, default_value = "127.0.0.1:8000")]
-        listen: SocketAddr,
-    },
-    /// See and end live sessions (managed mode) through the gateway's admin
-    /// session API.
-    Sessions {
-        #[command(flatten)]
-        target: TargetArgs,
-        #[command(subcommand)]
-        command: SessionsCommand,
-    },
-}
-
-/// Which admin listener, with which token.
-#[derive(Args)]
-#[command(next_help_heading = "Admin listener")]
-struct TargetArgs {
-    /// The config naming the admin listener ([admin] listen) and token
-    /// (admin.token_file) [default: $SESSIONGATE_CONFIG, then sessiongate.toml]
-    #[arg(long, env = "SESSIONGATE_CONFIG", global = true)]
-    config: Option<PathBuf>,
-    /// The admin listener, e.g. http://127.0.0.1:9090 [default: the config's [admin] listen]
-    #[arg(long, value_name = "URL", global = true)]
-    admin: Option<String>,
-    /// A file holding the admin token [default: $SESSIONGATE_ADMIN_TOKEN,
-    /// then the config's admin.token_file]
-    #[arg(long, value_name = "FILE", global = true)]
-    token_file: Option<PathBuf>,
-}
-
-#[derive(Subcommand)]
-enum SessionsCommand {
-    /// A user's live sessions, newest first.
-    List {
-        /// The user, as the application named them at login.
-        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
-        user: String,
-        /// The API's JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// End every live session of a user (--user), or one session (--handle).
-    #[command(group(clap::ArgGroup::new("whose").required(true).args(["user", "handle"])))]
-    Revoke {
-        /// Every live session of this user.
-        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
-        user: Option<String>,
-        /// One session, by a handle from `sessions list`.
-        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
-        handle: Option<String>,
-        /// The API's JSON instead of a sentence.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-// The `--config` option of `run` and `check`.
-#[derive(Args)]
-struct ConfigFile {
-    /// The config file [default: $SESSIONGATE_CONFIG, then sessiongate.toml]
-    #[arg(
-        long,
-        env = "SESSIONGATE_CONFIG",
-        default_value = "sessiongate.toml",
-        hide_default_value = true
-    )]
-    config: PathBuf,
-}
 
 fn main() -> ExitCode {
     // rustls: one crypto provider, chosen explicitly at start-up.
@@ -139,6 +37,15 @@ fn main() -> ExitCode {
         Command::Sessions { target, command } => {
             return resolve_target(target).map_or_else(|code| code, |t| sessions(t, command));
         }
+        Command::Completions { shell } => {
+            sessiongate::cli::completions(shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { dir: None } => {
+            sessiongate::cli::man(&mut std::io::stdout()).context("write the manual")
+        }
+        Command::Man { dir: Some(dir) } => sessiongate::cli::man_pages(&dir)
+            .with_context(|| format!("write the manual pages into {}", dir.display())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

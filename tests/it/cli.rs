@@ -1,6 +1,7 @@
 //! The `sessiongate` binary as a user runs it: `check`, `run` and `demo`;
 //! `sessions` in [`sessions`].
 
+mod manual;
 mod sessions;
 
 use std::io::{BufRead, BufReader};

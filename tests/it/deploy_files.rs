@@ -105,6 +105,16 @@ fn dockerfile_builds_locked_and_runs_as_non_root() {
             .any(|l| l.starts_with("FROM rust:1-bookworm AS build"))
     );
     assert!(text.contains("cargo build --release --locked"));
+    // The manual and completions come from the binary itself (tested in
+    // cli::manual), so they never drift from the command line.
+    for generated in [
+        "sessiongate man --dir /out/usr/local/share/man/man1",
+        "sessiongate completions bash >",
+        "sessiongate completions zsh >",
+        "sessiongate completions fish >",
+    ] {
+        assert!(text.contains(generated), "the image lacks `{generated}`");
+    }
     let user = lines
         .iter()
         .rev()
