@@ -41,7 +41,8 @@
 //! - [`config`]: the validated configuration (`config/raw.rs` mirrors the
 //!   TOML); [`reload`]: SIGHUP; [`tls`]: the listener's rustls setup;
 //!   [`clock`]: time in milliseconds; [`demo`]: `sessiongate demo`;
-//!   [`cli`]: the command line, its completions and manual page.
+//!   [`cli`]: the command line, its completions and manual page;
+//!   [`activation`]: listeners passed by systemd socket activation.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -49,6 +50,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
+pub mod activation;
 pub mod admin;
 pub mod admin_client;
 pub mod body;

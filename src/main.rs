@@ -198,8 +198,28 @@ fn bind(addr: SocketAddr, key: &str) -> Result<tokio::net::TcpListener> {
     let listener = std::net::TcpListener::bind(addr).with_context(|| {
         format!("cannot listen on {addr} ({key}): is another process using that port?")
     })?;
+    tokio_listener(listener)
+}
+
+fn tokio_listener(listener: std::net::TcpListener) -> Result<tokio::net::TcpListener> {
     listener.set_nonblocking(true)?;
     Ok(tokio::net::TcpListener::from_std(listener)?)
+}
+
+/// The listener systemd passed (socket activation), else `addr` bound.
+fn inherited_or_bound(
+    inherited: Option<std::net::TcpListener>,
+    addr: SocketAddr,
+    key: &str,
+) -> Result<tokio::net::TcpListener> {
+    match inherited {
+        Some(listener) => {
+            let at = listener.local_addr()?;
+            tracing::info!(%at, "{key}: the socket systemd passed (socket activation)");
+            tokio_listener(listener)
+        }
+        None => bind(addr, key),
+    }
 }
 
 fn run(config: Config, path: PathBuf) -> Result<()> {
@@ -207,9 +227,14 @@ fn run(config: Config, path: PathBuf) -> Result<()> {
     runtime()?.block_on(async move {
         let shutdown = shutdown_signal()?;
         let reloads = Some(reload_on_sighup(path)?);
+        let activated = sessiongate::activation::take_from_env()?;
         let listeners = Listeners {
-            proxy: bind(config.server.listen, "server.listen")?,
-            admin: Some(bind(config.admin.listen, "admin.listen")?),
+            proxy: inherited_or_bound(activated.proxy, config.server.listen, "server.listen")?,
+            admin: Some(inherited_or_bound(
+                activated.admin,
+                config.admin.listen,
+                "admin.listen",
+            )?),
         };
         sessiongate::run_reloadable(listeners, config, shutdown, reloads).await?;
         Ok(())

@@ -3,6 +3,7 @@
 
 mod manual;
 mod sessions;
+mod socket_activation;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

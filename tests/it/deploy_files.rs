@@ -324,6 +324,36 @@ fn systemd_unit_has_the_key_lines() {
     );
 }
 
+/// The socket units hold the example config's addresses, named as the
+/// gateway expects (tested with inherited sockets in cli::socket_activation).
+#[test]
+fn systemd_socket_units_match_the_example_config() {
+    let cfg = config("config/sessiongate.example.toml");
+    for (unit, name, addr) in [
+        (
+            "deploy/systemd/sessiongate.socket",
+            "proxy",
+            cfg.server.listen,
+        ),
+        (
+            "deploy/systemd/sessiongate-admin.socket",
+            "admin",
+            cfg.admin.listen,
+        ),
+    ] {
+        let text = read(unit);
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for line in [
+            format!("ListenStream={addr}"),
+            format!("FileDescriptorName={name}"),
+            "Service=sessiongate.service".to_owned(),
+            "WantedBy=sockets.target".to_owned(),
+        ] {
+            assert!(lines.contains(&line.as_str()), "{unit} lacks {line:?}");
+        }
+    }
+}
+
 /// The compose stack without Docker: `sessiongate demo-app` (the binary, as
 /// the `app` service runs it), a real Redis in place of the `redis` service,
 /// and the gateway on deploy/compose/sessiongate.toml with only the two
