@@ -21,6 +21,13 @@ fn key() -> String {
     crate::support::records::fresh_key("sessiongate:test:")
 }
 
+/// A fresh key holding `rec`, created with a TTL of `ttl_ms`.
+async fn created<S: SessionStore>(store: &S, rec: &Record, ttl_ms: u64) -> String {
+    let key = key();
+    store.create(&key, rec, MS(ttl_ms)).await.expect("create");
+    key
+}
+
 fn assert_within(ttl: Duration, low_ms: u64, high_ms: u64) {
     assert!(
         ttl >= MS(low_ms) && ttl <= MS(high_ms),
@@ -53,11 +60,7 @@ async fn round_trips_every_field<S: SessionStore>(store: &S) {
         },
     ];
     for original in variants {
-        let key = key();
-        store
-            .create(&key, &original, MS(5_000))
-            .await
-            .expect("create");
+        let key = created(store, &original, 5_000).await;
         let got = found(store, &key, &peek()).await;
         assert_eq!(got.record, original);
         assert!(!got.extended);
@@ -67,13 +70,12 @@ async fn round_trips_every_field<S: SessionStore>(store: &S) {
 }
 
 async fn create_replaces_the_old_record<S: SessionStore>(store: &S) {
-    let key = key();
     let old = Record {
         deadline_ms: Some(now_ms() + 60_000),
         browser: true,
         ..record(10_000)
     };
-    store.create(&key, &old, MS(10_000)).await.expect("create");
+    let key = created(store, &old, 10_000).await;
     let new = Record {
         user: None,
         ..record(3_000)
@@ -93,11 +95,7 @@ async fn missing_key_is_none<S: SessionStore>(store: &S) {
 }
 
 async fn expires_at_its_ttl<S: SessionStore>(store: &S) {
-    let key = key();
-    store
-        .create(&key, &record(1_000), MS(1_000))
-        .await
-        .expect("create");
+    let key = created(store, &record(1_000), 1_000).await;
     tokio::time::sleep(MS(300)).await;
     found(store, &key, &peek()).await;
     tokio::time::sleep(MS(1_300)).await;
@@ -105,11 +103,7 @@ async fn expires_at_its_ttl<S: SessionStore>(store: &S) {
 }
 
 async fn extend_slides_the_ttl<S: SessionStore>(store: &S) {
-    let key = key();
-    store
-        .create(&key, &record(10_000), MS(2_000))
-        .await
-        .expect("create");
+    let key = created(store, &record(10_000), 2_000).await;
     let got = found(store, &key, &slide()).await;
     assert!(got.extended);
     assert_within(got.ttl_before, 1_000, 2_000);
@@ -119,11 +113,7 @@ async fn extend_slides_the_ttl<S: SessionStore>(store: &S) {
 }
 
 async fn without_extend_the_ttl_never_changes<S: SessionStore>(store: &S) {
-    let key = key();
-    store
-        .create(&key, &record(10_000), MS(2_000))
-        .await
-        .expect("create");
+    let key = created(store, &record(10_000), 2_000).await;
     let first = found(store, &key, &peek()).await;
     assert!(!first.extended);
     assert_eq!(first.ttl, first.ttl_before);
@@ -141,20 +131,12 @@ async fn min_step_skips_recent_writes<S: SessionStore>(store: &S) {
         min_step: MS(5_000),
         ..slide()
     };
-    let recent = key();
-    store
-        .create(&recent, &record(10_000), MS(10_000))
-        .await
-        .expect("create");
+    let recent = created(store, &record(10_000), 10_000).await;
     let got = found(store, &recent, &step).await;
     assert!(!got.extended, "grows by less than min_step: no write");
     assert_eq!(got.ttl, got.ttl_before);
 
-    let old = key();
-    store
-        .create(&old, &record(10_000), MS(2_000))
-        .await
-        .expect("create");
+    let old = created(store, &record(10_000), 2_000).await;
     let got = found(
         store,
         &old,
@@ -175,15 +157,8 @@ async fn min_step_is_capped_by_half_the_sessions_idle<S: SessionStore>(store: &S
         min_step: MS(10_000),
         ..slide()
     };
-    let (short, recent) = (key(), key());
-    store
-        .create(&short, &record(1_000), MS(300))
-        .await
-        .expect("create");
-    store
-        .create(&recent, &record(1_000), MS(900))
-        .await
-        .expect("create");
+    let short = created(store, &record(1_000), 300).await;
+    let recent = created(store, &record(1_000), 900).await;
     let got = found(store, &short, &step).await;
     assert!(got.extended, "grows by more than half its idle: written");
     assert_eq!(got.ttl, MS(1_000));
@@ -192,13 +167,12 @@ async fn min_step_is_capped_by_half_the_sessions_idle<S: SessionStore>(store: &S
 }
 
 async fn deadline_caps_the_extension<S: SessionStore>(store: &S) {
-    let key = key();
     let deadline = now_ms() + 2_000;
     let rec = Record {
         deadline_ms: Some(deadline),
         ..record(10_000)
     };
-    store.create(&key, &rec, MS(1_000)).await.expect("create");
+    let key = created(store, &rec, 1_000).await;
     let touch = slide();
     let got = found(store, &key, &touch).await;
     assert!(got.extended);
@@ -212,14 +186,13 @@ async fn deadline_caps_the_extension<S: SessionStore>(store: &S) {
 }
 
 async fn session_ends_at_the_deadline_however_active<S: SessionStore>(store: &S) {
-    let key = key();
     let start = now_ms();
     let deadline = start + 2_500;
     let rec = Record {
         deadline_ms: Some(deadline),
         ..record(1_000)
     };
-    store.create(&key, &rec, MS(1_000)).await.expect("create");
+    let key = created(store, &rec, 1_000).await;
     loop {
         tokio::time::sleep(MS(200)).await;
         let touch = slide();
@@ -241,12 +214,11 @@ async fn session_ends_at_the_deadline_however_active<S: SessionStore>(store: &S)
 }
 
 async fn max_idle_exceeded_is_found_but_not_extended<S: SessionStore>(store: &S) {
-    let key = key();
     let rec = Record {
         touched_ms: now_ms() - 5_000,
         ..record(10_000)
     };
-    store.create(&key, &rec, MS(2_000)).await.expect("create");
+    let key = created(store, &rec, 2_000).await;
     let strict = Touch {
         max_idle: Some(MS(1_000)),
         ..slide()
@@ -263,24 +235,19 @@ async fn max_idle_exceeded_is_found_but_not_extended<S: SessionStore>(store: &S)
 }
 
 async fn expired_sessions_are_never_resurrected<S: SessionStore>(store: &S) {
-    let key = key();
-    store
-        .create(&key, &record(10_000), MS(500))
-        .await
-        .expect("create");
+    let key = created(store, &record(10_000), 500).await;
     tokio::time::sleep(MS(1_100)).await;
     assert_eq!(store.touch(&key, &slide()).await.expect("touch"), None);
     assert_eq!(store.touch(&key, &peek()).await.expect("touch"), None);
 }
 
 async fn touched_moves_only_when_extended<S: SessionStore>(store: &S) {
-    let key = key();
     let rec = Record {
         touched_ms: now_ms() - 1_000,
         ..record(10_000)
     };
     // 4 s of growth: less than min_step, which is capped at half the idle.
-    store.create(&key, &rec, MS(6_000)).await.expect("create");
+    let key = created(store, &rec, 6_000).await;
     found(store, &key, &peek()).await;
     let skipped = Touch {
         min_step: MS(9_000),
@@ -306,11 +273,7 @@ async fn touched_moves_only_when_extended<S: SessionStore>(store: &S) {
 }
 
 async fn delete_removes<S: SessionStore>(store: &S) {
-    let key = key();
-    store
-        .create(&key, &record(10_000), MS(10_000))
-        .await
-        .expect("create");
+    let key = created(store, &record(10_000), 10_000).await;
     assert!(store.delete(&key).await.expect("delete"));
     assert_eq!(store.touch(&key, &peek()).await.expect("touch"), None);
     assert!(!store.delete(&key).await.expect("delete again"));
