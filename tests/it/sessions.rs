@@ -84,6 +84,13 @@ async fn on_redis(session: &str, routes: &str) -> (RedisServer, Env) {
     (redis, env)
 }
 
+/// [`on_redis`], with alice logged in.
+async fn alice_on_redis(session: &str, routes: &str) -> (RedisServer, Env, Login) {
+    let (redis, env) = on_redis(session, routes).await;
+    let login = env.login("alice").await;
+    (redis, env, login)
+}
+
 /// One `[[route]]` table: `name`, `path`, then further `keys` (TOML
 /// lines, maybe none).
 fn route(name: &str, path: &str, keys: &str) -> String {
@@ -231,6 +238,15 @@ impl Env {
 /// Sleeps until `secs` after `base`.
 async fn at(base: Instant, secs: f64) {
     tokio::time::sleep_until(base + Duration::from_secs_f64(secs)).await;
+}
+
+/// A browser GET of `target` for `host` exactly as written (no client
+/// normalises it), on a fresh connection; the whole answer.
+async fn raw_get(gw: &TestGateway, host: &str, target: &str) -> String {
+    let head = format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
+    );
+    raw(gw, &head).await
 }
 
 /// Writes `head` verbatim on a fresh connection and reads until close.

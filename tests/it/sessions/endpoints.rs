@@ -49,13 +49,12 @@ async fn session_status_does_not_slide() {
 
 #[tokio::test]
 async fn session_status_reports_the_absolute_cap() {
-    let (_redis, env) = on_redis(
+    let (_redis, env, login) = alice_on_redis(
         r#"idle_timeout = "30s"
             absolute_timeout = "1h""#,
         "",
     )
     .await;
-    let login = env.login("alice").await;
     let json = env
         .get("/.sessiongate/session", Some(&login.cookie()), &[])
         .await
@@ -100,8 +99,7 @@ async fn refresh_slides_and_reissues() {
 
 #[tokio::test]
 async fn gateway_logout_ends_the_session() {
-    let (redis, env) = on_redis("", "").await;
-    let login = env.login("alice").await;
+    let (redis, env, login) = alice_on_redis("", "").await;
     assert_eq!(redis.query::<i64>(&["EXISTS", &key(&login.id)]), 1);
     let ans = env
         .get("/.sessiongate/logout", Some(&login.cookie()), &[])
@@ -117,8 +115,7 @@ async fn gateway_logout_ends_the_session() {
 
 #[tokio::test]
 async fn upstream_logout_ends_the_session_and_control_headers_stay_inside() {
-    let (redis, env) = on_redis("", "").await;
-    let login = env.login("alice").await;
+    let (redis, env, login) = alice_on_redis("", "").await;
     let ans = env.get("/logout-app", Some(&login.cookie()), &[]).await;
     assert_eq!(ans.status, StatusCode::OK);
     ans.assert_no_control_headers();

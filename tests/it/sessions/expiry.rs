@@ -58,8 +58,7 @@ async fn django_table_on_memory() {
 
 #[tokio::test]
 async fn sliding_keeps_an_active_session_then_idles_out() {
-    let (_redis, env) = on_redis(r#"idle_timeout = "1500ms""#, "").await;
-    let login = env.login("alice").await;
+    let (_redis, env, login) = alice_on_redis(r#"idle_timeout = "1500ms""#, "").await;
     let mut last = login.after;
     let mut step = 1;
     while last.duration_since(login.before) < Duration::from_secs_f64(3.5) {
@@ -83,13 +82,12 @@ async fn sliding_keeps_an_active_session_then_idles_out() {
 
 #[tokio::test]
 async fn absolute_cap_ends_an_active_session() {
-    let (_redis, env) = on_redis(
+    let (_redis, env, login) = alice_on_redis(
         r#"idle_timeout = "2s"
             absolute_timeout = "3s""#,
         "",
     )
     .await;
-    let login = env.login("alice").await;
     for t in [0.6, 1.2, 1.8, 2.2] {
         at(login.before, t).await;
         env.get("/", Some(&login.cookie()), &[])
@@ -156,12 +154,11 @@ async fn browser_sessions_have_no_max_age() {
 
 #[tokio::test]
 async fn a_stricter_route_idle_refuses_without_clearing() {
-    let (_redis, env) = on_redis(
+    let (_redis, env, login) = alice_on_redis(
         r#"idle_timeout = "10s""#,
         &route("strict", "/strict/", r#"idle_timeout = "1s""#),
     )
     .await;
-    let login = env.login("alice").await;
     at(login.after, 1.6).await;
     let ans = env.get("/strict/x", Some(&login.cookie()), &[]).await;
     ans.assert_login_redirect();
@@ -173,12 +170,11 @@ async fn a_stricter_route_idle_refuses_without_clearing() {
 
 #[tokio::test]
 async fn polling_a_non_extending_route_does_not_keep_the_session() {
-    let (_redis, env) = on_redis(
+    let (_redis, env, login) = alice_on_redis(
         r#"idle_timeout = "2s""#,
         &route("poll", "/poll/", "extends_session = false"),
     )
     .await;
-    let login = env.login("alice").await;
     for t in [0.5, 1.0, 1.5] {
         at(login.before, t).await;
         let ans = env.get("/poll/status", Some(&login.cookie()), &[]).await;
@@ -218,8 +214,7 @@ async fn count_writes(touch_interval: &str) -> (u64, u64) {
         r#"idle_timeout = "30s"
         touch_interval = "{touch_interval}""#
     );
-    let (redis, env) = on_redis(&session, "").await;
-    let login = env.login("alice").await;
+    let (redis, env, login) = alice_on_redis(&session, "").await;
     env.get("/", Some(&login.cookie()), &[])
         .await
         .assert_forwarded_as("alice");
@@ -330,13 +325,12 @@ async fn browser_session_idles_out_in_the_store(redis: &RedisServer, env: &Env, 
 
 #[tokio::test]
 async fn a_browser_session_config_still_idles_out_in_the_store() {
-    let (redis, env) = on_redis(
+    let (redis, env, login) = alice_on_redis(
         r#"idle_timeout = "2s"
             browser_session = true"#,
         "",
     )
     .await;
-    let login = env.login("alice").await;
     browser_session_idles_out_in_the_store(&redis, &env, &login).await;
 }
 
