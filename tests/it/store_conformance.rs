@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sessiongate::store::{Record, SessionStore, Touch};
 
-use crate::support::records::{MS, found, now_ms, peek, record, slide};
+use crate::support::records::{MS, create, found, now_ms, peek, record, slide};
 
 mod redis_only;
 mod redis_tls;
@@ -24,7 +24,7 @@ fn key() -> String {
 /// A fresh key holding `rec`, created with a TTL of `ttl_ms`.
 async fn created<S: SessionStore>(store: &S, rec: &Record, ttl_ms: u64) -> String {
     let key = key();
-    store.create(&key, rec, MS(ttl_ms)).await.expect("create");
+    create(store, &key, rec, ttl_ms).await;
     key
 }
 
@@ -80,10 +80,7 @@ async fn create_replaces_the_old_record<S: SessionStore>(store: &S) {
         user: None,
         ..record(3_000)
     };
-    store
-        .create(&key, &new, MS(3_000))
-        .await
-        .expect("create again");
+    create(store, &key, &new, 3_000).await;
     let got = found(store, &key, &peek()).await;
     assert_eq!(got.record, new, "no field of the old record survives");
     assert_within(got.ttl_before, 2_000, 3_000);
