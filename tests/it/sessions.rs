@@ -91,6 +91,12 @@ async fn alice_on_redis(session: &str, routes: &str) -> (RedisServer, Env, Login
     (redis, env, login)
 }
 
+/// The `[session]` keys for an idle timeout of `idle` and an absolute
+/// cap of `absolute` (TOML durations such as `"30s"`).
+fn idle_and_cap(idle: &str, absolute: &str) -> String {
+    format!("idle_timeout = \"{idle}\"\nabsolute_timeout = \"{absolute}\"\n")
+}
+
 /// One `[[route]]` table: `name`, `path`, then further `keys` (TOML
 /// lines, maybe none).
 fn route(name: &str, path: &str, keys: &str) -> String {

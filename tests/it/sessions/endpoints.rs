@@ -49,12 +49,7 @@ async fn session_status_does_not_slide() {
 
 #[tokio::test]
 async fn session_status_reports_the_absolute_cap() {
-    let (_redis, env, login) = alice_on_redis(
-        r#"idle_timeout = "30s"
-            absolute_timeout = "1h""#,
-        "",
-    )
-    .await;
+    let (_redis, env, login) = alice_on_redis(&idle_and_cap("30s", "1h"), "").await;
     let json = env
         .get("/.sessiongate/session", Some(&login.cookie()), &[])
         .await

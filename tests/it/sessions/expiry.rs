@@ -82,12 +82,7 @@ async fn sliding_keeps_an_active_session_then_idles_out() {
 
 #[tokio::test]
 async fn absolute_cap_ends_an_active_session() {
-    let (_redis, env, login) = alice_on_redis(
-        r#"idle_timeout = "2s"
-            absolute_timeout = "3s""#,
-        "",
-    )
-    .await;
+    let (_redis, env, login) = alice_on_redis(&idle_and_cap("2s", "3s"), "").await;
     for t in [0.6, 1.2, 1.8, 2.2] {
         at(login.before, t).await;
         env.get("/", Some(&login.cookie()), &[])
