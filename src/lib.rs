@@ -73,6 +73,9 @@ pub mod store;
 pub mod tls;
 pub mod upstream;
 
+#[cfg(test)]
+mod testing;
+
 pub use config::Config;
 
 /// Sockets bound by the caller (the CLI, or a test on `127.0.0.1:0`), so

@@ -227,14 +227,7 @@ fn page(status: StatusCode, json: bool, code: &str, message: &str) -> Response<B
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
+    use crate::testing::headers;
 
     #[test]
     fn wants_json_follows_accept_preference() {

@@ -304,111 +304,143 @@ mod tests {
         bytes(s)
     }
 
-    fn at(t0: Instant, secs: u64) -> Instant {
-        t0 + Duration::from_secs(secs)
+    /// A [`Clock`] started at `t0` and driven at whole seconds after it.
+    struct Run {
+        t0: Instant,
+        c: Clock,
+    }
+
+    impl Run {
+        fn start() -> Run {
+            let t0 = Instant::now();
+            Run { t0, c: clock(t0) }
+        }
+
+        fn at(&self, secs: u64) -> Instant {
+            self.t0 + Duration::from_secs(secs)
+        }
+
+        fn observe(&mut self, secs: u64, snap: Snapshot) {
+            let now = self.at(secs);
+            self.c.observe(now, snap);
+        }
+
+        fn expire(&mut self, secs: u64, snap: Snapshot) -> Action {
+            let now = self.at(secs);
+            self.c.expire(now, snap)
+        }
+
+        fn stop(&mut self, secs: u64, snap: Snapshot) -> Action {
+            let now = self.at(secs);
+            self.c.stop(now, snap)
+        }
+
+        /// The deadline, in whole seconds after `t0` (it must be one).
+        fn deadline(&self) -> Option<u64> {
+            self.c.deadline.map(|d| {
+                let after = d - self.t0;
+                assert_eq!(after.subsec_nanos(), 0, "{after:?}");
+                after.as_secs()
+            })
+        }
+
+        fn state(&self) -> (Phase, Option<u64>) {
+            (self.c.phase, self.deadline())
+        }
     }
 
     #[test]
     fn a_silent_connection_closes_after_header_read_timeout() {
-        let t0 = Instant::now();
-        let mut c = clock(t0);
-        assert_eq!(c.deadline, Some(at(t0, 10)));
-        assert_eq!(c.expire(at(t0, 10), snap(0, 0)), Action::Close);
+        let mut r = Run::start();
+        assert_eq!(r.deadline(), Some(10));
+        assert_eq!(r.expire(10, snap(0, 0)), Action::Close);
     }
 
     #[test]
     fn a_head_gets_header_read_timeout_from_its_first_byte() {
-        let t0 = Instant::now();
-        let mut c = clock(t0);
-        c.observe(at(t0, 4), bytes(snap(0, 0)));
-        assert_eq!((c.phase, c.deadline), (Phase::Head, Some(at(t0, 14))));
-        assert_eq!(c.expire(at(t0, 14), bytes(snap(0, 0))), Action::Close);
+        let mut r = Run::start();
+        r.observe(4, bytes(snap(0, 0)));
+        assert_eq!(r.state(), (Phase::Head, Some(14)));
+        assert_eq!(r.expire(14, bytes(snap(0, 0))), Action::Close);
     }
 
     #[test]
     fn keep_alive_idles_for_keepalive_timeout_then_heads_are_timed_again() {
-        let t0 = Instant::now();
-        let mut c = clock(t0);
-        c.observe(at(t0, 1), bytes(snap(0, 0)));
+        let mut r = Run::start();
+        r.observe(1, bytes(snap(0, 0)));
         // The head completed and its response is streaming.
-        assert_eq!(c.expire(at(t0, 11), bytes(snap(1, 1))), Action::Continue);
-        assert_eq!((c.phase, c.deadline), (Phase::Busy, None));
-        c.observe(at(t0, 100), bytes(snap(0, 1)));
-        assert_eq!((c.phase, c.deadline), (Phase::Idle, Some(at(t0, 175))));
-        assert!(c.awaiting_bytes);
+        assert_eq!(r.expire(11, bytes(snap(1, 1))), Action::Continue);
+        assert_eq!(r.state(), (Phase::Busy, None));
+        r.observe(100, bytes(snap(0, 1)));
+        assert_eq!(r.state(), (Phase::Idle, Some(175)));
+        assert!(r.c.awaiting_bytes);
         // The next head begins 50 s later.
-        c.observe(at(t0, 150), bytes(snap(0, 1)));
-        assert_eq!((c.phase, c.deadline), (Phase::Head, Some(at(t0, 160))));
-        assert_eq!(c.expire(at(t0, 160), bytes(snap(0, 1))), Action::Close);
+        r.observe(150, bytes(snap(0, 1)));
+        assert_eq!(r.state(), (Phase::Head, Some(160)));
+        assert_eq!(r.expire(160, bytes(snap(0, 1))), Action::Close);
     }
 
     #[test]
     fn an_idle_connection_is_shut_down_gracefully_then_closed() {
-        let t0 = Instant::now();
-        let mut c = clock(t0);
-        c.observe(at(t0, 1), bytes(snap(0, 1)));
-        assert_eq!(c.phase, Phase::Idle);
-        assert_eq!(c.expire(at(t0, 76), snap(0, 1)), Action::Shutdown);
-        assert_eq!((c.phase, c.deadline), (Phase::Closing, Some(at(t0, 86))));
-        assert_eq!(c.expire(at(t0, 86), snap(0, 1)), Action::Close);
+        let mut r = Run::start();
+        r.observe(1, bytes(snap(0, 1)));
+        assert_eq!(r.c.phase, Phase::Idle);
+        assert_eq!(r.expire(76, snap(0, 1)), Action::Shutdown);
+        assert_eq!(r.state(), (Phase::Closing, Some(86)));
+        assert_eq!(r.expire(86, snap(0, 1)), Action::Close);
     }
 
     #[test]
     fn a_request_that_came_and_went_unseen_restarts_the_idle_clock() {
-        let t0 = Instant::now();
-        let mut c = clock(t0);
-        c.observe(at(t0, 1), bytes(snap(0, 1)));
-        assert_eq!(c.expire(at(t0, 76), bytes(snap(0, 2))), Action::Continue);
-        assert_eq!((c.phase, c.deadline), (Phase::Idle, Some(at(t0, 151))));
+        let mut r = Run::start();
+        r.observe(1, bytes(snap(0, 1)));
+        assert_eq!(r.expire(76, bytes(snap(0, 2))), Action::Continue);
+        assert_eq!(r.state(), (Phase::Idle, Some(151)));
     }
 
     #[test]
     fn a_request_in_flight_is_never_cut() {
-        let t0 = Instant::now();
-        let mut c = clock(t0);
-        c.observe(at(t0, 1), bytes(snap(1, 1)));
-        assert_eq!(c.deadline, None);
+        let mut r = Run::start();
+        r.observe(1, bytes(snap(1, 1)));
+        assert_eq!(r.deadline(), None);
         // A late timer, while the request still runs.
-        assert_eq!(c.expire(at(t0, 500), bytes(snap(1, 1))), Action::Continue);
+        assert_eq!(r.expire(500, bytes(snap(1, 1))), Action::Continue);
         // Shutting down: hyper finishes it; no deadline while it runs.
-        assert_eq!(c.stop(at(t0, 600), bytes(snap(1, 1))), Action::Shutdown);
-        assert_eq!((c.phase, c.deadline), (Phase::Closing, None));
-        c.observe(at(t0, 700), bytes(snap(0, 1)));
-        assert_eq!(c.deadline, Some(at(t0, 710)));
+        assert_eq!(r.stop(600, bytes(snap(1, 1))), Action::Shutdown);
+        assert_eq!(r.state(), (Phase::Closing, None));
+        r.observe(700, bytes(snap(0, 1)));
+        assert_eq!(r.deadline(), Some(710));
     }
 
     #[test]
     fn http2_preface_alone_is_timed_like_a_head() {
-        let t0 = Instant::now();
-        let mut c = clock(t0);
-        c.observe(at(t0, 2), bytes(snap(0, 0)));
-        assert_eq!(c.deadline, Some(at(t0, 12)));
-        assert_eq!(c.expire(at(t0, 12), bytes(snap(0, 0))), Action::Close);
+        let mut r = Run::start();
+        r.observe(2, bytes(snap(0, 0)));
+        assert_eq!(r.deadline(), Some(12));
+        assert_eq!(r.expire(12, bytes(snap(0, 0))), Action::Close);
     }
 
     #[test]
     fn http2_without_streams_idles_for_keepalive_timeout_whatever_it_sends() {
-        let t0 = Instant::now();
-        let mut c = clock(t0);
+        let mut r = Run::start();
         // Magic and SETTINGS seen in one look.
-        c.observe(at(t0, 2), h2(snap(0, 0)));
-        assert_eq!((c.phase, c.deadline), (Phase::Idle, Some(at(t0, 77))));
-        assert!(!c.awaiting_bytes, "PINGs are no request head");
-        c.observe(at(t0, 3), h2(snap(1, 1)));
-        c.observe(at(t0, 5), h2(snap(0, 1)));
-        assert_eq!((c.phase, c.deadline), (Phase::Idle, Some(at(t0, 80))));
-        assert!(!c.awaiting_bytes);
-        assert_eq!(c.expire(at(t0, 80), h2(snap(0, 1))), Action::Shutdown);
+        r.observe(2, h2(snap(0, 0)));
+        assert_eq!(r.state(), (Phase::Idle, Some(77)));
+        assert!(!r.c.awaiting_bytes, "PINGs are no request head");
+        r.observe(3, h2(snap(1, 1)));
+        r.observe(5, h2(snap(0, 1)));
+        assert_eq!(r.state(), (Phase::Idle, Some(80)));
+        assert!(!r.c.awaiting_bytes);
+        assert_eq!(r.expire(80, h2(snap(0, 1))), Action::Shutdown);
     }
 
     #[test]
     fn stopping_closes_a_connection_that_never_began_a_request() {
-        let t0 = Instant::now();
-        let mut c = clock(t0);
-        assert_eq!(c.stop(at(t0, 1), snap(0, 0)), Action::Close);
-        let mut c = clock(t0);
-        c.observe(at(t0, 1), bytes(snap(0, 1)));
-        assert_eq!(c.stop(at(t0, 2), snap(0, 1)), Action::Shutdown);
-        assert_eq!(c.deadline, Some(at(t0, 12)));
+        let mut r = Run::start();
+        assert_eq!(r.stop(1, snap(0, 0)), Action::Close);
+        let mut r = Run::start();
+        r.observe(1, bytes(snap(0, 1)));
+        assert_eq!(r.stop(2, snap(0, 1)), Action::Shutdown);
+        assert_eq!(r.deadline(), Some(12));
     }
 }

@@ -155,7 +155,7 @@ pub fn refusal_for(
 mod tests {
     use super::*;
     use crate::store::Record;
-    use http::HeaderValue;
+    use crate::testing::headers;
 
     const NOW: u64 = 1_000_000;
 
@@ -317,14 +317,6 @@ mod tests {
             assert_eq!(t.min_step, Duration::from_secs(2), "{}", r.name);
         }
         assert_eq!(strictest(&[route()]), None);
-    }
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        h
     }
 
     #[test]

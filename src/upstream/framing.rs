@@ -69,14 +69,10 @@ pub fn check(headers: &HeaderMap) -> Result<(), FramingError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use crate::testing::headers;
 
     fn check_pairs(pairs: &[(&'static str, &'static str)]) -> Result<(), FramingError> {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, HeaderValue::from_static(v));
-        }
-        check(&h)
+        check(&headers(pairs))
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod sessions;
 mod socket_activation;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -18,38 +18,65 @@ const EXAMPLE: &str = concat!(
     "/config/sessiongate.example.toml"
 );
 
-fn sessiongate(args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
+/// The binary with `args`, none of its environment variables inherited
+/// from the test's.
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .env_remove("SESSIONGATE_CONFIG")
-        .env_remove("SESSIONGATE_STORE_URL")
-        .output()
-        .expect("run sessiongate")
+        .env_remove("SESSIONGATE_STORE_URL");
+    command
+}
+
+/// Runs `command` to its end.
+fn output(command: &mut Command) -> Output {
+    command.output().expect("run sessiongate")
+}
+
+fn sessiongate(args: &[&str]) -> Output {
+    output(&mut command(args))
+}
+
+/// Asserts that the run succeeded, showing its stderr if not.
+fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "{}", stderr(out));
+}
+
+/// Asserts that the run exited 1; returns its stderr.
+fn exit_1(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    stderr(out)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes `text` to `name` in `dir`; returns the path.
+fn write_file(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 #[test]
 fn check_accepts_the_example_config() {
     let out = sessiongate(&["check", "--config", EXAMPLE]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
 }
 
 #[test]
 fn check_prints_every_error_with_its_position_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
+    let path = write_file(
+        &dir,
+        "bad.toml",
         "[session]\nidel_timeout = \"5m\"\ncookie_same_site = \"loose\"\n",
-    )
-    .unwrap();
+    );
     let out = sessiongate(&["check", "--config", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = exit_1(&out);
     let p = path.display();
     assert!(stderr.contains(&format!("{p}:2:1: ")), "{stderr}");
     assert!(
@@ -62,16 +89,8 @@ fn check_prints_every_error_with_its_position_and_exits_1() {
 
 #[test]
 fn config_falls_back_to_the_environment() {
-    let out = Command::new(BIN)
-        .arg("check")
-        .env("SESSIONGATE_CONFIG", EXAMPLE)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = output(command(&["check"]).env("SESSIONGATE_CONFIG", EXAMPLE));
+    assert_ok(&out);
 }
 
 /// Without `--config` and without `$SESSIONGATE_CONFIG`, the config is
@@ -80,39 +99,26 @@ fn config_falls_back_to_the_environment() {
 #[test]
 fn config_falls_back_to_sessiongate_toml_in_the_current_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let check = || {
-        Command::new(BIN)
-            .arg("check")
-            .current_dir(dir.path())
-            .env_remove("SESSIONGATE_CONFIG")
-            .env_remove("SESSIONGATE_STORE_URL")
-            .output()
-            .expect("run sessiongate")
-    };
-    std::fs::write(
-        dir.path().join("sessiongate.toml"),
+    let check = || output(command(&["check"]).current_dir(dir.path()));
+    write_file(
+        &dir,
+        "sessiongate.toml",
         "[server]\nlisten = \"127.0.0.1:0\"\n",
-    )
-    .unwrap();
-    let out = check();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
+    let out = check();
+    assert_ok(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "sessiongate.toml: ok\n"
     );
 
-    std::fs::write(
-        dir.path().join("sessiongate.toml"),
+    write_file(
+        &dir,
+        "sessiongate.toml",
         "[server]\nlisten = \"127.0.0.1:0\"\nlisten_backlog = 5\n",
-    )
-    .unwrap();
+    );
     let out = check();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = exit_1(&out);
     assert!(
         stderr.starts_with("sessiongate.toml:3:1: ") && stderr.contains("\"listen_backlog\""),
         "{stderr}"
@@ -122,22 +128,13 @@ fn config_falls_back_to_sessiongate_toml_in_the_current_directory() {
 #[test]
 fn the_store_url_may_come_from_the_environment_and_is_checked_there() {
     let check = |url: &str| {
-        Command::new(BIN)
-            .args(["check", "--config", EXAMPLE])
-            .env("SESSIONGATE_STORE_URL", url)
-            .output()
-            .unwrap()
+        output(command(&["check", "--config", EXAMPLE]).env("SESSIONGATE_STORE_URL", url))
     };
     let out = check("redis://:s3cret@127.0.0.1:6379/1");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
 
     let out = check("mysql://root:s3cret@db");
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = exit_1(&out);
     assert!(
         stderr.contains("SESSIONGATE_STORE_URL: unsupported scheme \"mysql://\""),
         "{stderr}"
@@ -151,8 +148,7 @@ fn the_store_url_may_come_from_the_environment_and_is_checked_there() {
 #[test]
 fn a_missing_config_file_is_named() {
     let out = sessiongate(&["check", "--config", "/nonexistent/sessiongate.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/sessiongate.toml"));
+    assert!(exit_1(&out).contains("/nonexistent/sessiongate.toml"));
 }
 
 /// A child process that is killed (by PID) when the test ends.
@@ -221,6 +217,12 @@ impl Running {
         crate::support::signal::send(self.child.id(), signal);
     }
 
+    /// Sends `sig` and asserts that the process then exits 0.
+    fn stop_cleanly(&mut self, sig: Signal) {
+        self.signal(sig);
+        assert!(self.wait().success());
+    }
+
     fn wait(&mut self) -> std::process::ExitStatus {
         for _ in 0..200 {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -239,20 +241,19 @@ impl Drop for Running {
     }
 }
 
-fn config_file(dir: &tempfile::TempDir, listen: &str) -> String {
-    let path = dir.path().join("sessiongate.toml");
-    std::fs::write(
-        &path,
-        format!("[server]\nlisten = \"{listen}\"\n[admin]\nlisten = \"127.0.0.1:0\"\n"),
-    )
-    .unwrap();
+/// `sessiongate.toml` in `dir` with the proxy on `listen`, the admin
+/// listener on a free port, then the tables `more`; returns its path.
+fn config_file(dir: &tempfile::TempDir, listen: &str, more: &str) -> String {
+    let text =
+        format!("[server]\nlisten = \"{listen}\"\n[admin]\nlisten = \"127.0.0.1:0\"\n{more}");
+    let path = write_file(dir, "sessiongate.toml", &text);
     path.to_str().unwrap().to_owned()
 }
 
 #[test]
 fn run_logs_each_listener_and_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut gw = Running::start(&["run", "--config", &config_file(&dir, "127.0.0.1:0")]);
+    let mut gw = Running::start(&["run", "--config", &config_file(&dir, "127.0.0.1:0", "")]);
     for _ in 0..2 {
         let line = gw.wait_for("listening on");
         assert!(
@@ -260,8 +261,7 @@ fn run_logs_each_listener_and_exits_0_on_sigterm() {
             "colour codes in a log file: {line:?}"
         );
     }
-    gw.signal(SIGTERM);
-    assert!(gw.wait().success());
+    gw.stop_cleanly(SIGTERM);
 }
 
 #[test]
@@ -269,9 +269,8 @@ fn run_refuses_a_taken_port_clearly() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let out = sessiongate(&["run", "--config", &config_file(&dir, &addr)]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = sessiongate(&["run", "--config", &config_file(&dir, &addr, "")]);
+    let stderr = exit_1(&out);
     assert!(
         stderr.contains(&format!("cannot listen on {addr} (server.listen)")),
         "{stderr}"
@@ -343,8 +342,7 @@ fn demo_serves_the_login_page_through_the_gateway() {
             .contains("location: /login?next=/"),
         "{answer}"
     );
-    demo.signal(SIGINT);
-    assert!(demo.wait().success());
+    demo.stop_cleanly(SIGINT);
 }
 
 /// One request on a fresh connection (`Connection: close`); the whole answer.
@@ -397,18 +395,12 @@ impl Running {
 #[test]
 fn sighup_reloads_the_file_and_keeps_the_old_config_when_invalid() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sessiongate.toml");
     let write = |login: &str| {
-        std::fs::write(
-            &path,
-            format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[login]\nurl = \"{login}\"\n"
-            ),
-        )
-        .unwrap();
+        let login = format!("[login]\nurl = \"{login}\"\n");
+        config_file(&dir, "127.0.0.1:0", &login)
     };
-    write("/login");
-    let gw = Running::start(&["run", "--config", path.to_str().unwrap()]);
+    let path = write("/login");
+    let gw = Running::start(&["run", "--config", &path]);
     let addr = listening_addr(&gw.wait_for("listening on"));
     let location = || header(&http(addr, "GET / HTTP/1.1", ""), "location").map(str::to_owned);
     assert_eq!(location().as_deref(), Some("/login?next=/"));
@@ -428,19 +420,13 @@ fn sighup_reloads_the_file_and_keeps_the_old_config_when_invalid() {
 #[test]
 fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sessiongate.toml");
-    std::fs::write(
-        &path,
-        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n",
-    )
-    .unwrap();
-    let mut gw = Running::start(&["run", "--config", path.to_str().unwrap()]);
+    let config = config_file(&dir, "127.0.0.1:0", "[log]\nformat = \"json\"\n");
+    let mut gw = Running::start(&["run", "--config", &config]);
     let first = gw.wait_for("listening on");
     let addr = listening_addr(&first);
     http(addr, "GET /x?secret=1 HTTP/1.1", "");
     let access = gw.wait_for("sessiongate::access");
-    gw.signal(SIGTERM);
-    assert!(gw.wait().success());
+    gw.stop_cleanly(SIGTERM);
     for line in [first, access.clone()].into_iter().chain(gw.drain()) {
         let value: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
@@ -501,8 +487,7 @@ fn trace_logs_never_contain_a_session_id_or_cookie_value() {
         &format!("GET /.sessiongate/logout HTTP/1.1\r\n{cookie}"),
         "",
     );
-    demo.signal(SIGINT);
-    assert!(demo.wait().success());
+    demo.stop_cleanly(SIGINT);
     let lines = demo.drain();
     assert!(
         lines.len() > 20,
@@ -526,8 +511,10 @@ fn an_accept_error_never_ends_the_server() {
     /// every connect completes in the kernel whether accepted or not.
     const FLOOD: usize = 100;
     let dir = tempfile::tempdir().unwrap();
-    let mut gw =
-        Running::start_with_fd_limit(64, &["run", "--config", &config_file(&dir, "127.0.0.1:0")]);
+    let mut gw = Running::start_with_fd_limit(
+        64,
+        &["run", "--config", &config_file(&dir, "127.0.0.1:0", "")],
+    );
     let addr = listening_addr(&gw.wait_for("listening on"));
     let flood: Vec<std::net::TcpStream> = (0..FLOOD)
         .map(|_| {
@@ -551,8 +538,7 @@ fn an_accept_error_never_ends_the_server() {
     };
     assert_eq!(header(&answer, "location"), Some("/login?next=/"));
     assert!(gw.child.try_wait().unwrap().is_none(), "the gateway exited");
-    gw.signal(SIGTERM);
-    assert!(gw.wait().success());
+    gw.stop_cleanly(SIGTERM);
 }
 
 /// `check` reports the session API's token file: missing or empty is an
@@ -569,36 +555,32 @@ fn check_reports_the_admin_token_file() {
 
     let out = check();
     assert_eq!(out.status.code(), Some(1), "a missing token file");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let missing = stderr(&out);
     assert!(
-        stderr.contains("admin-token") && stderr.contains("cannot read"),
-        "{stderr}"
+        missing.contains("admin-token") && missing.contains("cannot read"),
+        "{missing}"
     );
 
     std::fs::write(&token, " \n").unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = check();
     assert_eq!(out.status.code(), Some(1), "an empty token file");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is empty"));
+    assert!(stderr(&out).contains("is empty"));
 
     std::fs::write(&token, "t0ken\n").unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = check();
     assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warned = stderr(&out);
     assert!(
-        stderr.contains("warning") && stderr.contains("chmod 600"),
-        "{stderr}"
+        warned.contains("warning") && warned.contains("chmod 600"),
+        "{warned}"
     );
 
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = check();
     assert!(out.status.success());
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
 }
 
 /// `$SESSIONGATE_ADMIN_TOKEN` turns the session API on (and wins over the
@@ -606,13 +588,7 @@ fn check_reports_the_admin_token_file() {
 #[test]
 fn the_admin_token_comes_from_the_environment_and_a_missing_file_stops_run() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sessiongate.toml");
-    std::fs::write(
-        &path,
-        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n",
-    )
-    .unwrap();
-    let config = path.to_str().unwrap();
+    let config = &config_file(&dir, "127.0.0.1:0", "");
     let gw = Running::start_with_env(
         &["run", "--config", config],
         &[
@@ -642,13 +618,12 @@ fn the_admin_token_comes_from_the_environment_and_a_missing_file_stops_run() {
     assert!(ask("wrong").starts_with("HTTP/1.1 401"));
 
     std::fs::write(
-        &path,
+        config,
         "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"gone\"\n",
     )
     .unwrap();
     let out = sessiongate(&["run", "--config", config]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("admin.token_file"));
+    assert!(exit_1(&out).contains("admin.token_file"));
 }
 
 fn http_raw(addr: &str, request: &str) -> String {

@@ -1,24 +1,26 @@
 //! `Config::load` on real files: what `sessiongate check` prints.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sessiongate::config::{Config, LoadError};
 
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
+/// Writes `text` as `gate.toml` in a fresh directory and loads it; the
+/// directory (alive as long as the guard) and the file's path come back
+/// with the result.
+fn load(text: &str) -> (tempfile::TempDir, PathBuf, Result<Config, LoadError>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.toml");
     std::fs::write(&path, text).expect("write config");
-    path
+    let loaded = Config::load(&path);
+    (dir, path, loaded)
 }
 
 #[test]
 fn invalid_file_renders_path_line_col_for_every_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(
-        dir.path(),
-        "gate.toml",
+    let (_dir, path, loaded) = load(
         "[session]\nidel_timeout = \"30m\"\nidle_timeout = \"0s\"\ncookie_same_site = \"loose\"\n\n[admin]\nlisten = \"localhost\"\n",
     );
-    let err = Config::load(&path).unwrap_err();
+    let err = loaded.unwrap_err();
     let LoadError::Invalid { errors, .. } = &err else {
         panic!("expected an invalid-config error, got {err}");
     };
@@ -45,13 +47,9 @@ fn missing_file_names_the_file() {
 
 #[test]
 fn relative_tls_paths_resolve_against_the_config_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(
-        dir.path(),
-        "gate.toml",
-        "[server]\ntls = { cert = \"certs/full.pem\", key = \"/etc/key.pem\" }\n",
-    );
-    let config = Config::load(&path).unwrap();
+    let (dir, _, loaded) =
+        load("[server]\ntls = { cert = \"certs/full.pem\", key = \"/etc/key.pem\" }\n");
+    let config = loaded.unwrap();
     let tls = config.server.tls.unwrap();
     assert_eq!(tls.cert, dir.path().join("certs/full.pem"));
     assert_eq!(tls.key, Path::new("/etc/key.pem"));
@@ -59,14 +57,11 @@ fn relative_tls_paths_resolve_against_the_config_directory() {
 
 #[test]
 fn relative_ca_files_resolve_against_the_config_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(
-        dir.path(),
-        "gate.toml",
+    let (dir, _, loaded) = load(
         "[store]\nurl = \"rediss://r:6380\"\nca_file = \"ca/redis.pem\"\n\
          [upstream]\nurl = \"https://app:8443\"\nca_file = \"/etc/app-ca.pem\"\n",
     );
-    let config = Config::load(&path).unwrap();
+    let config = loaded.unwrap();
     assert_eq!(config.store.ca_file, Some(dir.path().join("ca/redis.pem")));
     assert_eq!(
         config.upstream.ca_file.as_deref(),

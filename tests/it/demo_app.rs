@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 mod operator;
 mod whole;
 
-use http::{HeaderMap, Method, Request, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use sessiongate::demo::{
     AdminApi, DEMO_PASSWORD, DEMO_USER, DemoOptions, demo_config_toml, serve_app,
     serve_app_with_admin,
@@ -15,7 +15,7 @@ use sessiongate::demo::{
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::support::http::{ClientBody, Http, body};
+use crate::support::http::{Answer, Http};
 
 /// The app running in this test; stops it when dropped.
 struct App {
@@ -44,18 +44,21 @@ impl App {
         }
     }
 
-    async fn send(&self, req: Request<ClientBody>) -> (StatusCode, HeaderMap, String) {
-        let ans = self.http.send(req).await;
-        let text = String::from_utf8(ans.body.to_vec()).expect("utf-8");
-        (ans.status, ans.headers, text)
+    /// `method path` with `headers` and no body: the status, headers and
+    /// text of the answer.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
+        let url = format!("http://{}{path}", self.addr);
+        parts(self.http.request(method, url, headers, "").await)
     }
 
+    /// A GET, as the gateway forwards it for `user` (or for nobody).
     async fn get(&self, path: &str, user: Option<&str>) -> (StatusCode, HeaderMap, String) {
-        let mut req = Request::get(format!("http://{}{path}", self.addr));
-        if let Some(user) = user {
-            req = req.header("x-sessiongate-user", user);
-        }
-        self.send(req.body(body("")).unwrap()).await
+        self.request(Method::GET, path, &identity(user)).await
     }
 
     /// A POST as the app's own pages send it (through the gateway, which
@@ -66,24 +69,64 @@ impl App {
         user: Option<&str>,
         origin: Option<&str>,
     ) -> (StatusCode, HeaderMap, String) {
-        let mut req = Request::post(format!("http://{}{path}", self.addr));
-        if let Some(user) = user {
-            req = req.header("x-sessiongate-user", user);
-        }
-        if let Some(origin) = origin {
-            req = req.header("origin", origin);
-        }
-        self.send(req.body(body("")).unwrap()).await
+        let mut headers = identity(user);
+        headers.extend(origin.map(|origin| ("origin", origin)));
+        self.request(Method::POST, path, &headers).await
+    }
+
+    /// A GET as the signed-in `demo` user: the status and the text.
+    async fn get_as_demo(&self, path: &str) -> (StatusCode, String) {
+        let (status, _, body) = self.get(path, Some(DEMO_USER)).await;
+        (status, body)
+    }
+
+    /// A page as `demo` sees it: asserts a 200 carrying every part of the
+    /// session panel ([`PANEL_IDS`]); returns the headers and the text.
+    async fn page_with_panel(&self, path: &str) -> (HeaderMap, String) {
+        let (status, headers, body) = self.get(path, Some(DEMO_USER)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_contains_all(&body, PANEL_IDS);
+        (headers, body)
+    }
+
+    /// A GET for nobody that must answer 200 with a content type starting
+    /// with `content_type`; returns the text.
+    async fn get_typed(&self, path: &str, content_type: &str) -> String {
+        let (status, headers, body) = self.get(path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_content_type(&headers, content_type);
+        body
     }
 
     async fn login(&self, form: &str) -> (StatusCode, HeaderMap, String) {
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(format!("http://{}/login", self.addr))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body(form.to_owned()))
-            .unwrap();
-        self.send(req).await
+        let url = format!("http://{}/login", self.addr);
+        parts(self.http.post_form(url, &[], form).await)
+    }
+}
+
+/// The identity header the gateway sets for `user`, if any.
+fn identity(user: Option<&str>) -> Vec<(&str, &str)> {
+    user.map(|user| ("x-sessiongate-user", user))
+        .into_iter()
+        .collect()
+}
+
+/// An answer as these tests read it: status, headers, text.
+fn parts(ans: Answer) -> (StatusCode, HeaderMap, String) {
+    let text = String::from_utf8(ans.body.to_vec()).expect("utf-8");
+    (ans.status, ans.headers, text)
+}
+
+/// Asserts that `headers` announce a content type starting with `prefix`.
+fn assert_content_type(headers: &HeaderMap, prefix: &str) {
+    let content_type = headers["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with(prefix), "{content_type}");
+}
+
+/// Asserts that `body` contains every one of `needles`.
+fn assert_contains_all<'a>(body: &str, needles: impl IntoIterator<Item = &'a str>) {
+    for needle in needles {
+        assert!(body.contains(needle), "no {needle} in:\n{body}");
     }
 }
 
@@ -103,14 +146,9 @@ const PANEL_IDS: [&str; 6] = [
 #[tokio::test]
 async fn login_page_has_the_form_and_keeps_next() {
     let app = App::start().await;
-    let (status, headers, body) = app.get("/login?next=%2Freports%2F2026", None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    let body = app
+        .get_typed("/login?next=%2Freports%2F2026", "text/html")
+        .await;
     for id in ["login-form", "username", "password", "submit"] {
         assert!(
             body.contains(&format!("id=\"{id}\"")),
@@ -164,16 +202,12 @@ async fn wrong_credentials_get_the_form_again_without_a_session() {
 #[tokio::test]
 async fn home_page_shows_the_user_and_the_session_panel() {
     let app = App::start().await;
-    let (status, headers, body) = app.get("/", Some("demo")).await;
-    assert_eq!(status, StatusCode::OK);
+    let (headers, body) = app.page_with_panel("/").await;
     assert_eq!(headers["cache-control"], "no-store");
     assert!(
         body.contains(r#"<strong id="user">demo</strong>"#),
         "{body}"
     );
-    for id in PANEL_IDS {
-        assert!(body.contains(id), "no {id} in:\n{body}");
-    }
     assert!(body.contains("href=\"/.sessiongate/logout\""));
     assert!(body.contains("href=\"/account\"") && body.contains("href=\"/reports/2026\""));
 }
@@ -194,15 +228,11 @@ async fn protected_pages_without_the_identity_header_are_refused() {
 #[tokio::test]
 async fn other_pages_show_the_path_asked_for() {
     let app = App::start().await;
-    let (status, _, body) = app.get("/reports/2026", Some("demo")).await;
-    assert_eq!(status, StatusCode::OK);
+    let (_, body) = app.page_with_panel("/reports/2026").await;
     assert!(
         body.contains(r#"<code id="page-path">/reports/2026</code>"#),
         "{body}"
     );
-    for id in PANEL_IDS {
-        assert!(body.contains(id), "no {id} in:\n{body}");
-    }
 }
 
 /// Regression: `//evil.example/x` asked for while signed in was rendered
@@ -229,23 +259,9 @@ async fn login_again_link_never_leaves_the_site() {
 #[tokio::test]
 async fn assets_are_public_and_typed() {
     let app = App::start().await;
-    let (status, headers, body) = app.get("/assets/session.js", None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/javascript")
-    );
+    let body = app.get_typed("/assets/session.js", "text/javascript").await;
     assert!(body.contains("/.sessiongate/session"));
-    let (status, headers, _) = app.get("/assets/app.css", None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/css")
-    );
+    app.get_typed("/assets/app.css", "text/css").await;
     let (status, _, _) = app.get("/assets/missing.png", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -295,36 +311,37 @@ async fn session_control_pages_render_for_a_signed_in_user() {
     let (status, headers, body) = app.get("/account/sessions", Some("demo")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["cache-control"], "no-store");
-    for needle in [
-        r#"<strong id="user">demo</strong>"#,
-        r#"id="sessions-table""#,
-        r#"id="sessions-body""#,
-        r#"id="sessions-status""#,
-        r#"id="revoke-others""#,
-        r#"src="/assets/rows.js""#,
-        r#"src="/assets/sessions.js""#,
-    ] {
-        assert!(body.contains(needle), "no {needle} in:\n{body}");
-    }
+    assert_contains_all(
+        &body,
+        [
+            r#"<strong id="user">demo</strong>"#,
+            r#"id="sessions-table""#,
+            r#"id="sessions-body""#,
+            r#"id="sessions-status""#,
+            r#"id="revoke-others""#,
+            r#"src="/assets/rows.js""#,
+            r#"src="/assets/sessions.js""#,
+        ],
+    );
     // The session panel (these pages name no path of their own).
-    for id in PANEL_IDS.iter().filter(|id| !id.contains("page-path")) {
-        assert!(body.contains(id), "no {id} in:\n{body}");
-    }
+    let panel = PANEL_IDS.into_iter().filter(|id| !id.contains("page-path"));
+    assert_contains_all(&body, panel);
 
     let (status, _, body) = app.get("/operator", Some("demo")).await;
     assert_eq!(status, StatusCode::OK);
-    for needle in [
-        r#"id="operator-form""#,
-        r#"id="operator-user" name="user" value="demo""#,
-        r#"id="operator-body""#,
-        r#"id="revoke-all""#,
-        r#"id="redirects-chart""#,
-        r#"role="img" aria-labelledby="redirects-title redirects-desc""#,
-        r#"id="redirects-body""#,
-        r#"src="/assets/operator.js""#,
-    ] {
-        assert!(body.contains(needle), "no {needle} in:\n{body}");
-    }
+    assert_contains_all(
+        &body,
+        [
+            r#"id="operator-form""#,
+            r#"id="operator-user" name="user" value="demo""#,
+            r#"id="operator-body""#,
+            r#"id="revoke-all""#,
+            r#"id="redirects-chart""#,
+            r#"role="img" aria-labelledby="redirects-title redirects-desc""#,
+            r#"id="redirects-body""#,
+            r#"src="/assets/operator.js""#,
+        ],
+    );
     // `demo-app` alone has no admin API: the page says so.
     assert!(body.contains(r#"id="operator-offline""#), "{body}");
 
@@ -349,15 +366,7 @@ async fn session_control_scripts_are_served() {
         ),
         ("/assets/operator.js", "/operator/api/redirects"),
     ] {
-        let (status, headers, body) = app.get(path, None).await;
-        assert_eq!(status, StatusCode::OK, "{path}");
-        assert!(
-            headers["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/javascript"),
-            "{path}"
-        );
+        let body = app.get_typed(path, "text/javascript").await;
         assert!(body.contains(needle), "{path} lacks {needle}");
     }
 }
@@ -370,11 +379,9 @@ async fn operator_routes_need_a_signed_in_user_and_an_admin_api() {
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(body, r#"{"error":"unauthenticated"}"#);
 
-    let (status, _, body) = app
-        .get("/operator/api/sessions?user=demo", Some("demo"))
-        .await;
+    let (status, body) = app.get_as_demo("/operator/api/sessions?user=demo").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body, r#"{"error":"admin_api_not_configured"}"#);
-    let (status, _, _) = app.get("/operator/api/redirects", Some("demo")).await;
+    let (status, _) = app.get_as_demo("/operator/api/redirects").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }

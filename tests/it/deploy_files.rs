@@ -58,6 +58,16 @@ fn duration(text: &str) -> Duration {
     humantime::parse_duration(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
 }
 
+/// The strings of the YAML list `list` (anything else in it is skipped);
+/// panics when it is not a list.
+fn strings(list: &Yaml) -> Vec<&str> {
+    list.as_vec()
+        .unwrap_or_else(|| panic!("not a list: {list:?}"))
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect()
+}
+
 #[test]
 fn every_yaml_json_and_toml_file_under_deploy_parses() {
     let root = repo().join("deploy");
@@ -164,12 +174,7 @@ fn compose_runs_the_gateway_with_a_healthy_redis() {
         gate["depends_on"]["redis"]["condition"].as_str(),
         Some("service_healthy")
     );
-    let mounts: Vec<&str> = gate["volumes"]
-        .as_vec()
-        .unwrap()
-        .iter()
-        .filter_map(Yaml::as_str)
-        .collect();
+    let mounts = strings(&gate["volumes"]);
     assert!(
         mounts.contains(&"./compose/sessiongate.toml:/etc/sessiongate/sessiongate.toml:ro"),
         "{mounts:?}"
@@ -179,12 +184,7 @@ fn compose_runs_the_gateway_with_a_healthy_redis() {
     // port the gateway's upstream names.
     let app = &services["app"];
     assert_eq!(app["image"].as_str(), gate["image"].as_str());
-    let command: Vec<&str> = app["command"]
-        .as_vec()
-        .expect("app command")
-        .iter()
-        .filter_map(Yaml::as_str)
-        .collect();
+    let command = strings(&app["command"]);
     assert_eq!(command, ["demo-app", "--listen", "0.0.0.0:8000"]);
 
     let cfg = config("deploy/compose/sessiongate.toml");
@@ -202,12 +202,7 @@ fn compose_runs_the_gateway_with_a_healthy_redis() {
 #[test]
 fn kubernetes_manifests_probe_the_admin_port_and_keep_a_replica() {
     let kustomization = &yaml_docs("deploy/kubernetes/kustomization.yaml")[0];
-    let resources: Vec<&str> = kustomization["resources"]
-        .as_vec()
-        .unwrap()
-        .iter()
-        .filter_map(Yaml::as_str)
-        .collect();
+    let resources = strings(&kustomization["resources"]);
     let mut kinds = Vec::new();
     for resource in &resources {
         for doc in yaml_docs(&format!("deploy/kubernetes/{resource}")) {

@@ -93,6 +93,34 @@ async fn login(gw: &TestGateway, user: &str) -> String {
     set.split(';').next().unwrap().to_owned()
 }
 
+/// A browser's GET of `path` on `host` over `version`: the answer's
+/// status and headers.
+async fn browser_get(
+    gw: &TestGateway,
+    version: Version,
+    host: &str,
+    path: &str,
+) -> (StatusCode, HeaderMap) {
+    let req = request(version, host, path)
+        .header("accept", "text/html")
+        .body(body(""))
+        .unwrap();
+    send(gw, version, req).await
+}
+
+/// Writes `request` verbatim on a fresh connection and reads until the
+/// gateway closes it.
+async fn raw(gw: &TestGateway, request: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    timeout(PATIENCE, stream.read_to_end(&mut out))
+        .await
+        .expect("the gateway closed the connection")
+        .unwrap();
+    out
+}
+
 fn header_names(upstream: &TestUpstream) -> Vec<String> {
     let last = upstream
         .received()
@@ -188,11 +216,7 @@ async fn trailing_dot_host_is_the_protected_host() {
             "ADMIN.Example.COM.",
             "admin.example.com",
         ] {
-            let req = request(version, host, "/reports")
-                .header("accept", "text/html")
-                .body(body(""))
-                .unwrap();
-            let (status, headers) = send(&gw, version, req).await;
+            let (status, headers) = browser_get(&gw, version, host, "/reports").await;
             assert_eq!(status, StatusCode::FOUND, "{version:?} {host}");
             assert!(headers["location"].to_str().unwrap().starts_with("/login"));
         }
@@ -220,28 +244,13 @@ async fn http11_without_host_is_refused() {
         &b"GET /reports HTTP/1.1\r\n\r\n"[..],
         b"GET /reports HTTP/1.1\r\nHost: admin.example.com\r\nHost: app.example.com\r\n\r\n",
     ] {
-        let mut stream = TcpStream::connect(gw.addr).await.unwrap();
-        stream.write_all(request).await.unwrap();
-        let mut out = Vec::new();
-        timeout(PATIENCE, stream.read_to_end(&mut out))
-            .await
-            .expect("the gateway closed the connection")
-            .unwrap();
+        let out = raw(&gw, request).await;
         let answer = String::from_utf8_lossy(&out);
         assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     }
     assert!(upstream.received().is_empty());
     // HTTP/1.0 has no Host requirement: routed by path alone.
-    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
-    stream
-        .write_all(b"GET /pub/x HTTP/1.0\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    timeout(PATIENCE, stream.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
+    let out = raw(&gw, b"GET /pub/x HTTP/1.0\r\n\r\n").await;
     assert!(
         out.starts_with(b"HTTP/1.0 200"),
         "{}",
@@ -256,11 +265,7 @@ async fn uppercase_path_does_not_escape_a_protected_prefix() {
     let (gw, upstream) = start("", false).await;
     for version in PROTOCOLS {
         for path in ["/ADMIN/users", "/Admin", "/%41dmin/users"] {
-            let req = request(version, "app.example.com", path)
-                .header("accept", "text/html")
-                .body(body(""))
-                .unwrap();
-            let (status, _) = send(&gw, version, req).await;
+            let (status, _) = browser_get(&gw, version, "app.example.com", path).await;
             assert_eq!(status, StatusCode::FOUND, "{version:?} {path}");
         }
     }
@@ -279,11 +284,7 @@ async fn next_has_no_dot_segments() {
             ("/a/%2e%2e//evil.example", "/login?next=/"),
             ("/a/./b/../reports?x=1", "/login?next=/a/reports%3Fx%3D1"),
         ] {
-            let req = request(version, "app.example.com", path)
-                .header("accept", "text/html")
-                .body(body(""))
-                .unwrap();
-            let (status, headers) = send(&gw, version, req).await;
+            let (status, headers) = browser_get(&gw, version, "app.example.com", path).await;
             assert_eq!(status, StatusCode::FOUND, "{version:?} {path}");
             assert_eq!(headers["location"], next, "{version:?} {path}");
         }

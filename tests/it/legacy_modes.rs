@@ -55,6 +55,31 @@ impl Answer {
     }
 }
 
+/// A browser's GET of `path` through `gateway` with the cookie `pair`
+/// (`name=value`): asserts that it is sent to login and that cookie
+/// cleared.
+async fn assert_browser_sent_to_login(http: &Http, gateway: &TestGateway, path: &str, pair: &str) {
+    let (name, _value) = pair.split_once('=').expect("a name=value pair");
+    let answer = http
+        .get(gateway.url(path), &[("cookie", pair), BROWSER])
+        .await;
+    answer.assert_sent_to_login(path, name);
+}
+
+/// The session id in express-session's signed cookie, the pair `name=`
+/// `s:<id>.<signature>` (percent-encoded) as a browser sends it.
+fn express_session_id(pair: &str, name: &str) -> String {
+    let value = pair
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix('='))
+        .unwrap_or_else(|| panic!("not a {name} cookie: {pair}"));
+    percent_decode(value)
+        .strip_prefix("s:")
+        .and_then(|rest| rest.split_once('.'))
+        .map(|(id, _signature)| id.to_owned())
+        .expect("s:<id>.<signature>")
+}
+
 fn percent_decode(text: &str) -> String {
     percent_encoding::percent_decode_str(text)
         .decode_utf8()

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
 
-use crate::support::gateway::{TestGateway, config, config_toml};
+use crate::support::gateway::{GatewayToml, TestGateway, config, config_toml};
 use crate::support::http::{Http, PATIENCE, metric};
 use crate::support::redis::RedisServer;
 use crate::support::upstream::{TestUpstream, resetting_upstream};
@@ -21,26 +21,19 @@ async fn every_outcome_and_reason_is_counted_and_readiness_follows_the_store() {
     let app = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app_url = format!("http://{}", app.local_addr().unwrap());
     tokio::spawn(serve_app(app, std::future::pending()));
-    let gw = TestGateway::start(config_toml(&format!(
-        r#"
-        [store]
-        url = "{}"
-        op_timeout = "200ms"
-        [upstream]
-        url = "{app_url}"
-        [[route]]
-        name = "login"
-        path = "/login"
-        public = true
-        [[route]]
-        name = "broken"
-        path = "/broken/"
-        public = true
-        upstream = "http://127.0.0.1:1"
-        "#,
-        redis.url()
-    )))
-    .await;
+    let gw = GatewayToml::new()
+        .store(&redis.url())
+        .op_timeout("200ms")
+        .access_log(true)
+        .routes(
+            r#"[[route]]
+            name = "broken"
+            path = "/broken/"
+            public = true
+            upstream = "http://127.0.0.1:1""#,
+        )
+        .start(&app_url)
+        .await;
     let http = Http::new();
     let url = |p: &str| gw.url(p);
 

@@ -38,7 +38,29 @@ async fn send(req: Request<ClientBody>) -> Answer {
 }
 
 async fn get(url: String) -> Answer {
-    Http::new().get(url, &[]).await
+    get_with(url, &[]).await
+}
+
+/// A GET of `url` with `headers`, the whole answer read.
+async fn get_with(url: String, headers: &[(&str, &str)]) -> Answer {
+    Http::new().get(url, headers).await
+}
+
+/// A fresh [`TestUpstream`] and a gateway in front of it, with the
+/// default test [`config`].
+async fn proxied() -> (TestUpstream, TestGateway) {
+    proxied_with(|_| {}).await
+}
+
+/// A fresh [`TestUpstream`] and a gateway in front of it, its [`config`]
+/// first changed by `adjust`.
+async fn proxied_with(
+    adjust: impl FnOnce(&mut sessiongate::Config),
+) -> (TestUpstream, TestGateway) {
+    let upstream = TestUpstream::start().await;
+    let mut cfg = config(&upstream.url());
+    adjust(&mut cfg);
+    (upstream, TestGateway::start(cfg).await)
 }
 
 /// Writes `request` on a fresh connection and reads until the gateway
@@ -81,6 +103,41 @@ async fn upstream_errors(gw: &TestGateway) -> Vec<f64> {
         values.push(metric(gw, series).await);
     }
     values
+}
+
+/// A WebSocket client's stream, as tungstenite connects it.
+type WebSocket = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+/// Opens a WebSocket to the gateway's `/ws` (where the test upstream
+/// echoes); returns it with the gateway's handshake answer.
+async fn websocket(
+    gw: &TestGateway,
+) -> (
+    WebSocket,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+) {
+    let stream = tcp(gw.addr).await;
+    timeout(
+        PATIENCE,
+        tokio_tungstenite::client_async(format!("ws://{}/ws", gw.addr), stream),
+    )
+    .await
+    .unwrap()
+    .expect("WebSocket handshake through the gateway")
+}
+
+/// Sends `text` on `ws` and asserts the upstream echoes it back in time.
+async fn assert_echoed(ws: &mut WebSocket, text: &str) {
+    use futures_util::{SinkExt, StreamExt};
+    ws.send(tokio_tungstenite::tungstenite::Message::text(text))
+        .await
+        .unwrap();
+    let echoed = timeout(PATIENCE, ws.next())
+        .await
+        .unwrap()
+        .expect("the tunnel was closed")
+        .unwrap();
+    assert_eq!(echoed.into_text().unwrap().as_str(), text);
 }
 
 /// A client body fed through a channel, so the test controls when each
@@ -188,8 +245,7 @@ fn assert_peak_growth_bounded(before: usize) {
 
 #[tokio::test]
 async fn forwards_method_path_query_headers_and_bodies() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (_upstream, gw) = proxied().await;
     let req = Request::put(gw.url("/some/path?a=1&b=x%20y"))
         .header("x-custom", "value")
         .header("content-type", "text/plain")
@@ -208,8 +264,7 @@ async fn forwards_method_path_query_headers_and_bodies() {
 
 #[tokio::test]
 async fn upload_streams_without_buffering() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (upstream, gw) = proxied().await;
     let (tx, req_body) = channel_body();
     let req = Request::post(gw.url("/upload")).body(req_body).unwrap();
     // One 1 MiB buffer, sent 50 times: the client holds no more than that.
@@ -236,8 +291,7 @@ async fn upload_streams_without_buffering() {
 
 #[tokio::test]
 async fn download_streams_without_buffering() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (upstream, gw) = proxied().await;
     let before = peak_rss();
     let resp = Http::new()
         .respond(
@@ -271,20 +325,21 @@ async fn download_streams_without_buffering() {
 
 #[tokio::test]
 async fn hop_by_hop_headers_are_stripped_both_ways() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
-    let req = Request::get(gw.url("/hop"))
-        .header("connection", "keep-alive, x-client-secret")
-        .header("x-client-secret", "1")
-        .header("keep-alive", "timeout=5")
-        .header("proxy-authorization", "Basic abc")
-        .header("proxy-connection", "keep-alive")
-        .header("te", "trailers")
-        .header("upgrade", "foo/1")
-        .header("x-kept", "yes")
-        .body(body(""))
-        .unwrap();
-    let ans = send(req).await;
+    let (upstream, gw) = proxied().await;
+    let ans = get_with(
+        gw.url("/hop"),
+        &[
+            ("connection", "keep-alive, x-client-secret"),
+            ("x-client-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Basic abc"),
+            ("proxy-connection", "keep-alive"),
+            ("te", "trailers"),
+            ("upgrade", "foo/1"),
+            ("x-kept", "yes"),
+        ],
+    )
+    .await;
     assert_eq!(ans.status, StatusCode::OK);
     let seen = &upstream.received()[0].headers;
     for name in [
@@ -305,51 +360,49 @@ async fn hop_by_hop_headers_are_stripped_both_ways() {
     assert_eq!(ans.headers["x-kept"], "yes");
 }
 
+/// Sends a GET of `/` with `host` and X-Forwarded-* claiming client
+/// 6.6.6.6 over https for `forwarded_host`, through a gateway that trusts
+/// `trusted_proxies`; asserts the X-Forwarded-For, -Proto and -Host the
+/// upstream saw.
+async fn assert_forwarded(
+    trusted_proxies: &[&str],
+    (host, forwarded_host): (&str, &str),
+    [want_for, want_proto, want_host]: [&str; 3],
+) {
+    let (_upstream, gw) = proxied_with(|cfg| {
+        cfg.server.trusted_proxies = trusted_proxies.iter().map(|p| p.parse().unwrap()).collect()
+    })
+    .await;
+    let headers = [
+        ("host", host),
+        ("x-forwarded-for", "6.6.6.6"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", forwarded_host),
+    ];
+    let h = &get_with(gw.url("/"), &headers).await.json()["headers"];
+    assert_eq!(h["x-forwarded-for"], serde_json::json!([want_for]));
+    assert_eq!(h["x-forwarded-proto"], serde_json::json!([want_proto]));
+    assert_eq!(h["x-forwarded-host"], serde_json::json!([want_host]));
+}
+
 #[tokio::test]
 async fn x_forwarded_replaced_for_untrusted_peer() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
-    let req = Request::get(gw.url("/"))
-        .header("host", "app.example.com")
-        .header("x-forwarded-for", "6.6.6.6")
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-host", "evil.example.com")
-        .body(body(""))
-        .unwrap();
-    let ans = send(req).await;
-    let h = &ans.json()["headers"];
-    assert_eq!(h["x-forwarded-for"], serde_json::json!(["127.0.0.1"]));
-    assert_eq!(h["x-forwarded-proto"], serde_json::json!(["http"]));
-    assert_eq!(
-        h["x-forwarded-host"],
-        serde_json::json!(["app.example.com"])
-    );
+    assert_forwarded(
+        &[],
+        ("app.example.com", "evil.example.com"),
+        ["127.0.0.1", "http", "app.example.com"],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn x_forwarded_extended_for_trusted_proxy() {
-    let upstream = TestUpstream::start().await;
-    let mut cfg = config(&upstream.url());
-    cfg.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-    let gw = TestGateway::start(cfg).await;
-    let req = Request::get(gw.url("/"))
-        .header("host", "lb.internal")
-        .header("x-forwarded-for", "6.6.6.6")
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-host", "app.example.com")
-        .body(body(""))
-        .unwrap();
-    let ans = send(req).await;
-    let h = &ans.json()["headers"];
-    assert_eq!(
-        h["x-forwarded-for"],
-        serde_json::json!(["6.6.6.6, 127.0.0.1"])
-    );
-    assert_eq!(h["x-forwarded-proto"], serde_json::json!(["https"]));
-    assert_eq!(
-        h["x-forwarded-host"],
-        serde_json::json!(["app.example.com"])
-    );
+    assert_forwarded(
+        &["127.0.0.0/8"],
+        ("lb.internal", "app.example.com"),
+        ["6.6.6.6, 127.0.0.1", "https", "app.example.com"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -362,11 +415,7 @@ async fn preserve_host_on_and_off() {
         let mut cfg = config(&upstream.url());
         cfg.upstream.preserve_host = preserve;
         let gw = TestGateway::start(cfg).await;
-        let req = Request::get(gw.url("/"))
-            .header("host", "app.example.com")
-            .body(body(""))
-            .unwrap();
-        let ans = send(req).await;
+        let ans = get_with(gw.url("/"), &[("host", "app.example.com")]).await;
         assert_eq!(
             ans.json()["headers"]["host"],
             serde_json::json!([want]),
@@ -425,8 +474,7 @@ async fn traversal_goes_to_the_route_of_the_normalised_path() {
 
 #[tokio::test]
 async fn keep_alive_both_sides_reuses_pooled_upstream_connection() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (upstream, gw) = proxied().await;
     let http = Http::new();
     for i in 0..3 {
         let ans = http.get(gw.url(&format!("/n/{i}")), &[]).await;

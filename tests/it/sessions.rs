@@ -71,6 +71,38 @@ impl Setup {
     }
 }
 
+/// A fresh redis-server and a gateway on it with the `[session]` keys
+/// `session` and the extra `[[route]]`s `routes` (either may be empty);
+/// the server lives as long as the returned guard.
+async fn on_redis(session: &str, routes: &str) -> (RedisServer, Env) {
+    let redis = RedisServer::start();
+    let env = Setup::new(&redis.url())
+        .session(session)
+        .routes(routes)
+        .start()
+        .await;
+    (redis, env)
+}
+
+/// [`on_redis`], with alice logged in.
+async fn alice_on_redis(session: &str, routes: &str) -> (RedisServer, Env, Login) {
+    let (redis, env) = on_redis(session, routes).await;
+    let login = env.login("alice").await;
+    (redis, env, login)
+}
+
+/// The `[session]` keys for an idle timeout of `idle` and an absolute
+/// cap of `absolute` (TOML durations such as `"30s"`).
+fn idle_and_cap(idle: &str, absolute: &str) -> String {
+    format!("idle_timeout = \"{idle}\"\nabsolute_timeout = \"{absolute}\"\n")
+}
+
+/// One `[[route]]` table: `name`, `path`, then further `keys` (TOML
+/// lines, maybe none).
+fn route(name: &str, path: &str, keys: &str) -> String {
+    format!("[[route]]\nname = \"{name}\"\npath = \"{path}\"\n{keys}\n")
+}
+
 /// `/pub/` is public in every session test.
 const PUB_ROUTE: &str = "[[route]]\nname = \"pub\"\npath = \"/pub/\"\npublic = true\n";
 
@@ -83,13 +115,17 @@ impl Answer {
             .unwrap_or_default()
     }
 
-    /// The one `Set-Cookie` for the gateway's cookie; panics unless exactly one.
-    fn session_cookie(&self) -> String {
-        let ours: Vec<String> = self
-            .set_cookies()
+    /// Every `Set-Cookie` for the gateway's cookie.
+    fn session_cookies(&self) -> Vec<String> {
+        self.set_cookies()
             .into_iter()
             .filter(|c| c.starts_with("sessiongate="))
-            .collect();
+            .collect()
+    }
+
+    /// The one `Set-Cookie` for the gateway's cookie; panics unless exactly one.
+    fn session_cookie(&self) -> String {
+        let ours = self.session_cookies();
         assert_eq!(ours.len(), 1, "expected one session Set-Cookie: {ours:?}");
         ours.into_iter().next().unwrap()
     }
@@ -108,6 +144,19 @@ impl Answer {
         assert_eq!(self.upstream_saw("x-sessiongate-user"), vec![user]);
     }
 
+    /// No `Sessiongate-*` control header of the upstream's reached the
+    /// client.
+    fn assert_no_control_headers(&self) {
+        assert!(
+            !self
+                .headers
+                .keys()
+                .any(|k| k.as_str().starts_with("sessiongate-")),
+            "control header leaked: {:?}",
+            self.headers
+        );
+    }
+
     /// A `Set-Cookie` that deletes the gateway's cookie with `Path=/`.
     fn assert_cookie_cleared(&self) {
         let c = self.session_cookie();
@@ -117,11 +166,7 @@ impl Answer {
     }
 
     fn assert_no_session_cookie(&self) {
-        let ours: Vec<String> = self
-            .set_cookies()
-            .into_iter()
-            .filter(|c| c.starts_with("sessiongate="))
-            .collect();
+        let ours = self.session_cookies();
         assert!(ours.is_empty(), "unexpected Set-Cookie: {ours:?}");
     }
 }
@@ -164,13 +209,7 @@ impl Env {
         .await;
         let after = Instant::now();
         assert_eq!(ans.status, StatusCode::OK);
-        assert!(
-            !ans.headers
-                .keys()
-                .any(|k| k.as_str().starts_with("sessiongate-")),
-            "control header leaked: {:?}",
-            ans.headers
-        );
+        ans.assert_no_control_headers();
         let set_cookie = ans.session_cookie();
         let id = set_cookie
             .strip_prefix("sessiongate=")
@@ -205,6 +244,15 @@ impl Env {
 /// Sleeps until `secs` after `base`.
 async fn at(base: Instant, secs: f64) {
     tokio::time::sleep_until(base + Duration::from_secs_f64(secs)).await;
+}
+
+/// A browser GET of `target` for `host` exactly as written (no client
+/// normalises it), on a fresh connection; the whole answer.
+async fn raw_get(gw: &TestGateway, host: &str, target: &str) -> String {
+    let head = format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
+    );
+    raw(gw, &head).await
 }
 
 /// Writes `head` verbatim on a fresh connection and reads until close.

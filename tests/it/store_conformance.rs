@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sessiongate::store::{Record, SessionStore, Touch};
 
-use crate::support::records::{MS, found, now_ms, peek, record, slide};
+use crate::support::records::{MS, create, found, now_ms, peek, record, slide};
 
 mod redis_only;
 mod redis_tls;
@@ -19,6 +19,13 @@ mod redis_tls;
 /// A fresh key per call, so tests never see each other's sessions.
 fn key() -> String {
     crate::support::records::fresh_key("sessiongate:test:")
+}
+
+/// A fresh key holding `rec`, created with a TTL of `ttl_ms`.
+async fn created<S: SessionStore>(store: &S, rec: &Record, ttl_ms: u64) -> String {
+    let key = key();
+    create(store, &key, rec, ttl_ms).await;
+    key
 }
 
 fn assert_within(ttl: Duration, low_ms: u64, high_ms: u64) {
@@ -53,11 +60,7 @@ async fn round_trips_every_field<S: SessionStore>(store: &S) {
         },
     ];
     for original in variants {
-        let key = key();
-        store
-            .create(&key, &original, MS(5_000))
-            .await
-            .expect("create");
+        let key = created(store, &original, 5_000).await;
         let got = found(store, &key, &peek()).await;
         assert_eq!(got.record, original);
         assert!(!got.extended);
@@ -67,21 +70,17 @@ async fn round_trips_every_field<S: SessionStore>(store: &S) {
 }
 
 async fn create_replaces_the_old_record<S: SessionStore>(store: &S) {
-    let key = key();
     let old = Record {
         deadline_ms: Some(now_ms() + 60_000),
         browser: true,
         ..record(10_000)
     };
-    store.create(&key, &old, MS(10_000)).await.expect("create");
+    let key = created(store, &old, 10_000).await;
     let new = Record {
         user: None,
         ..record(3_000)
     };
-    store
-        .create(&key, &new, MS(3_000))
-        .await
-        .expect("create again");
+    create(store, &key, &new, 3_000).await;
     let got = found(store, &key, &peek()).await;
     assert_eq!(got.record, new, "no field of the old record survives");
     assert_within(got.ttl_before, 2_000, 3_000);
@@ -93,11 +92,7 @@ async fn missing_key_is_none<S: SessionStore>(store: &S) {
 }
 
 async fn expires_at_its_ttl<S: SessionStore>(store: &S) {
-    let key = key();
-    store
-        .create(&key, &record(1_000), MS(1_000))
-        .await
-        .expect("create");
+    let key = created(store, &record(1_000), 1_000).await;
     tokio::time::sleep(MS(300)).await;
     found(store, &key, &peek()).await;
     tokio::time::sleep(MS(1_300)).await;
@@ -105,11 +100,7 @@ async fn expires_at_its_ttl<S: SessionStore>(store: &S) {
 }
 
 async fn extend_slides_the_ttl<S: SessionStore>(store: &S) {
-    let key = key();
-    store
-        .create(&key, &record(10_000), MS(2_000))
-        .await
-        .expect("create");
+    let key = created(store, &record(10_000), 2_000).await;
     let got = found(store, &key, &slide()).await;
     assert!(got.extended);
     assert_within(got.ttl_before, 1_000, 2_000);
@@ -119,11 +110,7 @@ async fn extend_slides_the_ttl<S: SessionStore>(store: &S) {
 }
 
 async fn without_extend_the_ttl_never_changes<S: SessionStore>(store: &S) {
-    let key = key();
-    store
-        .create(&key, &record(10_000), MS(2_000))
-        .await
-        .expect("create");
+    let key = created(store, &record(10_000), 2_000).await;
     let first = found(store, &key, &peek()).await;
     assert!(!first.extended);
     assert_eq!(first.ttl, first.ttl_before);
@@ -141,20 +128,12 @@ async fn min_step_skips_recent_writes<S: SessionStore>(store: &S) {
         min_step: MS(5_000),
         ..slide()
     };
-    let recent = key();
-    store
-        .create(&recent, &record(10_000), MS(10_000))
-        .await
-        .expect("create");
+    let recent = created(store, &record(10_000), 10_000).await;
     let got = found(store, &recent, &step).await;
     assert!(!got.extended, "grows by less than min_step: no write");
     assert_eq!(got.ttl, got.ttl_before);
 
-    let old = key();
-    store
-        .create(&old, &record(10_000), MS(2_000))
-        .await
-        .expect("create");
+    let old = created(store, &record(10_000), 2_000).await;
     let got = found(
         store,
         &old,
@@ -175,15 +154,8 @@ async fn min_step_is_capped_by_half_the_sessions_idle<S: SessionStore>(store: &S
         min_step: MS(10_000),
         ..slide()
     };
-    let (short, recent) = (key(), key());
-    store
-        .create(&short, &record(1_000), MS(300))
-        .await
-        .expect("create");
-    store
-        .create(&recent, &record(1_000), MS(900))
-        .await
-        .expect("create");
+    let short = created(store, &record(1_000), 300).await;
+    let recent = created(store, &record(1_000), 900).await;
     let got = found(store, &short, &step).await;
     assert!(got.extended, "grows by more than half its idle: written");
     assert_eq!(got.ttl, MS(1_000));
@@ -192,13 +164,12 @@ async fn min_step_is_capped_by_half_the_sessions_idle<S: SessionStore>(store: &S
 }
 
 async fn deadline_caps_the_extension<S: SessionStore>(store: &S) {
-    let key = key();
     let deadline = now_ms() + 2_000;
     let rec = Record {
         deadline_ms: Some(deadline),
         ..record(10_000)
     };
-    store.create(&key, &rec, MS(1_000)).await.expect("create");
+    let key = created(store, &rec, 1_000).await;
     let touch = slide();
     let got = found(store, &key, &touch).await;
     assert!(got.extended);
@@ -212,14 +183,13 @@ async fn deadline_caps_the_extension<S: SessionStore>(store: &S) {
 }
 
 async fn session_ends_at_the_deadline_however_active<S: SessionStore>(store: &S) {
-    let key = key();
     let start = now_ms();
     let deadline = start + 2_500;
     let rec = Record {
         deadline_ms: Some(deadline),
         ..record(1_000)
     };
-    store.create(&key, &rec, MS(1_000)).await.expect("create");
+    let key = created(store, &rec, 1_000).await;
     loop {
         tokio::time::sleep(MS(200)).await;
         let touch = slide();
@@ -241,12 +211,11 @@ async fn session_ends_at_the_deadline_however_active<S: SessionStore>(store: &S)
 }
 
 async fn max_idle_exceeded_is_found_but_not_extended<S: SessionStore>(store: &S) {
-    let key = key();
     let rec = Record {
         touched_ms: now_ms() - 5_000,
         ..record(10_000)
     };
-    store.create(&key, &rec, MS(2_000)).await.expect("create");
+    let key = created(store, &rec, 2_000).await;
     let strict = Touch {
         max_idle: Some(MS(1_000)),
         ..slide()
@@ -263,24 +232,19 @@ async fn max_idle_exceeded_is_found_but_not_extended<S: SessionStore>(store: &S)
 }
 
 async fn expired_sessions_are_never_resurrected<S: SessionStore>(store: &S) {
-    let key = key();
-    store
-        .create(&key, &record(10_000), MS(500))
-        .await
-        .expect("create");
+    let key = created(store, &record(10_000), 500).await;
     tokio::time::sleep(MS(1_100)).await;
     assert_eq!(store.touch(&key, &slide()).await.expect("touch"), None);
     assert_eq!(store.touch(&key, &peek()).await.expect("touch"), None);
 }
 
 async fn touched_moves_only_when_extended<S: SessionStore>(store: &S) {
-    let key = key();
     let rec = Record {
         touched_ms: now_ms() - 1_000,
         ..record(10_000)
     };
     // 4 s of growth: less than min_step, which is capped at half the idle.
-    store.create(&key, &rec, MS(6_000)).await.expect("create");
+    let key = created(store, &rec, 6_000).await;
     found(store, &key, &peek()).await;
     let skipped = Touch {
         min_step: MS(9_000),
@@ -306,11 +270,7 @@ async fn touched_moves_only_when_extended<S: SessionStore>(store: &S) {
 }
 
 async fn delete_removes<S: SessionStore>(store: &S) {
-    let key = key();
-    store
-        .create(&key, &record(10_000), MS(10_000))
-        .await
-        .expect("create");
+    let key = created(store, &record(10_000), 10_000).await;
     assert!(store.delete(&key).await.expect("delete"));
     assert_eq!(store.touch(&key, &peek()).await.expect("touch"), None);
     assert!(!store.delete(&key).await.expect("delete again"));

@@ -132,31 +132,23 @@ async fn operator_routes_call_the_admin_api_with_the_token() {
     );
 
     // Revoke one, an unknown one, and all.
-    let (status, _, body) = app
-        .post("/operator/api/sessions/h1/revoke", Some("demo"), None)
-        .await;
-    assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::OK, r#"{"revoked":1}"#)
-    );
-    let (status, _, body) = app
-        .post("/operator/api/sessions/nope/revoke", Some("demo"), None)
-        .await;
-    assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::NOT_FOUND, r#"{"error":"not_found"}"#)
-    );
-    let (status, _, body) = app
-        .post(
+    for (path, want) in [
+        (
+            "/operator/api/sessions/h1/revoke",
+            (StatusCode::OK, r#"{"revoked":1}"#),
+        ),
+        (
+            "/operator/api/sessions/nope/revoke",
+            (StatusCode::NOT_FOUND, r#"{"error":"not_found"}"#),
+        ),
+        (
             "/operator/api/sessions/revoke?user=demo",
-            Some("demo"),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::OK, r#"{"revoked":2}"#)
-    );
+            (StatusCode::OK, r#"{"revoked":2}"#),
+        ),
+    ] {
+        let (status, _, body) = app.post(path, Some("demo"), None).await;
+        assert_eq!((status, body.as_str()), want, "{path}");
+    }
     assert_eq!(
         calls(&seen),
         [
@@ -234,23 +226,30 @@ async fn operator_routes_refuse_cross_site_posts_and_bad_input_before_calling() 
 async fn a_rejected_token_or_a_dead_admin_listener_is_explained() {
     let (admin, _seen) = fake_admin().await;
     let app = App::start_with(Some(AdminApi::new(admin, "wrong"))).await;
-    let (status, _, body) = app
-        .get("/operator/api/sessions?user=demo", Some("demo"))
-        .await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(body, r#"{"error":"admin_token_rejected"}"#);
+    assert_eq!(
+        app.get_as_demo("/operator/api/sessions?user=demo").await,
+        (
+            StatusCode::BAD_GATEWAY,
+            r#"{"error":"admin_token_rejected"}"#.to_owned()
+        )
+    );
 
     // A port nothing listens on.
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
     let app = App::start_with(Some(AdminApi::new(addr, TOKEN))).await;
-    let (status, _, body) = app
-        .get("/operator/api/sessions?user=demo", Some("demo"))
-        .await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(body, r#"{"error":"admin_unreachable"}"#);
-    let (status, _, body) = app.get("/operator/api/redirects", Some("demo")).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(body, r#"{"error":"admin_unreachable"}"#);
+    for path in [
+        "/operator/api/sessions?user=demo",
+        "/operator/api/redirects",
+    ] {
+        assert_eq!(
+            app.get_as_demo(path).await,
+            (
+                StatusCode::BAD_GATEWAY,
+                r#"{"error":"admin_unreachable"}"#.to_owned()
+            ),
+            "{path}"
+        );
+    }
 }

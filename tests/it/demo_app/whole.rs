@@ -213,23 +213,12 @@ async fn two_browsers_see_and_end_each_other_and_the_operator_sees_it_all() {
     assert_eq!(listed, expected);
 
     // The operator revokes B: B is sent to login, A stays.
-    let revoked = demo
-        .json(
-            &a,
-            Method::POST,
-            &format!("/operator/api/sessions/{handle_b}/revoke"),
-        )
-        .await;
+    let revoke_b = format!("/operator/api/sessions/{handle_b}/revoke");
+    let revoked = demo.json(&a, Method::POST, &revoke_b).await;
     assert_eq!(revoked["revoked"], 1);
     assert!(!demo.signed_in(&b).await, "B survived its revocation");
     assert!(demo.signed_in(&a).await);
-    let again = demo
-        .call(
-            &a,
-            Method::POST,
-            &format!("/operator/api/sessions/{handle_b}/revoke"),
-        )
-        .await;
+    let again = demo.call(&a, Method::POST, &revoke_b).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.text());
 
     // A cross-site POST changes nothing.

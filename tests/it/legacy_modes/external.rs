@@ -7,7 +7,10 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{API, BROWSER, Http, gateway_in_front, metric, percent_decode, wait};
+use super::{
+    API, BROWSER, Http, assert_browser_sent_to_login, express_session_id, gateway_in_front, metric,
+    percent_decode, wait,
+};
 use crate::support::gateway::TestGateway;
 use crate::support::logs::LogCapture;
 use crate::support::node_app::NodeApp;
@@ -65,12 +68,7 @@ impl Setup {
         assert_eq!(set.len(), 1, "{set:?}");
         assert!(set[0].ends_with("; Path=/; HttpOnly"), "{set:?}");
         let cookie = login.cookie_pair("connect.sid");
-        let decoded = percent_decode(cookie.strip_prefix("connect.sid=").unwrap());
-        let id = decoded
-            .strip_prefix("s:")
-            .and_then(|rest| rest.split_once('.'))
-            .map(|(id, _signature)| id.to_owned())
-            .expect("s:<id>.<signature>");
+        let id = express_session_id(&cookie, "connect.sid");
         (cookie, format!("sess:{id}"))
     }
 
@@ -142,11 +140,7 @@ async fn sliding_extends_the_apps_key_without_touching_its_value() {
     assert_eq!(logout.status, StatusCode::FOUND);
     logout.assert_clears("connect.sid");
     assert_eq!(s.redis.query::<i64>(&["EXISTS", &key]), 0);
-    let peek = s
-        .http
-        .get(s.gateway.url("/peek"), &[cookie_header[0], BROWSER])
-        .await;
-    peek.assert_sent_to_login("/peek", "connect.sid");
+    assert_browser_sent_to_login(&s.http, &s.gateway, "/peek", cookie_header[0].1).await;
 }
 
 /// After 2.6 s without a request the key is gone: the next page is a login
@@ -162,11 +156,7 @@ async fn an_idle_session_is_sent_to_login_and_its_cookie_cleared() {
     wait(2_600).await;
     assert_eq!(s.redis.query::<i64>(&["EXISTS", &key]), 0);
     let before = s.redirects("expired").await;
-    let peek = s
-        .http
-        .get(s.gateway.url("/peek"), &[cookie_header[0], BROWSER])
-        .await;
-    peek.assert_sent_to_login("/peek", "connect.sid");
+    assert_browser_sent_to_login(&s.http, &s.gateway, "/peek", cookie_header[0].1).await;
     assert_eq!(s.redirects("expired").await, before + 1.0);
 
     // API clients get the 401 JSON, same reason.

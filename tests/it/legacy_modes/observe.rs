@@ -7,7 +7,7 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::{BROWSER, Behind, slides_as_alice, wait};
+use super::{BROWSER, Behind, assert_browser_sent_to_login, slides_as_alice, wait};
 use crate::support::logs::LogCapture;
 
 /// The gateway's idle timeout, ms (`idle_timeout = "2s"`).
@@ -73,11 +73,7 @@ async fn a_learned_session_slides_and_expires_although_the_app_keeps_it() {
         !s.exists(&key),
         "the registered session outlived idle_timeout"
     );
-    let whoami = s
-        .http
-        .get(s.gateway.url("/whoami"), &[cookie_header[0], BROWSER])
-        .await;
-    whoami.assert_sent_to_login("/whoami", "appsession");
+    assert_browser_sent_to_login(&s.http, &s.gateway, "/whoami", cookie_header[0].1).await;
     assert_eq!(
         s.app_saw_whoami().await,
         5,
@@ -107,11 +103,7 @@ async fn a_value_never_seen_set_is_refused() {
     );
 
     for cookie in [forged.as_str(), unlearned.as_str()] {
-        let answer = s
-            .http
-            .get(s.gateway.url("/whoami"), &[("cookie", cookie), BROWSER])
-            .await;
-        answer.assert_sent_to_login("/whoami", "appsession");
+        assert_browser_sent_to_login(&s.http, &s.gateway, "/whoami", cookie).await;
     }
     assert_eq!(s.app_saw_whoami().await, 1, "only the direct check");
 }
@@ -164,11 +156,7 @@ async fn learns_among_several_cookies_and_ends_when_the_app_deletes_it() {
             answer.set_cookies()
         );
         assert!(!s.exists(&key), "{logout} did not end the session");
-        let after = s
-            .http
-            .get(s.gateway.url("/whoami"), &[cookie_header[0], BROWSER])
-            .await;
-        after.assert_sent_to_login("/whoami", "appsession");
+        assert_browser_sent_to_login(&s.http, &s.gateway, "/whoami", cookie_header[0].1).await;
     }
     // Bob's session was not touched by the others' logouts.
     assert!(s.exists(&key));
@@ -218,11 +206,7 @@ async fn a_resent_cookie_never_resurrects_an_expired_session() {
         .await;
     assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text());
     assert!(!s.exists(&key), "a re-sent cookie brought the session back");
-    let whoami = s
-        .http
-        .get(s.gateway.url("/whoami"), &[cookie_header[0], BROWSER])
-        .await;
-    whoami.assert_sent_to_login("/whoami", "appsession");
+    assert_browser_sent_to_login(&s.http, &s.gateway, "/whoami", cookie_header[0].1).await;
 }
 
 /// The gateway's own logout in observe mode ends the learned session and

@@ -8,7 +8,7 @@
 
 use http::StatusCode;
 
-use super::{BROWSER, Behind, percent_decode, slides_as_alice, wait};
+use super::{Behind, assert_browser_sent_to_login, express_session_id, slides_as_alice, wait};
 
 /// The gateway's idle timeout, ms (`idle_timeout = "2s"`).
 const IDLE_MS: i64 = 2_000;
@@ -27,12 +27,7 @@ async fn learns_an_express_session_passes_slides_and_expires_it() {
     let login = s.http.post(s.gateway.url("/login?user=alice"), &[]).await;
     assert_eq!(login.status, StatusCode::OK, "stderr: {}", s.app.stderr());
     let cookie = login.cookie_pair("app.sid");
-    let decoded = percent_decode(cookie.strip_prefix("app.sid=").unwrap());
-    let id = decoded
-        .strip_prefix("s:")
-        .and_then(|rest| rest.split_once('.'))
-        .map(|(id, _signature)| id.to_owned())
-        .expect("s:<id>.<signature>");
+    let id = express_session_id(&cookie, "app.sid");
     let key = format!("sessiongate:{id}");
     let ttl = s.pttl(&key);
     assert!((1_500..=IDLE_MS).contains(&ttl), "not learned: PTTL {ttl}");
@@ -41,11 +36,7 @@ async fn learns_an_express_session_passes_slides_and_expires_it() {
     slides_as_alice(&s.http, &s.gateway, &cookie_header, async || s.pttl(&key)).await;
 
     wait(2_600).await;
-    let whoami = s
-        .http
-        .get(s.gateway.url("/whoami"), &[cookie_header[0], BROWSER])
-        .await;
-    whoami.assert_sent_to_login("/whoami", "app.sid");
+    assert_browser_sent_to_login(&s.http, &s.gateway, "/whoami", cookie_header[0].1).await;
     // The app's MemoryStore never expires it: only the gateway did.
     let direct = s.http.get(s.app.url("/whoami"), &cookie_header).await;
     assert_eq!(direct.status, StatusCode::OK, "{}", direct.text());

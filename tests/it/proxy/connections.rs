@@ -23,23 +23,35 @@ const EARLY: Duration = Duration::from_secs(1);
 
 const H2_MAGIC: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-async fn gateway(upstream: &TestUpstream) -> TestGateway {
-    let mut cfg = config(&upstream.url());
-    cfg.server.header_read_timeout = HEAD_TIMEOUT;
-    cfg.server.keepalive_timeout = IDLE_TIMEOUT;
-    TestGateway::start(cfg).await
+/// An upstream and a gateway with the short [`HEAD_TIMEOUT`] and
+/// [`IDLE_TIMEOUT`] these tests wait out.
+async fn gateway() -> (TestUpstream, TestGateway) {
+    proxied_with(|cfg| {
+        cfg.server.header_read_timeout = HEAD_TIMEOUT;
+        cfg.server.keepalive_timeout = IDLE_TIMEOUT;
+    })
+    .await
 }
 
 /// Reads (and drops) whatever comes until the gateway closes `stream`;
 /// returns how long after `since` that was. Fails if it is still open
 /// `timeout + LATE` after `since`, or closed before `timeout - EARLY`.
-async fn closed_after(stream: &mut TcpStream, since: Instant, timeout: Duration) -> Duration {
+async fn closed_after<S>(stream: &mut S, since: Instant, timeout: Duration) -> Duration
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
     let mut sink = Vec::new();
     let limit = (since + timeout + LATE).saturating_duration_since(Instant::now());
     // A reset counts as closed as much as a FIN does.
     let _ = tokio::time::timeout(limit, stream.read_to_end(&mut sink))
         .await
         .unwrap_or_else(|_| panic!("still open {:?} after {timeout:?}", timeout + LATE));
+    assert_not_early(since, timeout)
+}
+
+/// Fails if less than `timeout - EARLY` has passed since `since` (the
+/// gateway closed before its timeout); returns the time passed.
+fn assert_not_early(since: Instant, timeout: Duration) -> Duration {
     let elapsed = since.elapsed();
     assert!(
         elapsed + EARLY >= timeout,
@@ -86,10 +98,20 @@ async fn h2c(addr: SocketAddr) -> (http2::SendRequest<ClientBody>, JoinHandle<()
     http2_over(tcp(addr).await).await
 }
 
+/// Waits up to `timeout + LATE` for the task of an [`h2c`] connection,
+/// `closed`, to end; fails if it ended before `timeout - EARLY` after
+/// `since`.
+async fn h2c_closed(closed: JoinHandle<()>, since: Instant, timeout: Duration) {
+    tokio::time::timeout(timeout + LATE, closed)
+        .await
+        .unwrap_or_else(|_| panic!("an idle h2c connection still open {timeout:?} + {LATE:?} on"))
+        .unwrap();
+    assert_not_early(since, timeout);
+}
+
 #[tokio::test]
 async fn silent_connection_is_closed_after_header_read_timeout() {
-    let upstream = TestUpstream::start().await;
-    let gw = gateway(&upstream).await;
+    let (_upstream, gw) = gateway().await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
     closed_after(&mut stream, Instant::now(), HEAD_TIMEOUT).await;
 }
@@ -107,23 +129,13 @@ async fn silent_tls_connection_is_closed_after_header_read_timeout() {
     // A handshake, then nothing (with ALPN h2 and http/1.1 alike).
     for alpn in [b"h2".as_slice(), b"http/1.1"] {
         let mut tls = tls_connect(gw.addr, "localhost", &cert.cert, &[alpn]).await;
-        let since = Instant::now();
-        let mut sink = Vec::new();
-        let _ = timeout(HEAD_TIMEOUT + LATE, tls.read_to_end(&mut sink))
-            .await
-            .expect("a silent TLS connection stayed open");
-        assert!(
-            since.elapsed() + EARLY >= HEAD_TIMEOUT,
-            "{:?}",
-            since.elapsed()
-        );
+        closed_after(&mut tls, Instant::now(), HEAD_TIMEOUT).await;
     }
 }
 
 #[tokio::test]
 async fn h2c_preface_alone_is_closed_after_header_read_timeout() {
-    let upstream = TestUpstream::start().await;
-    let gw = gateway(&upstream).await;
+    let (upstream, gw) = gateway().await;
     // The magic line and nothing more (no SETTINGS), and then the magic
     // line with half a SETTINGS frame.
     let half_settings = [H2_MAGIC, &[0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3]].concat();
@@ -137,8 +149,7 @@ async fn h2c_preface_alone_is_closed_after_header_read_timeout() {
 
 #[tokio::test]
 async fn idle_keep_alive_http1_connection_is_closed_after_keepalive_timeout() {
-    let upstream = TestUpstream::start().await;
-    let gw = gateway(&upstream).await;
+    let (upstream, gw) = gateway().await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
     // Two requests on the connection: it stays open between them.
     for _ in 0..2 {
@@ -156,8 +167,7 @@ async fn idle_keep_alive_http1_connection_is_closed_after_keepalive_timeout() {
 
 #[tokio::test]
 async fn slow_next_head_on_a_kept_alive_connection_is_cut_off() {
-    let upstream = TestUpstream::start().await;
-    let gw = gateway(&upstream).await;
+    let (upstream, gw) = gateway().await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -174,20 +184,11 @@ async fn slow_next_head_on_a_kept_alive_connection_is_cut_off() {
 
 #[tokio::test]
 async fn idle_h2c_connection_without_streams_is_closed_after_keepalive_timeout() {
-    let upstream = TestUpstream::start().await;
-    let gw = gateway(&upstream).await;
+    let (_upstream, gw) = gateway().await;
     // Never a stream: the preface and SETTINGS alone, then idle.
     let started = Instant::now();
     let (_send, closed) = h2c(gw.addr).await;
-    timeout(IDLE_TIMEOUT + LATE, closed)
-        .await
-        .expect("a stream-less h2c connection stayed open")
-        .unwrap();
-    assert!(
-        started.elapsed() + EARLY >= IDLE_TIMEOUT,
-        "{:?}",
-        started.elapsed()
-    );
+    h2c_closed(closed, started, IDLE_TIMEOUT).await;
 
     // One stream, then idle: closed keepalive_timeout after it ended.
     let (mut send, closed) = h2c(gw.addr).await;
@@ -198,23 +199,14 @@ async fn idle_h2c_connection_without_streams_is_closed_after_keepalive_timeout()
     assert_eq!(resp.status(), StatusCode::OK);
     resp.into_body().collect().await.unwrap();
     let idle_since = Instant::now();
-    timeout(IDLE_TIMEOUT + LATE, closed)
-        .await
-        .expect("an idle h2c connection stayed open")
-        .unwrap();
-    assert!(
-        idle_since.elapsed() + EARLY >= IDLE_TIMEOUT,
-        "{:?}",
-        idle_since.elapsed()
-    );
+    h2c_closed(closed, idle_since, IDLE_TIMEOUT).await;
 }
 
 #[tokio::test]
 async fn responses_longer_than_keepalive_timeout_are_not_cut() {
     let wait = IDLE_TIMEOUT + Duration::from_secs(1);
     for http2 in [false, true] {
-        let upstream = TestUpstream::start().await;
-        let gw = gateway(&upstream).await;
+        let (upstream, gw) = gateway().await;
         let client = Http::speaking(if http2 { Proto::H2c } else { Proto::Http1 });
         // Slow to answer at all.
         let slow = format!("/sleep/{}", wait.as_millis());
@@ -250,33 +242,15 @@ async fn responses_longer_than_keepalive_timeout_are_not_cut() {
 
 #[tokio::test]
 async fn websocket_tunnel_idle_longer_than_keepalive_timeout_stays_open() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-
-    let upstream = TestUpstream::start().await;
-    let gw = gateway(&upstream).await;
-    let tcp = TcpStream::connect(gw.addr).await.unwrap();
-    let (mut ws, _) = timeout(
-        PATIENCE,
-        tokio_tungstenite::client_async(format!("ws://{}/ws", gw.addr), tcp),
-    )
-    .await
-    .unwrap()
-    .expect("WebSocket handshake through the gateway");
+    let (_upstream, gw) = gateway().await;
+    let (mut ws, _) = websocket(&gw).await;
     tokio::time::sleep(IDLE_TIMEOUT + Duration::from_secs(1)).await;
-    ws.send(Message::text("still there")).await.unwrap();
-    let echoed = timeout(PATIENCE, ws.next())
-        .await
-        .unwrap()
-        .expect("the tunnel was closed")
-        .unwrap();
-    assert_eq!(echoed.into_text().unwrap().as_str(), "still there");
+    assert_echoed(&mut ws, "still there").await;
 }
 
 #[tokio::test]
 async fn admin_listener_closes_silent_slow_and_idle_connections() {
-    let upstream = TestUpstream::start().await;
-    let gw = gateway(&upstream).await;
+    let (_upstream, gw) = gateway().await;
     let mut silent = TcpStream::connect(gw.admin).await.unwrap();
     let mut slow = TcpStream::connect(gw.admin).await.unwrap();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nX-")
@@ -301,8 +275,7 @@ async fn admin_listener_closes_silent_slow_and_idle_connections() {
 
 #[tokio::test]
 async fn many_silent_connections_are_closed_so_new_clients_get_served() {
-    let upstream = TestUpstream::start().await;
-    let gw = gateway(&upstream).await;
+    let (_upstream, gw) = gateway().await;
     let started = Instant::now();
     let mut silent = Vec::new();
     for _ in 0..20 {

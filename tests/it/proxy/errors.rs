@@ -42,24 +42,19 @@ fn api_request(builder: http::request::Builder, payload: &'static str) -> Reques
 
 #[tokio::test]
 async fn slow_upstream_is_504() {
-    let upstream = TestUpstream::start().await;
-    let mut cfg = config(&upstream.url());
-    cfg.upstream.response_timeout = Duration::from_millis(300);
-    let gw = TestGateway::start(cfg).await;
-    let req = Request::get(gw.url("/sleep/3000"))
-        .header("x-requested-with", "XMLHttpRequest")
-        .body(body(""))
-        .unwrap();
-    let ans = send(req).await;
+    let (_upstream, gw) =
+        proxied_with(|cfg| cfg.upstream.response_timeout = Duration::from_millis(300)).await;
+    let ans = get_with(
+        gw.url("/sleep/3000"),
+        &[("x-requested-with", "XMLHttpRequest")],
+    )
+    .await;
     assert_error_json(&ans, StatusCode::GATEWAY_TIMEOUT, "gateway_timeout");
 }
 
 #[tokio::test]
 async fn oversized_head_is_431() {
-    let upstream = TestUpstream::start().await;
-    let mut cfg = config(&upstream.url());
-    cfg.server.max_header_bytes = 16 * 1024;
-    let gw = TestGateway::start(cfg).await;
+    let (upstream, gw) = proxied_with(|cfg| cfg.server.max_header_bytes = 16 * 1024).await;
     let big = "a".repeat(20 * 1024);
     let answer = raw(
         gw.addr,
@@ -71,19 +66,14 @@ async fn oversized_head_is_431() {
 
     // Just under the limit still goes through.
     let fits = "a".repeat(8 * 1024);
-    let req = Request::get(gw.url("/"))
-        .header("x-big", fits)
-        .body(body(""))
-        .unwrap();
-    assert_eq!(send(req).await.status, StatusCode::OK);
+    let ans = get_with(gw.url("/"), &[("x-big", &fits)]).await;
+    assert_eq!(ans.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn slow_request_head_is_cut_off() {
-    let upstream = TestUpstream::start().await;
-    let mut cfg = config(&upstream.url());
-    cfg.server.header_read_timeout = Duration::from_millis(500);
-    let gw = TestGateway::start(cfg).await;
+    let (upstream, gw) =
+        proxied_with(|cfg| cfg.server.header_read_timeout = Duration::from_millis(500)).await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Half: ")
@@ -99,8 +89,7 @@ async fn slow_request_head_is_cut_off() {
 
 #[tokio::test]
 async fn ambiguous_framing_is_400_and_never_forwarded() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (upstream, gw) = proxied().await;
     let cases: [(&str, &[u8]); 8] = [
         (
             "Content-Length with Transfer-Encoding",
@@ -139,8 +128,7 @@ async fn ambiguous_framing_is_400_and_never_forwarded() {
 
 #[tokio::test]
 async fn connect_is_405_and_absolute_form_stays_on_the_route_upstream() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (upstream, gw) = proxied().await;
     let answer = raw(
         gw.addr,
         b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
@@ -161,15 +149,9 @@ async fn connect_is_405_and_absolute_form_stays_on_the_route_upstream() {
 
 #[tokio::test]
 async fn oversized_h2_head_is_431() {
-    let upstream = TestUpstream::start().await;
-    let mut cfg = config(&upstream.url());
-    cfg.server.max_header_bytes = 16 * 1024;
-    let gw = TestGateway::start(cfg).await;
-    let req = Request::get(gw.url("/"))
-        .header("x-big", "a".repeat(20 * 1024))
-        .body(body(""))
-        .unwrap();
-    let ans = Http::h2c().send(req).await;
+    let (upstream, gw) = proxied_with(|cfg| cfg.server.max_header_bytes = 16 * 1024).await;
+    let big = "a".repeat(20 * 1024);
+    let ans = Http::h2c().get(gw.url("/"), &[("x-big", &big)]).await;
     assert_eq!(ans.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     assert!(upstream.received().is_empty());
 }

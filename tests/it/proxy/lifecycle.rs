@@ -110,10 +110,8 @@ async fn unreadable_tls_files_fail_run() {
 
 #[tokio::test]
 async fn shutdown_grace_bounds_the_wait_for_in_flight_requests() {
-    let upstream = TestUpstream::start().await;
-    let mut cfg = config(&upstream.url());
-    cfg.server.shutdown_grace = Duration::from_millis(300);
-    let mut gw = TestGateway::start(cfg).await;
+    let (upstream, mut gw) =
+        proxied_with(|cfg| cfg.server.shutdown_grace = Duration::from_millis(300)).await;
     // Far longer than the grace: only an ended connection lets it finish soon.
     let in_flight = tokio::spawn(get_raw_status(gw.addr, "/sleep/60000"));
     timeout(PATIENCE, async {

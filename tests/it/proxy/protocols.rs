@@ -5,8 +5,7 @@ use super::*;
 
 #[tokio::test]
 async fn h2c_prior_knowledge() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (_upstream, gw) = proxied().await;
     let req = Request::post(gw.url("/h2?x=1"))
         .body(body("over h2c"))
         .unwrap();
@@ -92,28 +91,11 @@ async fn tls_with_alpn_http1_only_falls_back_to_http1() {
 
 #[tokio::test]
 async fn websocket_echo_through_the_gateway() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
-    let tcp = TcpStream::connect(gw.addr).await.unwrap();
-    let (mut ws, resp) = timeout(
-        PATIENCE,
-        tokio_tungstenite::client_async(format!("ws://{}/ws", gw.addr), tcp),
-    )
-    .await
-    .unwrap()
-    .expect("WebSocket handshake through the gateway");
+    let (upstream, gw) = proxied().await;
+    let (mut ws, resp) = websocket(&gw).await;
     assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
     for text in ["hello", "again"] {
-        ws.send(Message::text(text)).await.unwrap();
-        let echoed = timeout(PATIENCE, ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(echoed.into_text().unwrap().as_str(), text);
+        assert_echoed(&mut ws, text).await;
     }
     let seen = &upstream.received()[0].headers;
     assert_eq!(seen["upgrade"], "websocket");

@@ -9,8 +9,7 @@ use super::*;
 /// upstream error counted.
 #[tokio::test]
 async fn broken_chunked_body_is_400_and_not_an_upstream_error() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (_upstream, gw) = proxied().await;
     let before = upstream_errors(&gw).await;
     for method in ["POST", "GET"] {
         let request = format!(
@@ -27,8 +26,7 @@ async fn broken_chunked_body_is_400_and_not_an_upstream_error() {
 /// broke its body too: `400`, not an upstream error.
 #[tokio::test]
 async fn body_ending_mid_chunk_is_not_an_upstream_error() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (upstream, gw) = proxied().await;
     let before = upstream_errors(&gw).await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
     stream
@@ -56,8 +54,7 @@ async fn body_ending_mid_chunk_is_not_an_upstream_error() {
 /// it is chunked).
 #[tokio::test]
 async fn get_with_chunked_body_is_forwarded_with_its_body() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (upstream, gw) = proxied().await;
     let answer = raw(
         gw.addr,
         b"GET /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
@@ -76,8 +73,7 @@ async fn get_with_chunked_body_is_forwarded_with_its_body() {
 /// length (no `content-length`) reaches the upstream with it.
 #[tokio::test]
 async fn h2c_get_with_a_body_is_forwarded_with_it() {
-    let upstream = TestUpstream::start().await;
-    let gw = TestGateway::start(config(&upstream.url())).await;
+    let (_upstream, gw) = proxied().await;
     let (tx, body) = channel_body();
     let req = Request::get(gw.url("/echo")).body(body).unwrap();
     let pending = tokio::spawn(async move { Http::h2c().send(req).await });

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use sessiongate::store::{ClusterStore, Record, SessionStore, Touch};
 
 use super::{MS, key, now_ms, record};
-use crate::support::records::{peek, slide};
+use crate::support::records::{create, peek, slide};
 use crate::support::redis_topology::RedisCluster;
 
 fn connect(cluster: &RedisCluster) -> ClusterStore {
@@ -38,7 +38,7 @@ async fn the_store_contract_holds_on_a_cluster() {
         browser: true,
         ..record(7_000)
     };
-    store.create(&k, &full, MS(5_000)).await.expect("create");
+    create(&store, &k, &full, 5_000).await;
     let got = store.touch(&k, &peek()).await.unwrap().expect("found");
     assert_eq!(got.record, full);
     assert!(!got.extended);
@@ -47,10 +47,7 @@ async fn the_store_contract_holds_on_a_cluster() {
         user: None,
         ..record(3_000)
     };
-    store
-        .create(&k, &plain, MS(3_000))
-        .await
-        .expect("create again");
+    create(&store, &k, &plain, 3_000).await;
     let got = store.touch(&k, &peek()).await.unwrap().expect("found");
     assert_eq!(got.record, plain, "no field of the old record survives");
 
@@ -60,10 +57,7 @@ async fn the_store_contract_holds_on_a_cluster() {
     // extend slides to idle; min_step skips small growth (4 s, less than
     // min_step capped at half the idle); touched moves
     let k = key();
-    store
-        .create(&k, &record(10_000), MS(6_000))
-        .await
-        .expect("create");
+    create(&store, &k, &record(10_000), 6_000).await;
     let step = Touch {
         min_step: MS(9_000),
         ..slide()
@@ -84,7 +78,7 @@ async fn the_store_contract_holds_on_a_cluster() {
         deadline_ms: Some(deadline),
         ..record(10_000)
     };
-    store.create(&k, &capped, MS(1_000)).await.expect("create");
+    create(&store, &k, &capped, 1_000).await;
     let touch = slide();
     let got = store.touch(&k, &touch).await.unwrap().unwrap();
     assert_eq!(got.ttl, MS(deadline - touch.now_ms));
@@ -95,7 +89,7 @@ async fn the_store_contract_holds_on_a_cluster() {
         touched_ms: now_ms() - 5_000,
         ..record(10_000)
     };
-    store.create(&k, &stale, MS(2_000)).await.expect("create");
+    create(&store, &k, &stale, 2_000).await;
     let strict = Touch {
         max_idle: Some(MS(1_000)),
         ..slide()

@@ -26,8 +26,7 @@ async fn get(proto: Proto, env: &Env, path: &str, cookies: &[&str]) -> Answer {
 
 #[tokio::test]
 async fn managed_duplicate_session_cookies_never_reach_upstream() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url()).start().await;
+    let (_redis, env) = on_redis("", "").await;
     let alice = env.login("alice").await.cookie();
     let bob = env.login("bob").await.cookie();
     let unknown = format!("{COOKIE}={UNKNOWN_ID}");
@@ -79,8 +78,7 @@ async fn managed_duplicate_session_cookies_never_reach_upstream() {
 
 #[tokio::test]
 async fn cookie_crumbs_reach_upstream_as_one_header() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url()).start().await;
+    let (_redis, env) = on_redis("", "").await;
     let alice = env.login("alice").await.cookie();
     for proto in PROTOS {
         let ans = get(proto, &env, "/pub/x", &["a=1", "b=2", "c=3"]).await;

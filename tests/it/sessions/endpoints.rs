@@ -8,11 +8,7 @@ fn pttl(redis: &RedisServer, id: &str) -> i64 {
 
 #[tokio::test]
 async fn session_status_does_not_slide() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "30s""#)
-        .start()
-        .await;
+    let (redis, env) = on_redis(r#"idle_timeout = "30s""#, "").await;
     let ans = env.get("/.sessiongate/session", None, &[]).await;
     assert_eq!(ans.status, StatusCode::OK);
     assert_eq!(ans.json(), serde_json::json!({ "authenticated": false }));
@@ -53,15 +49,7 @@ async fn session_status_does_not_slide() {
 
 #[tokio::test]
 async fn session_status_reports_the_absolute_cap() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "30s"
-            absolute_timeout = "1h""#,
-        )
-        .start()
-        .await;
-    let login = env.login("alice").await;
+    let (_redis, env, login) = alice_on_redis(&idle_and_cap("30s", "1h"), "").await;
     let json = env
         .get("/.sessiongate/session", Some(&login.cookie()), &[])
         .await
@@ -72,14 +60,12 @@ async fn session_status_reports_the_absolute_cap() {
 
 #[tokio::test]
 async fn refresh_slides_and_reissues() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "30s"
+    let (redis, env) = on_redis(
+        r#"idle_timeout = "30s"
             sliding = false"#,
-        )
-        .start()
-        .await;
+        "",
+    )
+    .await;
     let ans = request(Method::POST, env.url("/.sessiongate/refresh"), &[], "").await;
     assert_eq!(ans.status, StatusCode::UNAUTHORIZED);
     assert_eq!(ans.json()["reason"], "missing");
@@ -108,9 +94,7 @@ async fn refresh_slides_and_reissues() {
 
 #[tokio::test]
 async fn gateway_logout_ends_the_session() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url()).start().await;
-    let login = env.login("alice").await;
+    let (redis, env, login) = alice_on_redis("", "").await;
     assert_eq!(redis.query::<i64>(&["EXISTS", &key(&login.id)]), 1);
     let ans = env
         .get("/.sessiongate/logout", Some(&login.cookie()), &[])
@@ -126,18 +110,10 @@ async fn gateway_logout_ends_the_session() {
 
 #[tokio::test]
 async fn upstream_logout_ends_the_session_and_control_headers_stay_inside() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url()).start().await;
-    let login = env.login("alice").await;
+    let (redis, env, login) = alice_on_redis("", "").await;
     let ans = env.get("/logout-app", Some(&login.cookie()), &[]).await;
     assert_eq!(ans.status, StatusCode::OK);
-    assert!(
-        !ans.headers
-            .keys()
-            .any(|k| k.as_str().starts_with("sessiongate-")),
-        "{:?}",
-        ans.headers
-    );
+    ans.assert_no_control_headers();
     ans.assert_cookie_cleared();
     assert_eq!(redis.query::<i64>(&["EXISTS", &key(&login.id)]), 0);
     env.get("/", Some(&login.cookie()), &[])

@@ -58,12 +58,7 @@ async fn django_table_on_memory() {
 
 #[tokio::test]
 async fn sliding_keeps_an_active_session_then_idles_out() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "1500ms""#)
-        .start()
-        .await;
-    let login = env.login("alice").await;
+    let (_redis, env, login) = alice_on_redis(r#"idle_timeout = "1500ms""#, "").await;
     let mut last = login.after;
     let mut step = 1;
     while last.duration_since(login.before) < Duration::from_secs_f64(3.5) {
@@ -87,15 +82,7 @@ async fn sliding_keeps_an_active_session_then_idles_out() {
 
 #[tokio::test]
 async fn absolute_cap_ends_an_active_session() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "2s"
-            absolute_timeout = "3s""#,
-        )
-        .start()
-        .await;
-    let login = env.login("alice").await;
+    let (_redis, env, login) = alice_on_redis(&idle_and_cap("2s", "3s"), "").await;
     for t in [0.6, 1.2, 1.8, 2.2] {
         at(login.before, t).await;
         env.get("/", Some(&login.cookie()), &[])
@@ -110,8 +97,7 @@ async fn absolute_cap_ends_an_active_session() {
 
 #[tokio::test]
 async fn max_age_overrides_the_idle_timeout() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url()).start().await;
+    let (redis, env) = on_redis("", "").await;
     let login = env.login_with("user=alice&max_age=1", &[]).await;
     assert!(
         login.set_cookie.contains("Max-Age=1;"),
@@ -143,8 +129,7 @@ fn assert_browser_cookie(set_cookie: &str) {
 
 #[tokio::test]
 async fn browser_sessions_have_no_max_age() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url()).start().await;
+    let (redis, env) = on_redis("", "").await;
     let login = env.login_with("user=alice&max_age=0", &[]).await;
     assert_browser_cookie(&login.set_cookie);
     let ans = env.get("/", Some(&login.cookie()), &[]).await;
@@ -164,18 +149,11 @@ async fn browser_sessions_have_no_max_age() {
 
 #[tokio::test]
 async fn a_stricter_route_idle_refuses_without_clearing() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "10s""#)
-        .routes(
-            r#"[[route]]
-            name = "strict"
-            path = "/strict/"
-            idle_timeout = "1s""#,
-        )
-        .start()
-        .await;
-    let login = env.login("alice").await;
+    let (_redis, env, login) = alice_on_redis(
+        r#"idle_timeout = "10s""#,
+        &route("strict", "/strict/", r#"idle_timeout = "1s""#),
+    )
+    .await;
     at(login.after, 1.6).await;
     let ans = env.get("/strict/x", Some(&login.cookie()), &[]).await;
     ans.assert_login_redirect();
@@ -187,18 +165,11 @@ async fn a_stricter_route_idle_refuses_without_clearing() {
 
 #[tokio::test]
 async fn polling_a_non_extending_route_does_not_keep_the_session() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "2s""#)
-        .routes(
-            r#"[[route]]
-            name = "poll"
-            path = "/poll/"
-            extends_session = false"#,
-        )
-        .start()
-        .await;
-    let login = env.login("alice").await;
+    let (_redis, env, login) = alice_on_redis(
+        r#"idle_timeout = "2s""#,
+        &route("poll", "/poll/", "extends_session = false"),
+    )
+    .await;
     for t in [0.5, 1.0, 1.5] {
         at(login.before, t).await;
         let ans = env.get("/poll/status", Some(&login.cookie()), &[]).await;
@@ -234,13 +205,11 @@ fn write_counts(redis: &RedisServer) -> (u64, u64) {
 
 /// Ten protected requests after a warm-up (which loads the touch script).
 async fn count_writes(touch_interval: &str) -> (u64, u64) {
-    let redis = RedisServer::start();
     let session = format!(
         r#"idle_timeout = "30s"
         touch_interval = "{touch_interval}""#
     );
-    let env = Setup::new(&redis.url()).session(&session).start().await;
-    let login = env.login("alice").await;
+    let (redis, env, login) = alice_on_redis(&session, "").await;
     env.get("/", Some(&login.cookie()), &[])
         .await
         .assert_forwarded_as("alice");
@@ -264,32 +233,27 @@ async fn touch_interval_saves_store_writes() {
     assert_eq!(throttled, (0, 10), "touch_interval = 10s");
 }
 
-/// Sessions idle 10 s with `touch_interval`, and a route `/strict/` whose
-/// idle limit is `strict_idle`.
-async fn strict_route(redis: &RedisServer, touch_interval: &str, strict_idle: &str) -> Env {
+/// A gateway on a fresh redis-server: sessions idle 10 s with
+/// `touch_interval`, and a route `/strict/` whose idle limit is
+/// `strict_idle`.
+async fn strict_route(touch_interval: &str, strict_idle: &str) -> (RedisServer, Env) {
     let session = format!(
         r#"idle_timeout = "10s"
         touch_interval = "{touch_interval}""#
     );
-    let routes = format!(
-        r#"[[route]]
-        name = "strict"
-        path = "/strict/"
-        idle_timeout = "{strict_idle}""#
+    let strict = route(
+        "strict",
+        "/strict/",
+        &format!(r#"idle_timeout = "{strict_idle}""#),
     );
-    Setup::new(&redis.url())
-        .session(&session)
-        .routes(&routes)
-        .start()
-        .await
+    on_redis(&session, &strict).await
 }
 
 /// `touch_interval` skips store writes, but a user active on a route with
 /// a stricter idle limit must never be refused there for idleness.
 #[tokio::test]
 async fn touch_interval_never_refuses_an_active_user_on_a_strict_route() {
-    let redis = RedisServer::start();
-    let env = strict_route(&redis, "3s", "1s").await;
+    let (_redis, env) = strict_route("3s", "1s").await;
     let login = env.login("alice").await;
     let mut last = login.after;
     for step in 1..=10 {
@@ -308,8 +272,7 @@ async fn touch_interval_never_refuses_an_active_user_on_a_strict_route() {
 /// longer than the strict limit was refused on the strict route as idle.
 #[tokio::test]
 async fn activity_elsewhere_counts_on_a_strict_route_under_touch_interval() {
-    let redis = RedisServer::start();
-    let env = strict_route(&redis, "5s", "2s").await;
+    let (_redis, env) = strict_route("5s", "2s").await;
     let login = env.login("alice").await;
     let mut last = login.after;
     // 14 × 0.3 s ≈ 4.2 s of activity on the default route: twice the limit.
@@ -357,25 +320,18 @@ async fn browser_session_idles_out_in_the_store(redis: &RedisServer, env: &Env, 
 
 #[tokio::test]
 async fn a_browser_session_config_still_idles_out_in_the_store() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "2s"
+    let (redis, env, login) = alice_on_redis(
+        r#"idle_timeout = "2s"
             browser_session = true"#,
-        )
-        .start()
-        .await;
-    let login = env.login("alice").await;
+        "",
+    )
+    .await;
     browser_session_idles_out_in_the_store(&redis, &env, &login).await;
 }
 
 #[tokio::test]
 async fn a_max_age_0_login_still_idles_out_in_the_store() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "2s""#)
-        .start()
-        .await;
+    let (redis, env) = on_redis(r#"idle_timeout = "2s""#, "").await;
     let login = env.login_with("user=alice&max_age=0", &[]).await;
     browser_session_idles_out_in_the_store(&redis, &env, &login).await;
 }

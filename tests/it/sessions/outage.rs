@@ -14,12 +14,18 @@ fn assert_unavailable(ans: &Answer) {
     assert!(ans.set_cookies().is_empty(), "{:?}", ans.set_cookies());
 }
 
-#[tokio::test]
-async fn a_paused_store_answers_503_and_the_session_survives() {
+/// A gateway on a fresh redis-server that gives up on the store after
+/// 200 ms, and alice logged in (her cookie).
+async fn alice_with_200ms_op_timeout() -> (RedisServer, Env, String) {
     let redis = RedisServer::start();
     let env = Setup::new(&redis.url()).op_timeout("200ms").start().await;
-    let login = env.login("alice").await;
-    let cookie = login.cookie();
+    let cookie = env.login("alice").await.cookie();
+    (redis, env, cookie)
+}
+
+#[tokio::test]
+async fn a_paused_store_answers_503_and_the_session_survives() {
+    let (redis, env, cookie) = alice_with_200ms_op_timeout().await;
     env.get("/", Some(&cookie), &[])
         .await
         .assert_forwarded_as("alice");
@@ -52,10 +58,7 @@ async fn a_paused_store_answers_503_and_the_session_survives() {
 
 #[tokio::test]
 async fn a_killed_store_answers_503_and_a_restart_recovers() {
-    let mut redis = RedisServer::start();
-    let env = Setup::new(&redis.url()).op_timeout("200ms").start().await;
-    let login = env.login("alice").await;
-    let cookie = login.cookie();
+    let (mut redis, env, cookie) = alice_with_200ms_op_timeout().await;
     redis.kill();
     assert_unavailable(&env.get("/", Some(&cookie), &[]).await);
     assert_eq!(env.get("/pub/x", None, &[]).await.status, StatusCode::OK);
@@ -93,10 +96,7 @@ async fn a_killed_store_answers_503_and_a_restart_recovers() {
 
 #[tokio::test]
 async fn endpoints_and_login_during_an_outage_log_nobody_out() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url()).op_timeout("200ms").start().await;
-    let login = env.login("alice").await;
-    let cookie = login.cookie();
+    let (redis, env, cookie) = alice_with_200ms_op_timeout().await;
     redis.pause();
     let ans = request(
         Method::POST,

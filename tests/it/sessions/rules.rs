@@ -7,20 +7,18 @@ use super::*;
 
 const UNKNOWN_ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-async fn rules_env(redis: &RedisServer) -> Env {
-    Setup::new(&redis.url())
-        .routes(
-            r#"[[route]]
-            name = "always-redirect"
-            path = "/r/"
-            on_unauthenticated = "redirect"
-            [[route]]
-            name = "always-401"
-            path = "/u/"
-            on_unauthenticated = "401""#,
-        )
-        .start()
-        .await
+/// A gateway on a fresh redis-server with two routes that force their
+/// answer: `/r/` always redirects, `/u/` always answers 401.
+async fn rules_env() -> (RedisServer, Env) {
+    let routes = [
+        route(
+            "always-redirect",
+            "/r/",
+            r#"on_unauthenticated = "redirect""#,
+        ),
+        route("always-401", "/u/", r#"on_unauthenticated = "401""#),
+    ];
+    on_redis("", &routes.concat()).await
 }
 
 fn assert_401(ans: &Answer, reason: &str, next: &str) {
@@ -37,8 +35,7 @@ fn assert_401(ans: &Answer, reason: &str, next: &str) {
 
 #[tokio::test]
 async fn api_clients_get_401_and_browsers_302() {
-    let redis = RedisServer::start();
-    let env = rules_env(&redis).await;
+    let (_redis, env) = rules_env().await;
     let json = [("accept", "application/json")];
     assert_401(
         &request(Method::GET, env.url("/api/x"), &json, "").await,
@@ -70,8 +67,7 @@ async fn api_clients_get_401_and_browsers_302() {
 
 #[tokio::test]
 async fn refusal_reasons() {
-    let redis = RedisServer::start();
-    let env = rules_env(&redis).await;
+    let (_redis, env) = rules_env().await;
     let ask = |cookie: &'static str| {
         let url = env.url("/x");
         async move {
@@ -103,8 +99,7 @@ async fn refusal_reasons() {
 
 #[tokio::test]
 async fn hostile_return_paths_stay_on_site() {
-    let redis = RedisServer::start();
-    let env = rules_env(&redis).await;
+    let (_redis, env) = rules_env().await;
     for target in [
         "//evil.example/x",
         "/\\evil.example",
@@ -128,10 +123,7 @@ async fn hostile_return_paths_stay_on_site() {
         "/%2509/evil",
         "/%5C%09evil",
     ] {
-        let head = format!(
-            "GET {target} HTTP/1.1\r\nHost: app.test\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
-        );
-        let answer = raw(&env.gw, &head).await;
+        let answer = raw_get(&env.gw, "app.test", target).await;
         let status = answer.lines().next().unwrap_or_default();
         if status.starts_with("HTTP/1.1 400") {
             continue; // refused outright: not forwarded and no redirect
@@ -195,8 +187,7 @@ fn assert_not_an_open_redirect(target: &str, location: &str, next: &str) {
 
 #[tokio::test]
 async fn forged_identity_and_control_headers_never_reach_upstream() {
-    let redis = RedisServer::start();
-    let env = rules_env(&redis).await;
+    let (redis, env) = rules_env().await;
     let forged = [
         ("X-SessionGate-User", "mallory"),
         ("SESSIONGATE-LOGIN", "user=mallory"),
@@ -239,8 +230,7 @@ async fn forged_identity_and_control_headers_never_reach_upstream() {
 
 #[tokio::test]
 async fn login_never_adopts_a_client_chosen_id() {
-    let redis = RedisServer::start();
-    let env = rules_env(&redis).await;
+    let (redis, env) = rules_env().await;
     let attacker = "attackerchosen0123";
     let login = env
         .login_with(
@@ -258,8 +248,7 @@ async fn login_never_adopts_a_client_chosen_id() {
 
 #[tokio::test]
 async fn only_the_gateway_cookie_is_withheld_from_upstream() {
-    let redis = RedisServer::start();
-    let env = rules_env(&redis).await;
+    let (_redis, env) = rules_env().await;
     let login = env.login("alice").await;
     let cookies = format!("a=1; sessiongate={}; b=2", login.id);
     let ans = env.get("/", Some(&cookies), &[]).await;
@@ -274,16 +263,7 @@ async fn only_the_gateway_cookie_is_withheld_from_upstream() {
 
 #[tokio::test]
 async fn traversal_out_of_a_public_prefix_is_checked() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .routes(
-            r#"[[route]]
-            name = "static"
-            path = "/static/"
-            public = true"#,
-        )
-        .start()
-        .await;
+    let (_redis, env) = on_redis("", &route("static", "/static/", "public = true")).await;
     for target in [
         "/static/../admin",
         "/static/%2e%2e/admin",
@@ -292,10 +272,7 @@ async fn traversal_out_of_a_public_prefix_is_checked() {
         "/static/..%5cadmin",
         "/static//../admin",
     ] {
-        let head = format!(
-            "GET {target} HTTP/1.1\r\nHost: t\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
-        );
-        let answer = raw(&env.gw, &head).await;
+        let answer = raw_get(&env.gw, "t", target).await;
         let status = answer.lines().next().unwrap_or_default().to_owned();
         assert!(
             status.starts_with("HTTP/1.1 302") || status.starts_with("HTTP/1.1 400"),
@@ -311,8 +288,7 @@ async fn traversal_out_of_a_public_prefix_is_checked() {
 
 #[tokio::test]
 async fn accept_preference_decides_api_or_browser() {
-    let redis = RedisServer::start();
-    let env = rules_env(&redis).await;
+    let (_redis, env) = rules_env().await;
     let ask = |accept: &'static str| {
         let url = env.url("/x");
         async move { request(Method::GET, url, &[("accept", accept)], "").await }
@@ -335,8 +311,7 @@ async fn accept_preference_decides_api_or_browser() {
 
 #[tokio::test]
 async fn only_the_first_session_cookie_counts() {
-    let redis = RedisServer::start();
-    let env = rules_env(&redis).await;
+    let (_redis, env) = rules_env().await;
     let login = env.login("alice").await;
     // An unknown id first: the valid one after it lends no identity.
     let cookies = format!("sessiongate={UNKNOWN_ID}; sessiongate={}", login.id);
@@ -353,8 +328,7 @@ async fn only_the_first_session_cookie_counts() {
 /// cookie beside them is still read, and still withheld from the upstream.
 #[tokio::test]
 async fn a_utf8_cookie_beside_the_session_cookie() {
-    let redis = RedisServer::start();
-    let env = rules_env(&redis).await;
+    let (_redis, env) = rules_env().await;
     let login = env.login("alice").await;
     for path in ["/", "/pub/x"] {
         let head = format!(
@@ -379,8 +353,7 @@ async fn a_utf8_cookie_beside_the_session_cookie() {
 
 #[tokio::test]
 async fn a_valid_session_forwards_a_post_body() {
-    let redis = RedisServer::start();
-    let env = rules_env(&redis).await;
+    let (_redis, env) = rules_env().await;
     let login = env.login("alice").await;
     let ans = request(
         Method::POST,
@@ -454,8 +427,7 @@ async fn websocket_upgrade_on_a_protected_route_needs_a_session() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-    let redis = RedisServer::start();
-    let env = rules_env(&redis).await;
+    let (_redis, env) = rules_env().await;
     let upgrade = |cookie: Option<String>| {
         let addr = env.gw.addr;
         async move {

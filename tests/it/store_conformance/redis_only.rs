@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sessiongate::config::StoreConfig;
 use sessiongate::store::{ForeignFound, RedisStore, SessionStore, Store, StoreError, Touch};
 
-use super::{MS, found, key, peek, record, slide};
+use super::{MS, created, found, key, peek, record, slide};
 use crate::support::records::until;
 use crate::support::redis::RedisServer;
 
@@ -22,6 +22,18 @@ async fn foreign(store: &RedisStore, key: &str, touch: &Touch) -> Option<Foreign
 
 fn connect(server: &RedisServer, op_timeout: Duration) -> RedisStore {
     RedisStore::connect(&server.url(), op_timeout).expect("connect")
+}
+
+/// A fresh redis-server and a store on it with a 2 s `op_timeout`.
+fn started() -> (RedisServer, RedisStore) {
+    let server = RedisServer::start();
+    let store = connect(&server, MS(2_000));
+    (server, store)
+}
+
+/// The `PTTL` of `key` on `server`, in ms.
+fn pttl_of(server: &RedisServer, key: &str) -> i64 {
+    server.query(&["PTTL", key])
 }
 
 /// Polls `ping` until it succeeds; panics after 15 s.
@@ -48,8 +60,7 @@ fn command_calls(server: &RedisServer) -> Vec<(String, u64)> {
 
 #[tokio::test]
 async fn foreign_extends_a_string_key_without_touching_its_value() {
-    let server = RedisServer::start();
-    let store = connect(&server, MS(2_000));
+    let (server, store) = started();
     let key = key();
     let mut conn = server.connection();
     let value: &[u8] = b"\x80\x04django pickle\x00\xff bytes";
@@ -65,7 +76,7 @@ async fn foreign_extends_a_string_key_without_touching_its_value() {
     assert!(got.extended);
     assert!(got.ttl_before.is_some_and(|t| t <= MS(1_000) && t > MS(0)));
     assert_eq!(got.ttl, Some(MS(10_000)));
-    let pttl: i64 = server.query(&["PTTL", &key]);
+    let pttl = pttl_of(&server, &key);
     assert!((9_000..=10_000).contains(&pttl), "PTTL {pttl}");
     let stored: Vec<u8> = ::redis::cmd("GET").arg(&key).query(&mut conn).expect("GET");
     assert_eq!(stored, value, "value unchanged byte for byte");
@@ -73,8 +84,7 @@ async fn foreign_extends_a_string_key_without_touching_its_value() {
 
 #[tokio::test]
 async fn foreign_works_for_any_key_type() {
-    let server = RedisServer::start();
-    let store = connect(&server, MS(2_000));
+    let (server, store) = started();
     let key = key();
     let _: i64 = server.query(&["RPUSH", &key, "a", "b"]);
     let _: bool = server.query(&["PEXPIRE", &key, "1000"]);
@@ -86,14 +96,13 @@ async fn foreign_works_for_any_key_type() {
 
 #[tokio::test]
 async fn foreign_never_shortens_and_respects_extend_and_min_step() {
-    let server = RedisServer::start();
-    let store = connect(&server, MS(2_000));
+    let (server, store) = started();
     let key = key();
     let _: () = server.query(&["SET", &key, "v", "PX", "20000"]);
     let got = foreign(&store, &key, &slide()).await.expect("found");
     assert!(!got.extended, "never shortens");
     assert_eq!(got.ttl, got.ttl_before);
-    let pttl: i64 = server.query(&["PTTL", &key]);
+    let pttl = pttl_of(&server, &key);
     assert!(pttl > 19_000, "PTTL {pttl}");
 
     let _: () = server.query(&["SET", &key, "v", "PX", "8000"]);
@@ -109,7 +118,7 @@ async fn foreign_never_shortens_and_respects_extend_and_min_step() {
     };
     let off = foreign(&store, &key, &extend_off).await.expect("found");
     assert!(!off.extended, "extend off");
-    let pttl: i64 = server.query(&["PTTL", &key]);
+    let pttl = pttl_of(&server, &key);
     assert!(pttl <= 8_000, "PTTL {pttl}");
 }
 
@@ -117,70 +126,55 @@ async fn foreign_never_shortens_and_respects_extend_and_min_step() {
 /// idle longer than it (idle minus its TTL) is found but not extended.
 #[tokio::test]
 async fn foreign_max_idle_is_checked_in_the_same_round_trip() {
-    let server = RedisServer::start();
-    let store = connect(&server, MS(2_000));
+    let (server, store) = started();
     let key = key();
     // Idle for ~4 s of a 10 s idle timeout.
     let _: () = server.query(&["SET", &key, "v", "PX", "6000"]);
-    let strict = foreign(
-        &store,
-        &key,
-        &Touch {
-            max_idle: Some(MS(3_000)),
-            ..slide()
-        },
-    )
-    .await
-    .expect("found");
+    let max_idle = |ms| Touch {
+        max_idle: Some(MS(ms)),
+        ..slide()
+    };
+    let strict = foreign(&store, &key, &max_idle(3_000))
+        .await
+        .expect("found");
     assert!(!strict.extended, "too idle for the route: not slid");
-    let pttl: i64 = server.query(&["PTTL", &key]);
+    let pttl = pttl_of(&server, &key);
     assert!(pttl <= 6_000, "PTTL {pttl}");
-    let lenient = foreign(
-        &store,
-        &key,
-        &Touch {
-            max_idle: Some(MS(5_000)),
-            ..slide()
-        },
-    )
-    .await
-    .expect("found");
+    let lenient = foreign(&store, &key, &max_idle(5_000))
+        .await
+        .expect("found");
     assert!(lenient.extended, "within the route's limit: slid");
     assert_eq!(lenient.ttl, Some(MS(10_000)));
 }
 
 #[tokio::test]
 async fn foreign_leaves_a_key_without_expiry_alone() {
-    let server = RedisServer::start();
-    let store = connect(&server, MS(2_000));
+    let (server, store) = started();
     let key = key();
     let _: () = server.query(&["SET", &key, "forever"]);
     let got = foreign(&store, &key, &slide()).await.expect("found");
     assert_eq!(got.ttl_before, None);
     assert_eq!(got.ttl, None);
     assert!(!got.extended);
-    let pttl: i64 = server.query(&["PTTL", &key]);
+    let pttl = pttl_of(&server, &key);
     assert_eq!(pttl, -1);
 }
 
 #[tokio::test]
 async fn foreign_missing_key_is_none() {
-    let server = RedisServer::start();
-    let store = connect(&server, MS(2_000));
+    let (_server, store) = started();
     assert_eq!(foreign(&store, &key(), &slide()).await, None);
 }
 
 #[tokio::test]
 async fn record_is_a_hash_an_operator_can_read() {
-    let server = RedisServer::start();
-    let store = connect(&server, MS(2_000));
-    let key = key();
+    let (server, store) = started();
     let rec = sessiongate::store::Record {
         deadline_ms: Some(1_900_000_000_000),
         browser: true,
         ..record(300_000)
     };
-    store.create(&key, &rec, MS(300_000)).await.expect("create");
+    let key = created(&store, &rec, 300_000).await;
     let mut fields: Vec<(String, String)> = server.query(&["HGETALL", &key]);
     fields.sort();
     let expected = [
@@ -193,7 +187,7 @@ async fn record_is_a_hash_an_operator_can_read() {
     ]
     .map(|(k, v)| (k.to_owned(), v));
     assert_eq!(fields, expected);
-    let pttl: i64 = server.query(&["PTTL", &key]);
+    let pttl = pttl_of(&server, &key);
     assert!((299_000..=300_000).contains(&pttl), "PTTL {pttl}");
 }
 
@@ -201,13 +195,8 @@ async fn record_is_a_hash_an_operator_can_read() {
 /// `EVALSHA` (the commands listed under it run inside the script).
 #[tokio::test]
 async fn one_command_per_touch() {
-    let server = RedisServer::start();
-    let store = connect(&server, MS(2_000));
-    let key = key();
-    store
-        .create(&key, &record(10_000), MS(2_000))
-        .await
-        .expect("create");
+    let (server, store) = started();
+    let key = created(&store, &record(10_000), 2_000).await;
     found(&store, &key, &peek()).await; // loads the script once
     let _: () = server.query(&["CONFIG", "RESETSTAT"]);
     for i in 0..10 {
@@ -259,11 +248,7 @@ async fn a_stalled_redis_times_out_then_recovers() {
     let server = RedisServer::start();
     let op_timeout = MS(200);
     let store = connect(&server, op_timeout);
-    let key = key();
-    store
-        .create(&key, &record(30_000), MS(30_000))
-        .await
-        .expect("create");
+    let key = created(&store, &record(30_000), 30_000).await;
     found(&store, &key, &peek()).await;
 
     server.pause();
@@ -284,11 +269,7 @@ async fn a_stalled_redis_times_out_then_recovers() {
 async fn a_killed_redis_is_an_error_and_a_restarted_one_recovers() {
     let mut server = RedisServer::start();
     let store = connect(&server, MS(200));
-    let key = key();
-    store
-        .create(&key, &record(30_000), MS(30_000))
-        .await
-        .expect("create");
+    let key = created(&store, &record(30_000), 30_000).await;
 
     server.kill();
     let result = store.touch(&key, &slide()).await;
@@ -325,11 +306,7 @@ async fn open_succeeds_before_redis_starts() {
 
     server.restart();
     until_ready(&store).await;
-    let key = key();
-    store
-        .create(&key, &record(10_000), MS(10_000))
-        .await
-        .expect("create");
+    let key = created(&store, &record(10_000), 10_000).await;
     found(&store, &key, &peek()).await;
 }
 
@@ -341,11 +318,7 @@ async fn unix_socket_urls_work() {
     let plain_unix = url.replacen("redis+unix://", "unix://", 1);
     for url in [url, plain_unix] {
         let store = RedisStore::connect(&url, MS(2_000)).expect("connect");
-        let key = key();
-        store
-            .create(&key, &record(10_000), MS(2_000))
-            .await
-            .expect("create");
+        let key = created(&store, &record(10_000), 2_000).await;
         assert!(found(&store, &key, &slide()).await.extended);
     }
 }

@@ -47,6 +47,12 @@ pub fn slide() -> Touch {
     }
 }
 
+/// Creates `key` holding `rec` with a TTL of `ttl_ms`; fails the test if
+/// the store refuses.
+pub async fn create<S: SessionStore>(store: &S, key: &str, rec: &Record, ttl_ms: u64) {
+    store.create(key, rec, MS(ttl_ms)).await.expect("create");
+}
+
 /// Touches `key`, which must exist.
 pub async fn found<S: SessionStore>(store: &S, key: &str, touch: &Touch) -> Found {
     store
