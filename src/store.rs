@@ -182,11 +182,13 @@ pub trait SessionStore: Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Every `(handle, id)` in the index hash `index`, of live sessions and
-    /// of ended ones not yet pruned.
+    /// The `(handle, id)` pairs in the index hash `index`, of live sessions
+    /// and of ended ones not yet pruned: every one, or with `sample`, at
+    /// most that many distinct ones picked at random.
     fn index_entries(
         &self,
         index: &str,
+        sample: Option<usize>,
     ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 
     /// Removes `entry.handle` from its index hash and deletes its key.

@@ -32,6 +32,23 @@ use crate::store::{Found, IndexEntry, SessionStore, StoreError, Touch};
 /// Bytes of OS randomness in a handle: 128 bits, hex-encoded.
 const HANDLE_BYTES: usize = 16;
 
+/// How many index entries a login checks when no per-user limit needs them
+/// all. With ended entries a fraction `d` of the index, a login prunes
+/// `PRUNE_SAMPLE × d` of them on average against the one it adds, so the
+/// index settles near the user's live sessions (at most 8/7 of them once
+/// most sessions have ended), as Redis samples keys for expiry.
+const PRUNE_SAMPLE: usize = 8;
+
+/// A look at a session that changes nothing: no slide.
+fn peek() -> Touch {
+    Touch {
+        now_ms: now_ms(),
+        extend: false,
+        min_step: Duration::ZERO,
+        max_idle: None,
+    }
+}
+
 /// What is kept as-is in a user's index key.
 const USER_KEY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'@')
@@ -103,15 +120,23 @@ impl Sessions {
         user: &str,
         store_time: &mut Duration,
     ) -> Result<Vec<Listed>, StoreError> {
+        let mut live = self.checked(user, None, store_time).await?;
+        live.sort_by_key(|l| std::cmp::Reverse(l.found.record.started_ms));
+        Ok(live)
+    }
+
+    /// The live sessions among `user`'s index entries (all, or a random
+    /// `sample`), pruning the entries of ended ones.
+    async fn checked(
+        &self,
+        user: &str,
+        sample: Option<usize>,
+        store_time: &mut Duration,
+    ) -> Result<Vec<Listed>, StoreError> {
         let index = self.user_key(user);
-        let read = self.store.index_entries(&index);
+        let read = self.store.index_entries(&index, sample);
         let entries = self.timed(StoreOp::Index, read, store_time).await?;
-        let peek = Touch {
-            now_ms: now_ms(),
-            extend: false,
-            min_step: Duration::ZERO,
-            max_idle: None,
-        };
+        let peek = peek();
         let mut live = Vec::with_capacity(entries.len());
         for (handle, id) in entries {
             let found = match SessionId::parse(&id) {
@@ -130,7 +155,6 @@ impl Sessions {
                 _ => self.unindex(&index, &handle, store_time).await?,
             }
         }
-        live.sort_by_key(|l| std::cmp::Reverse(l.found.record.started_ms));
         Ok(live)
     }
 
@@ -173,13 +197,8 @@ impl Sessions {
         let Ok(id) = SessionId::parse(&id) else {
             return Ok(false);
         };
-        let peek = Touch {
-            now_ms: now_ms(),
-            extend: false,
-            min_step: Duration::ZERO,
-            max_idle: None,
-        };
         let key = source::key(&self.config, &id);
+        let peek = peek();
         let op = self.store.touch(&key, &peek);
         let found = self.timed(StoreOp::Touch, op, store_time).await?;
         let Some(user) = found.and_then(|f| f.record.user) else {
@@ -210,14 +229,16 @@ impl Sessions {
         new: &SessionId,
         store_time: &mut Duration,
     ) -> Result<bool, StoreError> {
-        // Reading the index prunes the entries of ended sessions: done at
-        // every login, a user's index holds at most their live sessions and
-        // those ended since their last login.
-        let mut live = self.list(user, store_time).await?;
         let session = &self.config.session;
         let Some(limit) = session.max_sessions_per_user else {
+            // No limit to hold: a login checks a few random entries and
+            // prunes those of ended sessions, so the index stays near the
+            // user's live sessions at a bounded cost per login.
+            self.checked(user, Some(PRUNE_SAMPLE), store_time).await?;
             return Ok(true);
         };
+        // A limit: every entry is read (and the ended ones pruned) to count.
+        let mut live = self.checked(user, None, store_time).await?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         if live.len() <= limit {
             return Ok(true);

@@ -51,8 +51,9 @@ macro_rules! forward_session_store {
             async fn index_entries(
                 &self,
                 index: &str,
+                sample: Option<usize>,
             ) -> Result<Vec<(String, String)>, $crate::store::StoreError> {
-                $via!(self, inner => inner.index_entries(index))
+                $via!(self, inner => inner.index_entries(index, sample))
             }
 
             async fn index_remove(

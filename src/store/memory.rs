@@ -169,11 +169,26 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    async fn index_entries(&self, index: &str) -> Result<Vec<(String, String)>, StoreError> {
+    async fn index_entries(
+        &self,
+        index: &str,
+        sample: Option<usize>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(all.hashes.get(index).map_or_else(Vec::new, |hash| {
-            hash.iter().map(|(h, id)| (h.clone(), id.clone())).collect()
-        }))
+        let Some(hash) = all.hashes.get(index) else {
+            return Ok(Vec::new());
+        };
+        let pairs = hash.iter().map(|(h, id)| (h.clone(), id.clone()));
+        Ok(match sample {
+            None => pairs.collect(),
+            // A run of `n` from a random start, wrapping: every entry is as
+            // likely to be picked, which is all pruning needs.
+            Some(n) if n < hash.len() => {
+                let start = getrandom::u64().map_or(0, |r| r as usize % hash.len());
+                pairs.cycle().skip(start).take(n).collect()
+            }
+            Some(_) => pairs.collect(),
+        })
     }
 
     async fn index_remove(&self, entry: &IndexEntry<'_>) -> Result<(), StoreError> {

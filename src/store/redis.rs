@@ -219,9 +219,21 @@ where
         self.bounded(set.query_async::<()>(&mut conn)).await
     }
 
-    async fn index_entries(&self, index: &str) -> Result<Vec<(String, String)>, StoreError> {
+    async fn index_entries(
+        &self,
+        index: &str,
+        sample: Option<usize>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let mut conn = self.conn.clone();
-        let cmd = redis::cmd("HGETALL").arg(index).clone();
+        let cmd = match sample {
+            None => redis::cmd("HGETALL").arg(index).clone(),
+            // Distinct fields, at most `n` (Redis >= 6.2).
+            Some(n) => redis::cmd("HRANDFIELD")
+                .arg(index)
+                .arg(n)
+                .arg("WITHVALUES")
+                .clone(),
+        };
         self.bounded(cmd.query_async(&mut conn)).await
     }
 

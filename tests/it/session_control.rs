@@ -542,3 +542,28 @@ async fn sessions_are_listed_and_revoked_through_sentinel_across_a_failover() {
     assert_eq!(env.status(&laptop).await, StatusCode::OK);
     assert_eq!(handles(&env.list("alice").await), before[1..]);
 }
+
+/// Without a per-user limit a login checks a bounded random sample of the
+/// user's index, not every entry: logins stay cheap for a user with many
+/// sessions (and the index is still pruned, a few entries at a time).
+#[tokio::test]
+async fn a_login_without_a_limit_checks_a_bounded_sample_of_the_index() {
+    let redis = RedisServer::start();
+    let env = Env::start(&redis.url(), "", true).await;
+    for _ in 0..30 {
+        env.login("alice").await;
+    }
+    let _: () = redis.query(&["CONFIG", "RESETSTAT"]);
+    env.login("alice").await;
+    let info: String = redis.query(&["INFO", "commandstats"]);
+    let calls = |name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(calls("hgetall"), 0, "the whole index was read:\n{info}");
+    assert_eq!(calls("hrandfield"), 1, "{info}");
+    assert!(calls("evalsha") <= 8, "{info}");
+    assert_eq!(env.list("alice").await.len(), 31);
+}

@@ -7,9 +7,10 @@
 //! TTL assertions use bounds, never equality on timing; expiry tests use
 //! margins of at least 0.5 s.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use sessiongate::store::{Record, SessionStore, Touch};
+use sessiongate::store::{IndexEntry, Record, SessionStore, Touch};
 
 use crate::support::records::{MS, create, found, now_ms, peek, record, slide};
 
@@ -281,6 +282,56 @@ async fn ping_answers<S: SessionStore>(store: &S) {
 }
 
 /// Generates `memory::<test>` and `redis::<test>` for each generic test.
+/// Session control's index (SPEC §9): handles added, read in full or as a
+/// random sample of distinct entries, removed.
+async fn index_reads_all_or_a_sample_and_removes<S: SessionStore>(store: &S) {
+    let index = key();
+    let handle_keys: Vec<String> = (0..20).map(|_| key()).collect();
+    for (n, handle_key) in handle_keys.iter().enumerate() {
+        let handle = format!("h{n}");
+        let entry = IndexEntry {
+            index: &index,
+            handle: &handle,
+            handle_key,
+        };
+        store
+            .index_add(&entry, &format!("id{n}"))
+            .await
+            .expect("add");
+    }
+    let all = store.index_entries(&index, None).await.expect("all");
+    assert_eq!(all.len(), 20);
+    assert!(all.iter().all(|(h, id)| h[1..] == id[2..]), "{all:?}");
+    let everything: BTreeSet<_> = all.iter().cloned().collect();
+    for _ in 0..5 {
+        let sample = store.index_entries(&index, Some(8)).await.expect("sample");
+        let distinct: BTreeSet<_> = sample.iter().cloned().collect();
+        assert_eq!((sample.len(), distinct.len()), (8, 8), "{sample:?}");
+        assert!(distinct.is_subset(&everything));
+    }
+    let more = store.index_entries(&index, Some(50)).await.expect("sample");
+    assert_eq!(more.len(), 20, "a sample never exceeds the index");
+
+    let first = IndexEntry {
+        index: &index,
+        handle: "h0",
+        handle_key: &handle_keys[0],
+    };
+    assert_eq!(
+        store
+            .handle_target(&handle_keys[0])
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("id0")
+    );
+    store.index_remove(&first).await.expect("remove");
+    assert_eq!(store.handle_target(&handle_keys[0]).await.unwrap(), None);
+    assert_eq!(store.index_entries(&index, None).await.unwrap().len(), 19);
+    let empty = store.index_entries(&key(), Some(8)).await.unwrap();
+    assert!(empty.is_empty(), "a missing index is empty");
+}
+
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod memory {
@@ -312,6 +363,7 @@ macro_rules! conformance {
 
 conformance!(
     round_trips_every_field,
+    index_reads_all_or_a_sample_and_removes,
     create_replaces_the_old_record,
     missing_key_is_none,
     expires_at_its_ttl,
