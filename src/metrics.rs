@@ -96,6 +96,33 @@ label_enum! {
     ReloadResult { Success = "success", Failure = "failure" }
 }
 
+label_enum! {
+    /// The forward-auth endpoint of a check (SPEC §11).
+    AuthEndpoint { Request = "request", Forward = "forward" }
+}
+
+label_enum! {
+    /// What a forward-auth check answered.
+    AuthAnswer {
+        /// `200` with the identity: a valid session.
+        Allowed = "allowed",
+        /// `200` without identity: a public route.
+        Public = "public",
+        /// Sent to login (`401` or `302`).
+        Refused = "refused",
+        /// The original-request headers were missing or did not agree.
+        BadRequest = "bad_request",
+        /// The store could not be asked: `503`.
+        Unavailable = "unavailable",
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthLabels {
+    endpoint: AuthEndpoint,
+    answer: AuthAnswer,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteOutcome {
     route: String,
@@ -166,6 +193,7 @@ pub struct Metrics {
     upstream_errors: Family<RouteKind, Counter>,
     config_reloads: Family<ResultLabel, Counter>,
     open_connections: Gauge,
+    forward_auth: Family<AuthLabels, Counter>,
     /// Indexed by [`StoreOp`], in `ALL` order: no label lookup per request.
     store_ops: std::sync::Arc<[StoreOpMetrics]>,
 }
@@ -194,6 +222,7 @@ impl Metrics {
             upstream_errors: Family::default(),
             config_reloads: Family::default(),
             open_connections: Gauge::default(),
+            forward_auth: Family::default(),
             store_ops,
         };
         // Each metric's name, the metric and its help; counters get their
@@ -226,6 +255,8 @@ impl Metrics {
                 "SIGHUP config reloads by result";
             "sessiongate_open_connections", m.open_connections.clone(),
                 "Client connections currently open";
+            "sessiongate_forward_auth_checks", m.forward_auth.clone(),
+                "Forward-auth checks (SPEC 11) by endpoint and answer; also counted by route in sessiongate_requests_total";
         }
         // Every fixed-label series exists from the start, at zero, so
         // dashboards and `rate()` see them before the first event.
@@ -309,6 +340,13 @@ impl Metrics {
     pub fn config_reload(&self, result: ReloadResult) {
         self.config_reloads
             .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// Counts one forward-auth check.
+    pub fn forward_auth(&self, endpoint: AuthEndpoint, answer: AuthAnswer) {
+        self.forward_auth
+            .get_or_create(&AuthLabels { endpoint, answer })
             .inc();
     }
 
