@@ -1,4 +1,5 @@
 pub mod django_app;
+pub mod fronting;
 pub mod gateway;
 pub mod http;
 pub mod node_app;
