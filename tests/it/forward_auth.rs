@@ -147,7 +147,13 @@ async fn at(base: Instant, secs: f64) {
 impl Answer {
     /// `200`, an empty body, the identity header `user` (or none).
     fn assert_allowed(&self, user: Option<&str>) {
-        assert_eq!(self.status, StatusCode::OK, "{:?} {}", self.headers, self.text());
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "{:?} {}",
+            self.headers,
+            self.text()
+        );
         assert!(self.body.is_empty(), "{}", self.text());
         let identity = self
             .headers

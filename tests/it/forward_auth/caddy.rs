@@ -85,7 +85,10 @@ async fn managed_mode_behind_caddy() {
     // Idle past the timeout: to login with next, the stale cookie cleared.
     at(Instant::now(), 2.5).await;
     let ans = http
-        .get(caddy.url("/app/page?x=1"), &[("cookie", cookie.as_str()), BROWSER])
+        .get(
+            caddy.url("/app/page?x=1"),
+            &[("cookie", cookie.as_str()), BROWSER],
+        )
         .await;
     ans.assert_redirected("/app/page%3Fx%3D1");
     ans.assert_cleared();
@@ -98,7 +101,9 @@ async fn managed_mode_behind_caddy() {
         http.get(caddy.url("/app/bob"), &with_cookie).await.status,
         StatusCode::OK
     );
-    let ans = http.get(caddy.url("/.sessiongate/logout"), &with_cookie).await;
+    let ans = http
+        .get(caddy.url("/.sessiongate/logout"), &with_cookie)
+        .await;
     assert_eq!(ans.status, StatusCode::FOUND);
     ans.assert_cleared();
     let ans = http.get(caddy.url("/app/bob"), &with_cookie).await;

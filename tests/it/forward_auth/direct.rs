@@ -4,7 +4,8 @@
 use super::*;
 use crate::support::http::metric;
 
-const UNKNOWN: &str = "sessiongate=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const UNKNOWN: &str =
+    "sessiongate=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// A valid session: `200`, no body, the identity, and the `Set-Cookie` the
 /// proxy path would send (a slid managed session's cookie, re-issued).
@@ -156,7 +157,9 @@ async fn the_original_host_picks_host_routes() {
     let open = ("x-forwarded-host", "Open.Example.com:8443");
     env.request("GET", "/x", &[open]).await.assert_allowed(None);
     env.forward("GET", "/x", &[open]).await.assert_allowed(None);
-    let ans = env.request("GET", "/x", &[("x-forwarded-host", "app.example.com")]).await;
+    let ans = env
+        .request("GET", "/x", &[("x-forwarded-host", "app.example.com")])
+        .await;
     assert_eq!(ans.status, StatusCode::UNAUTHORIZED);
     // The sub-request's own Host when no header names one.
     let ans = env
@@ -321,10 +324,22 @@ async fn checks_are_counted_by_route_and_answer() {
     env.request("GET", "/x", &[("x-forwarded-uri", "/y")]).await;
     let text = env.http.metrics(&env.gw).await;
     for (series, want) in [
-        (r#"sessiongate_requests_total{route="default",outcome="forwarded"}"#, 1.0),
-        (r#"sessiongate_requests_total{route="pub",outcome="public"}"#, 1.0),
-        (r#"sessiongate_requests_total{route="default",outcome="redirected"}"#, 2.0),
-        (r#"sessiongate_redirects_total{route="default",reason="missing"}"#, 2.0),
+        (
+            r#"sessiongate_requests_total{route="default",outcome="forwarded"}"#,
+            1.0,
+        ),
+        (
+            r#"sessiongate_requests_total{route="pub",outcome="public"}"#,
+            1.0,
+        ),
+        (
+            r#"sessiongate_requests_total{route="default",outcome="redirected"}"#,
+            2.0,
+        ),
+        (
+            r#"sessiongate_redirects_total{route="default",reason="missing"}"#,
+            2.0,
+        ),
         (
             r#"sessiongate_forward_auth_checks_total{endpoint="request",answer="allowed"}"#,
             1.0,
@@ -373,4 +388,34 @@ async fn external_mode_checks_the_applications_key() {
         .forward("GET", "/app", &[("cookie", "sessionid=gone"), BROWSER])
         .await;
     ans.assert_redirected("/app");
+}
+
+/// Observe mode: a session learned from the application's `Set-Cookie` on
+/// the proxy path is checked like any other; a value never seen is
+/// expired, and its cookie (the application's) cleared.
+#[tokio::test]
+async fn observe_mode_checks_sessions_learned_on_the_proxy_path() {
+    let session = r#"mode = "observe"
+        learn_cookie = "appsid""#;
+    let env = Env::start(Store::Redis, session, "").await;
+    let ans = env
+        .http
+        .get(env.gw.url("/pub/set-cookie?appsid=abc123"), &[])
+        .await;
+    assert_eq!(ans.status, StatusCode::OK);
+    let cookie = [("cookie", "appsid=abc123")];
+    let ans = env.request("GET", "/app", &cookie).await;
+    ans.assert_allowed(None);
+    assert!(ans.set_cookies().is_empty(), "{:?}", ans.headers);
+    let ans = env
+        .forward("GET", "/app", &[("cookie", "appsid=never-seen"), BROWSER])
+        .await;
+    ans.assert_redirected("/app");
+    let cleared = ans.set_cookies();
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with("appsid=;") && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
 }

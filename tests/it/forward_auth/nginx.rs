@@ -57,7 +57,9 @@ async fn managed_mode_behind_nginx() {
     ans.assert_redirected("/app/page");
     assert!(received_for(&env.upstream, "/app/page").is_empty());
     // The check itself is internal to nginx.
-    let ans = http.get(nginx.url(REQUEST), &[("x-original-uri", "/pub/x")]).await;
+    let ans = http
+        .get(nginx.url(REQUEST), &[("x-original-uri", "/pub/x")])
+        .await;
     assert_eq!(ans.status, StatusCode::NOT_FOUND, "{}", nginx.log());
 
     // Login through sessiongate's proxy listener.
@@ -80,7 +82,10 @@ async fn managed_mode_behind_nginx() {
     // The slid session's cookie, re-issued through nginx.
     let reissued = ans.session_cookies();
     assert_eq!(reissued.len(), 1, "{:?}", ans.headers);
-    assert!(reissued[0].starts_with(&format!("{cookie}; ")), "{reissued:?}");
+    assert!(
+        reissued[0].starts_with(&format!("{cookie}; ")),
+        "{reissued:?}"
+    );
     assert!(reissued[0].contains("Max-Age=2"), "{reissued:?}");
 
     // A public page: no identity at all, forged or not.
@@ -104,7 +109,10 @@ async fn managed_mode_behind_nginx() {
     let idle_from = Instant::now();
     at(idle_from, 2.5).await;
     let ans = http
-        .get(nginx.url("/app/page?x=1"), &[("cookie", cookie.as_str()), BROWSER])
+        .get(
+            nginx.url("/app/page?x=1"),
+            &[("cookie", cookie.as_str()), BROWSER],
+        )
         .await;
     ans.assert_redirected("/app/page%3Fx%3D1");
     ans.assert_cleared();
@@ -116,7 +124,9 @@ async fn managed_mode_behind_nginx() {
     let with_cookie = [("cookie", cookie.as_str()), BROWSER];
     let ans = http.get(nginx.url("/app/bob"), &with_cookie).await;
     assert_eq!(ans.status, StatusCode::OK);
-    let ans = http.get(nginx.url("/.sessiongate/logout"), &with_cookie).await;
+    let ans = http
+        .get(nginx.url("/.sessiongate/logout"), &with_cookie)
+        .await;
     assert_eq!(ans.status, StatusCode::FOUND);
     ans.assert_cleared();
     let ans = http.get(nginx.url("/app/bob"), &with_cookie).await;

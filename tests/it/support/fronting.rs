@@ -37,8 +37,8 @@ pub struct Deployed {
 impl Deployed {
     pub fn read(name: &'static str) -> Deployed {
         let path = deploy_file(name);
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Deployed { name, text }
     }
 
@@ -157,7 +157,11 @@ impl Fronting {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
                 "{what} not found: install it (apt-get install -y {})",
-                if what == "nginx" { "nginx-light" } else { "caddy" }
+                if what == "nginx" {
+                    "nginx-light"
+                } else {
+                    "caddy"
+                }
             ),
             Err(e) => panic!("cannot start {what}: {e}"),
         };
