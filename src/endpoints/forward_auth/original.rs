@@ -67,41 +67,47 @@ impl Original {
             Some(url) => Some(parse_url(url)?),
             None => None,
         };
-        // Every target given, with the header it came from.
-        let mut targets: Vec<(HeaderName, PathAndQuery)> = Vec::with_capacity(2);
-        for name in [X_ORIGINAL_URI, X_FORWARDED_URI] {
-            if let Some(value) = one(headers, &name)? {
-                let target = PathAndQuery::try_from(value)
-                    .ok()
-                    .filter(|t| t.as_str().starts_with('/'))
-                    .ok_or(OriginalError::BadTarget(name.clone()))?;
-                targets.push((name, target));
-            }
-        }
-        if let Some(url) = &url {
-            targets.push((X_ORIGINAL_URL, url.target.clone()));
-        }
+        // Every description given, with the header it came from (arrays,
+        // not vectors: a check allocates nothing for this).
+        let target_in = |name: HeaderName| match one(headers, &name)? {
+            None => Ok(None),
+            Some(value) => PathAndQuery::try_from(value)
+                .ok()
+                .filter(|t| t.as_str().starts_with('/'))
+                .map(|t| Some((name.clone(), t)))
+                .ok_or(OriginalError::BadTarget(name)),
+        };
+        let targets = [
+            target_in(X_ORIGINAL_URI)?,
+            target_in(X_FORWARDED_URI)?,
+            url.as_ref().map(|u| (X_ORIGINAL_URL, u.target.clone())),
+        ];
         let (_, target) = agree(targets)?.ok_or(OriginalError::MissingUri)?;
 
-        let mut methods = Vec::with_capacity(2);
-        for name in [X_ORIGINAL_METHOD, X_FORWARDED_METHOD] {
-            if let Some(value) = one(headers, &name)? {
-                let method = Method::from_bytes(value.trim().as_bytes())
-                    .map_err(|_| OriginalError::BadMethod(name.clone()))?;
-                methods.push((name, method));
-            }
-        }
+        let method_in = |name: HeaderName| match one(headers, &name)? {
+            None => Ok(None),
+            Some(value) => Method::from_bytes(value.trim().as_bytes())
+                .map(|m| Some((name.clone(), m)))
+                .map_err(|_| OriginalError::BadMethod(name)),
+        };
+        let methods = [
+            method_in(X_ORIGINAL_METHOD)?,
+            method_in(X_FORWARDED_METHOD)?,
+        ];
         let method = agree(methods)?.map_or_else(|| method.clone(), |(_, m)| m);
 
-        let mut hosts = Vec::with_capacity(2);
-        if let Some(value) = one(headers, &X_FORWARDED_HOST)? {
+        let forwarded_host = match one(headers, &X_FORWARDED_HOST)? {
             // A chain of proxies appends: the first is the client's.
-            let first = value.split(',').next().unwrap_or("").trim();
-            hosts.push((X_FORWARDED_HOST, canonical_host(first, &X_FORWARDED_HOST)?));
-        }
-        if let Some(url) = &url {
-            hosts.push((X_ORIGINAL_URL, url.host.clone()));
-        }
+            Some(value) => {
+                let first = value.split(',').next().unwrap_or("").trim();
+                Some((X_FORWARDED_HOST, canonical_host(first, &X_FORWARDED_HOST)?))
+            }
+            None => None,
+        };
+        let hosts = [
+            forwarded_host,
+            url.as_ref().map(|u| (X_ORIGINAL_URL, u.host.clone())),
+        ];
         let host = agree(hosts)?.map(|(_, h)| h);
 
         let proto = one(headers, &X_FORWARDED_PROTO)?
@@ -183,11 +189,12 @@ fn one<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>,
     Ok(Some(text))
 }
 
-/// The value every description agrees on, or the first pair that differs.
-fn agree<T: PartialEq>(
-    given: Vec<(HeaderName, T)>,
+/// The value every description given agrees on, or the first pair that
+/// differs.
+fn agree<T: PartialEq, const N: usize>(
+    given: [Option<(HeaderName, T)>; N],
 ) -> Result<Option<(HeaderName, T)>, OriginalError> {
-    let mut given = given.into_iter();
+    let mut given = given.into_iter().flatten();
     let Some(first) = given.next() else {
         return Ok(None);
     };
