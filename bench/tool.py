@@ -3,7 +3,7 @@
 
   tool.py port                          a free TCP port on 127.0.0.1
   tool.py wait PORT [SECONDS]           wait until PORT accepts connections
-  tool.py probe PORT PATH STATUS [COOKIE]   one GET; exit 1 unless STATUS
+  tool.py probe PORT PATH STATUS [COOKIE] [NAME:VALUE]   one GET; exit 1 unless STATUS
   tool.py logins PORT N OUT             N logins via GET /login; session ids to OUT
   tool.py rss PID                       VmRSS and VmHWM of PID, kB, as JSON
   tool.py idle PORT PID N PATH          RSS with N idle keep-alive connections
@@ -39,9 +39,12 @@ def wait(port, seconds=15.0):
     sys.exit(f"nothing listens on 127.0.0.1:{port} after {seconds}s")
 
 
-def probe(port, path, status, cookie=None):
+def probe(port, path, status, cookie=None, header=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     headers = {"Cookie": f"sessiongate={cookie}"} if cookie else {}
+    if header:
+        name, _, value = header.partition(":")
+        headers[name] = value
     conn.request("GET", path, headers=headers)
     resp = conn.getresponse()
     resp.read()
@@ -211,6 +214,10 @@ def report(runs_path, out_path, meta_path):
     valid = table.get("valid", {})
     if "sg-redis" in valid:
         bars["sg_redis_rps_ge_nginx"] = (valid["sg-redis"]["ratio_to_nginx"] or 0) >= 1.0
+    check = table.get("check", {})
+    for t in ("sg-memory-check", "sg-redis-check"):
+        if t in check:
+            bars[f"{t}_rps_ge_1_5x_nginx"] = (check[t]["ratio_to_nginx"] or 0) >= 1.5
     lat = table.get("latency", {})
     if "sg-redis" in lat:
         added = lat["sg-redis"]["p99_added_over_direct_ms"]
@@ -290,7 +297,8 @@ def main(argv):
     elif cmd == "wait":
         wait(int(args[0]), float(args[1]) if len(args) > 1 else 15.0)
     elif cmd == "probe":
-        probe(int(args[0]), args[1], int(args[2]), args[3] if len(args) > 3 else None)
+        probe(int(args[0]), args[1], int(args[2]), args[3] if len(args) > 3 and args[3] else None,
+              args[4] if len(args) > 4 else None)
     elif cmd == "logins":
         logins(int(args[0]), int(args[1]), args[2])
     elif cmd == "rss":

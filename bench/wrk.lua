@@ -5,12 +5,14 @@
 --   path PATH          request path (default "/app/page")
 --   gen N PREFIX       rotate over N cookies sessiongate=PREFIX..%08x(i)
 --   file PATH          rotate over the cookie values listed in PATH, one a line
+--   header NAME VALUE  one more request header (forward-auth's X-Original-URI)
 --   (none)             no cookie at all
 --
 -- Each thread starts at a different offset so threads do not walk the
 -- key space in lock step.
 
 local path = "/app/page"
+local extra = {}
 local cookies = nil
 local count = 0
 local idx = 0
@@ -26,6 +28,9 @@ local function parse(args)
       local n, prefix = tonumber(args[i + 1]), args[i + 2]
       count = n
       cookies = function(k) return string.format("sessiongate=%s%08x", prefix, k) end
+      i = i + 3
+    elseif a == "header" then
+      extra[args[i + 1]] = args[i + 2]
       i = i + 3
     elseif a == "file" then
       local list = {}
@@ -61,13 +66,21 @@ local PRECOMPUTE = 200000
 local prepared = nil
 local fixed = nil
 
+-- The request's headers: the extra ones, and the cookie when given.
+local function headers(cookie)
+  local h = {}
+  for name, value in pairs(extra) do h[name] = value end
+  if cookie then h["Cookie"] = cookie end
+  return h
+end
+
 prepare = function()
   if cookies == nil then
-    fixed = wrk.format("GET", path)
+    fixed = wrk.format("GET", path, headers(nil))
   elseif count <= PRECOMPUTE then
     prepared = {}
     for k = 0, count - 1 do
-      prepared[k] = wrk.format("GET", path, { ["Cookie"] = cookies(k) })
+      prepared[k] = wrk.format("GET", path, headers(cookies(k)))
     end
   end
 end
@@ -78,7 +91,7 @@ function request()
   if prepared then
     r = prepared[idx]
   else
-    r = wrk.format("GET", path, { ["Cookie"] = cookies(idx) })
+    r = wrk.format("GET", path, headers(cookies(idx)))
   end
   idx = idx + 1
   if idx >= count then idx = 0 end

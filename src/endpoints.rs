@@ -1,6 +1,7 @@
 //! The gateway's own endpoints on the proxy listener: the session status a
 //! page can poll, the "stay signed in" refresh and logout (SPEC §6), and
-//! the self-service session endpoints (SPEC §9, [`self_service`]). They
+//! the self-service session endpoints (SPEC §9, [`self_service`]), and the
+//! forward-auth checks (SPEC §11, [`forward_auth`]). They
 //! take the session layer, and refuse exactly as it decides. Every `POST`
 //! here refuses cross-site requests ([`origin`]).
 
@@ -19,6 +20,7 @@ use crate::session::source::{self, Cookie};
 use crate::session::{Current, SessionError, Sessions};
 use crate::store::{Found, Touch};
 
+pub mod forward_auth;
 mod origin;
 mod self_service;
 

@@ -1,7 +1,8 @@
 //! The per-request service: the request path as one straight line.
 //!
 //! ```text
-//! framing → route → headers a client may not send → gateway endpoint?
+//! framing → forward-auth check? → route → headers a client may not send
+//!   → gateway endpoint?
 //!   → session check → forward or answer → the session's way back → record
 //! ```
 //!
@@ -19,7 +20,7 @@ use tracing::{debug, warn};
 use crate::body::Body;
 use crate::config::Config;
 use crate::control_headers;
-use crate::endpoints;
+use crate::endpoints::{self, forward_auth};
 use crate::metrics::Metrics;
 use crate::peer::ConnInfo;
 use crate::respond;
@@ -112,6 +113,15 @@ impl Gateway {
         framing::check(req.headers())?;
         if req.method() == Method::CONNECT {
             return Err(GatewayError::Connect);
+        }
+
+        // Forward-auth: a fronting proxy asks about another request, which
+        // headers it set describe; read before the strip below, answered
+        // from the same routes and session check, never forwarded.
+        if let Some(endpoint) = forward_auth::endpoint(req.uri().path()) {
+            let (router, sessions) = (&self.router, &self.sessions);
+            let answer = forward_auth::answer(endpoint, router, sessions, &req, conn.tls, record);
+            return Ok(answer.await?);
         }
 
         // The route, by canonical host and normalised path.

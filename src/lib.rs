@@ -23,7 +23,10 @@
 //! - [`route`]: host canonicalisation, path normalisation, first-match routing.
 //! - [`control_headers`]: headers a client may never send, and the
 //!   upstream's `Sessiongate-*` control headers.
-//! - [`endpoints`]: the gateway's own `/.sessiongate/` endpoints and logout.
+//! - [`endpoints`]: the gateway's own `/.sessiongate/` endpoints and logout;
+//!   `endpoints/forward_auth.rs` answers a fronting proxy's sub-request
+//!   (nginx `auth_request`, Traefik, Caddy) with the same route match and
+//!   session check.
 //! - [`session`]: the session layer, the only thing the gateway calls for
 //!   sessions: `session/source.rs` (which cookie, which id, which key),
 //!   `session/cookie.rs` (the `Cookie` header), `session/id.rs`,

@@ -96,6 +96,33 @@ label_enum! {
     ReloadResult { Success = "success", Failure = "failure" }
 }
 
+label_enum! {
+    /// The forward-auth endpoint of a check (SPEC §11).
+    AuthEndpoint { Request = "request", Forward = "forward" }
+}
+
+label_enum! {
+    /// What a forward-auth check answered.
+    AuthAnswer {
+        /// `200` with the identity: a valid session.
+        Allowed = "allowed",
+        /// `200` without identity: a public route.
+        Public = "public",
+        /// Sent to login (`401` or `302`).
+        Refused = "refused",
+        /// The original-request headers were missing or did not agree.
+        BadRequest = "bad_request",
+        /// The store could not be asked: `503`.
+        Unavailable = "unavailable",
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthLabels {
+    endpoint: AuthEndpoint,
+    answer: AuthAnswer,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteOutcome {
     route: String,
@@ -166,6 +193,9 @@ pub struct Metrics {
     upstream_errors: Family<RouteKind, Counter>,
     config_reloads: Family<ResultLabel, Counter>,
     open_connections: Gauge,
+    /// Indexed by [`AuthEndpoint`] then [`AuthAnswer`], in `ALL` order:
+    /// every series resolved once (and visible at zero from the start).
+    forward_auth: std::sync::Arc<[Counter]>,
     /// Indexed by [`StoreOp`], in `ALL` order: no label lookup per request.
     store_ops: std::sync::Arc<[StoreOpMetrics]>,
 }
@@ -184,6 +214,16 @@ impl Metrics {
                 errors: store_errors.get_or_create_owned(&OpLabel { op }),
             })
             .collect();
+        let forward_auth_checks: Family<AuthLabels, Counter> = Family::default();
+        let forward_auth = AuthEndpoint::ALL
+            .iter()
+            .flat_map(|&endpoint| {
+                AuthAnswer::ALL
+                    .iter()
+                    .map(move |&answer| AuthLabels { endpoint, answer })
+            })
+            .map(|labels| forward_auth_checks.get_or_create_owned(&labels))
+            .collect();
         let m = Metrics {
             requests: Family::default(),
             redirects: Family::default(),
@@ -194,6 +234,7 @@ impl Metrics {
             upstream_errors: Family::default(),
             config_reloads: Family::default(),
             open_connections: Gauge::default(),
+            forward_auth,
             store_ops,
         };
         // Each metric's name, the metric and its help; counters get their
@@ -226,6 +267,8 @@ impl Metrics {
                 "SIGHUP config reloads by result";
             "sessiongate_open_connections", m.open_connections.clone(),
                 "Client connections currently open";
+            "sessiongate_forward_auth_checks", forward_auth_checks,
+                "Forward-auth checks (SPEC 11) by endpoint and answer; also counted by route in sessiongate_requests_total";
         }
         // Every fixed-label series exists from the start, at zero, so
         // dashboards and `rate()` see them before the first event.
@@ -312,6 +355,12 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts one forward-auth check.
+    pub fn forward_auth(&self, endpoint: AuthEndpoint, answer: AuthAnswer) {
+        let index = endpoint as usize * AuthAnswer::ALL.len() + answer as usize;
+        self.forward_auth[index].inc();
+    }
+
     pub fn open_connections(&self) -> &Gauge {
         &self.open_connections
     }
@@ -365,6 +414,7 @@ mod tests {
         metrics.store_op(StoreOp::Touch, 0.0001, true);
         metrics.config_reload(ReloadResult::Success);
         metrics.open_connections().inc();
+        metrics.forward_auth(AuthEndpoint::Forward, AuthAnswer::Refused);
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
         for line in [
@@ -380,6 +430,8 @@ mod tests {
             r#"sessiongate_upstream_errors_total{route="app",kind="timeout"} 1"#,
             r#"sessiongate_config_reloads_total{result="success"} 1"#,
             "sessiongate_open_connections 1",
+            r#"sessiongate_forward_auth_checks_total{endpoint="forward",answer="refused"} 1"#,
+            r#"sessiongate_forward_auth_checks_total{endpoint="request",answer="allowed"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }

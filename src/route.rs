@@ -135,20 +135,25 @@ pub fn request_host<'a>(
     else {
         return Ok(None);
     };
+    bare_host(raw).map(Some)
+}
+
+/// A `Host` value (or URI authority) as routes compare it: userinfo, the
+/// port and one trailing dot removed, not lowercased. No label may be empty.
+pub fn bare_host(raw: &str) -> Result<&str, HostError> {
     let raw = raw.rsplit_once('@').map_or(raw, |(_, h)| h);
     if let Some(rest) = raw.strip_prefix('[') {
         // IPv6 literal: keep the brackets, drop any port after them.
-        return Ok(Some(
-            rest.split_once(']')
-                .map_or(raw, |(ip, _)| &raw[..ip.len() + 2]),
-        ));
+        return Ok(rest
+            .split_once(']')
+            .map_or(raw, |(ip, _)| &raw[..ip.len() + 2]));
     }
     let host = raw.split_once(':').map_or(raw, |(h, _)| h);
     let host = host.strip_suffix('.').unwrap_or(host);
     if host.split('.').any(str::is_empty) {
         return Err(HostError::EmptyLabel);
     }
-    Ok(Some(host))
+    Ok(host)
 }
 
 /// Normalises a request path for matching: percent-decoded once, `\` read

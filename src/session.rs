@@ -185,9 +185,7 @@ impl Sessions {
     /// the request's own path and query as `next`, and the stale cookie
     /// cleared when the decision says so.
     pub fn refusal<B>(&self, refused: Refused, req: &Request<B>) -> Response<Body> {
-        let login = &self.config.login;
-        let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        let location = login::login_location(&login.url, login.next_param.as_deref(), target);
+        let location = self.login_location(req);
         let mut resp = match refused.refusal {
             Refusal::Redirect => respond::login_redirect(&location),
             Refusal::Unauthorized => respond::session_expired(refused.reason, &location),
@@ -196,6 +194,14 @@ impl Sessions {
             resp.headers_mut().append(SET_COOKIE, clear);
         }
         resp
+    }
+
+    /// Where a refused request is sent: `login.url` with the request's own
+    /// path and query as a safe `next`.
+    pub fn login_location<B>(&self, req: &Request<B>) -> String {
+        let login = &self.config.login;
+        let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        login::login_location(&login.url, login.next_param.as_deref(), target)
     }
 
     /// The way back of a forwarded request: the upstream's control headers

@@ -28,6 +28,15 @@ pub struct Refused {
 }
 
 impl Refused {
+    /// The same refusal answered as an API request would be (`401`):
+    /// nginx's `auth_request` understands only `401`.
+    pub fn as_unauthorized(self) -> Refused {
+        Refused {
+            refusal: Refusal::Unauthorized,
+            ..self
+        }
+    }
+
     /// How `sessiongate_requests_total` counts it.
     pub fn outcome(&self) -> Outcome {
         match self.refusal {

@@ -2,6 +2,7 @@ mod cli;
 mod config_check;
 mod demo_app;
 mod deploy_files;
+mod forward_auth;
 mod hostile;
 mod legacy_modes;
 mod operations;

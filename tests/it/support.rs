@@ -1,6 +1,7 @@
 pub mod app_process;
 pub mod control;
 pub mod django_app;
+pub mod fronting;
 pub mod gateway;
 pub mod http;
 pub mod logs;

@@ -12,6 +12,7 @@
 //! | `/logout-app`      | echoes, with `Sessiongate-Logout: 1` and `Sessiongate-Debug` |
 //! | `/leak`            | echoes, with `Sessiongate-Debug: leaked`                     |
 //! | `…/reflect-login`  | echoes, copying a received `Sessiongate-Login` into the response |
+//! | `…/set-cookie?N=V` | echoes, with `Set-Cookie: N=V; Path=/` (an app's own session) |
 //! | anything else      | echoes method, path, query, headers and body as JSON         |
 
 use std::convert::Infallible;
@@ -226,6 +227,9 @@ fn control_headers(
             ("sessiongate-debug", "internal".to_owned()),
         ],
         p if p.ends_with("/leak") => vec![("sessiongate-debug", "leaked".to_owned())],
+        p if p.ends_with("/set-cookie") => query
+            .map(|pair| vec![("set-cookie", format!("{pair}; Path=/"))])
+            .unwrap_or_default(),
         p if p.ends_with("/reflect-login") => headers
             .get("sessiongate-login")
             .and_then(|v| v.to_str().ok())
