@@ -162,14 +162,6 @@ impl Answer {
         assert_eq!(identity, user, "{:?}", self.headers);
     }
 
-    /// Every `Set-Cookie` of the gateway's cookie.
-    fn session_cookies(&self) -> Vec<String> {
-        self.set_cookies()
-            .into_iter()
-            .filter(|c| c.starts_with("sessiongate="))
-            .collect()
-    }
-
     /// Exactly one `Set-Cookie` deleting the gateway's cookie.
     fn assert_cleared(&self) {
         let ours = self.session_cookies();

@@ -115,14 +115,6 @@ impl Answer {
             .unwrap_or_default()
     }
 
-    /// Every `Set-Cookie` for the gateway's cookie.
-    fn session_cookies(&self) -> Vec<String> {
-        self.set_cookies()
-            .into_iter()
-            .filter(|c| c.starts_with("sessiongate="))
-            .collect()
-    }
-
     /// The one `Set-Cookie` for the gateway's cookie; panics unless exactly one.
     fn session_cookie(&self) -> String {
         let ours = self.session_cookies();

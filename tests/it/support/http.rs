@@ -71,6 +71,14 @@ impl Answer {
     }
 
     /// Every `Set-Cookie` header, in order.
+    /// Every `Set-Cookie` of the gateway's cookie (`sessiongate`).
+    pub fn session_cookies(&self) -> Vec<String> {
+        self.set_cookies()
+            .into_iter()
+            .filter(|c| c.starts_with("sessiongate="))
+            .collect()
+    }
+
     pub fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all(header::SET_COOKIE)
