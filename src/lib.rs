@@ -57,6 +57,7 @@ pub mod control_headers;
 pub mod demo;
 pub mod endpoints;
 pub mod gateway;
+pub mod live;
 pub mod login;
 pub mod metrics;
 pub mod peer;
@@ -132,16 +133,19 @@ pub async fn run_reloadable(
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
     let config = Arc::new(config);
+    let live = live::Live::new(store.clone(), &config.store.key_prefix, metrics.clone());
     let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(gateway::Gateway::new(
         config.clone(),
         store.clone(),
         metrics.clone(),
+        live.clone(),
     )?));
     let reloader = reloads.map(|reloads| {
         let reloader = reload::Reloader {
             gateway: gateway.clone(),
             store: store.clone(),
             metrics: metrics.clone(),
+            live: live.clone(),
         };
         tokio::spawn(reloader.run(reloads))
     });

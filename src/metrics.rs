@@ -93,6 +93,24 @@ label_enum! {
 }
 
 label_enum! {
+    /// Why a WebSocket tunnel closed, for `sessiongate_tunnels_closed_total`
+    /// (SPEC §10).
+    TunnelClose {
+        /// Its session expired (idle, absolute, a route's idle limit).
+        Expired = "expired",
+        /// Its session was ended (logout, revocation, eviction).
+        Ended = "ended",
+        Client = "client",
+        Upstream = "upstream",
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TunnelLabel {
+    reason: TunnelClose,
+}
+
+label_enum! {
     ReloadResult { Success = "success", Failure = "failure" }
 }
 
@@ -166,6 +184,8 @@ pub struct Metrics {
     upstream_errors: Family<RouteKind, Counter>,
     config_reloads: Family<ResultLabel, Counter>,
     open_connections: Gauge,
+    tunnels_open: Gauge,
+    tunnels_closed: Family<TunnelLabel, Counter>,
     /// Indexed by [`StoreOp`], in `ALL` order: no label lookup per request.
     store_ops: std::sync::Arc<[StoreOpMetrics]>,
 }
@@ -194,6 +214,8 @@ impl Metrics {
             upstream_errors: Family::default(),
             config_reloads: Family::default(),
             open_connections: Gauge::default(),
+            tunnels_open: Gauge::default(),
+            tunnels_closed: Family::default(),
             store_ops,
         };
         // Each metric's name, the metric and its help; counters get their
@@ -226,6 +248,10 @@ impl Metrics {
                 "SIGHUP config reloads by result";
             "sessiongate_open_connections", m.open_connections.clone(),
                 "Client connections currently open";
+            "sessiongate_tunnels_open", m.tunnels_open.clone(),
+                "WebSocket tunnels currently open";
+            "sessiongate_tunnels_closed", m.tunnels_closed.clone(),
+                "WebSocket tunnels closed, by reason";
         }
         // Every fixed-label series exists from the start, at zero, so
         // dashboards and `rate()` see them before the first event.
@@ -236,6 +262,10 @@ impl Metrics {
         }
         for &reason in EndReason::ALL {
             m.sessions_ended.get_or_create_owned(&EndLabel { reason });
+        }
+        for &reason in TunnelClose::ALL {
+            m.tunnels_closed
+                .get_or_create_owned(&TunnelLabel { reason });
         }
         for &result in ReloadResult::ALL {
             m.config_reloads
@@ -315,6 +345,17 @@ impl Metrics {
     pub fn open_connections(&self) -> &Gauge {
         &self.open_connections
     }
+
+    pub fn tunnel_opened(&self) {
+        self.tunnels_open.inc();
+    }
+
+    pub fn tunnel_closed(&self, reason: TunnelClose) {
+        self.tunnels_open.dec();
+        self.tunnels_closed
+            .get_or_create(&TunnelLabel { reason })
+            .inc();
+    }
 }
 
 /// The metric handles of one route.
@@ -365,6 +406,9 @@ mod tests {
         metrics.store_op(StoreOp::Touch, 0.0001, true);
         metrics.config_reload(ReloadResult::Success);
         metrics.open_connections().inc();
+        metrics.tunnel_opened();
+        metrics.tunnel_opened();
+        metrics.tunnel_closed(TunnelClose::Expired);
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
         for line in [
@@ -380,6 +424,9 @@ mod tests {
             r#"sessiongate_upstream_errors_total{route="app",kind="timeout"} 1"#,
             r#"sessiongate_config_reloads_total{result="success"} 1"#,
             "sessiongate_open_connections 1",
+            "sessiongate_tunnels_open 1",
+            r#"sessiongate_tunnels_closed_total{reason="expired"} 1"#,
+            r#"sessiongate_tunnels_closed_total{reason="ended"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
