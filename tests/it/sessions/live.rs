@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::*;
 use crate::support::records::until;
+use crate::support::redis_topology::{RedisCluster, RedisSentinel, query as topology_query};
 use crate::support::upstream::DOWNLOAD_HEAD;
 
 type Ws = WebSocketStream<TcpStream>;
@@ -262,10 +263,43 @@ async fn logout_and_revocation_close_every_tunnel_of_the_session_within_1s() {
 #[tokio::test]
 async fn logout_on_another_gateway_closes_the_tunnel_within_1s() {
     let redis = RedisServer::start();
-    let url = redis.url();
-    let setup = || Setup::new(&url).session(r#"idle_timeout = "30s""#).start();
+    let port = redis.url().rsplit(':').next().unwrap().parse().unwrap();
+    remote_logout_closes_the_tunnel(&redis.url(), &[port]).await;
+}
+
+/// The same on a Redis Cluster: a `PUBLISH` reaches every node, whichever
+/// one each gateway subscribed on.
+#[tokio::test]
+async fn logout_on_another_gateway_closes_the_tunnel_on_a_cluster() {
+    let cluster = RedisCluster::start();
+    remote_logout_closes_the_tunnel(&cluster.url(), &cluster.ports()).await;
+}
+
+/// The same behind Redis Sentinel: the gateways subscribe on the master.
+#[tokio::test]
+async fn logout_on_another_gateway_closes_the_tunnel_behind_sentinel() {
+    let sentinel = RedisSentinel::start();
+    remote_logout_closes_the_tunnel(&sentinel.url(), &[sentinel.master_port()]).await;
+}
+
+async fn remote_logout_closes_the_tunnel(url: &str, ports: &[u16]) {
+    let setup = || Setup::new(url).session(r#"idle_timeout = "30s""#).start();
     let (a, b) = (setup().await, setup().await);
-    subscribed(&redis, 2).await;
+    until("both gateways subscribed", async || {
+        let subscribers: i64 = ports
+            .iter()
+            .map(|&port| {
+                let counts: Vec<redis::Value> =
+                    topology_query(port, &["PUBSUB", "NUMSUB", "sessiongate:live"]);
+                match counts.get(1) {
+                    Some(redis::Value::Int(n)) => *n,
+                    _ => 0,
+                }
+            })
+            .sum();
+        subscribers >= 2
+    })
+    .await;
     let login = a.login("alice").await;
     let (mut ws, _, _) = open(&a.gw, "/ws", Some(&login.cookie())).await;
     echoes(&mut ws, "x").await;
@@ -482,4 +516,53 @@ async fn close_latency() {
         println!("close latency {name}: median {median:?}, max {max:?} (20 runs)");
         assert!(max <= BOUND);
     }
+}
+
+/// A route's stricter idle limit ends the route's tunnels when the session
+/// has been idle that long, while the session lives on elsewhere.
+#[tokio::test]
+async fn a_routes_stricter_idle_limit_closes_its_tunnel() {
+    let redis = RedisServer::start();
+    let env = Setup::new(&redis.url())
+        .session(r#"idle_timeout = "30s""#)
+        .routes(
+            r#"[[route]]
+            name = "strict"
+            path = "/strict/"
+            idle_timeout = "2s""#,
+        )
+        .start()
+        .await;
+    let login = env.login("alice").await;
+    let (mut ws, before, after) = open(&env.gw, "/strict/ws", Some(&login.cookie())).await;
+    let (reason, at) = closed(&mut ws).await;
+    assert_eq!(reason, "session expired");
+    assert!(at >= before + Duration::from_millis(1500), "closed early");
+    assert!(at <= after + Duration::from_secs(2) + BOUND, "closed late");
+    // The session itself goes on.
+    env.get("/app", Some(&login.cookie()), &[])
+        .await
+        .assert_forwarded_as("alice");
+}
+
+/// A login past `max_sessions_per_user` evicts the oldest session, and
+/// its tunnel closes with `session ended`.
+#[tokio::test]
+async fn eviction_closes_the_evicted_sessions_tunnel() {
+    let redis = RedisServer::start();
+    let env = Setup::new(&redis.url())
+        .session(
+            r#"idle_timeout = "30s"
+            max_sessions_per_user = 1"#,
+        )
+        .start()
+        .await;
+    let first = env.login("alice").await;
+    let (mut ws, _, _) = open(&env.gw, "/ws", Some(&first.cookie())).await;
+    echoes(&mut ws, "x").await;
+    let sent = Instant::now();
+    env.login("alice").await;
+    let (reason, at) = closed(&mut ws).await;
+    assert_eq!(reason, "session ended");
+    assert!(at <= sent + BOUND, "closed {:?} after the login", at - sent);
 }
