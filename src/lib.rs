@@ -29,7 +29,11 @@
 //!   `session/cookie.rs` (the `Cookie` header), `session/id.rs`,
 //!   `session/decide.rs` (pure: the verdict and the cookie action),
 //!   `session/set_cookie.rs`, `session/lifecycle.rs` (login, logout, a new
-//!   session's record), `session/learn.rs` (observe mode), `session/verdict.rs`.
+//!   session's record), `session/learn.rs` (observe mode), `session/verdict.rs`,
+//!   `session/live.rs` (what a tunnel or event stream knows of its session).
+//! - [`live`]: WebSocket tunnels and event streams end with their session:
+//!   the registry, each connection's deadline watch, the frame-aware relay,
+//!   and the Redis pub/sub bus that carries ends between gateways.
 //! - [`store`]: the `SessionStore` trait; memory, Redis, Sentinel, Cluster.
 //! - [`upstream`]: the pooled client, hop-by-hop and `X-Forwarded-*`
 //!   handling, framing checks, WebSocket handshakes.

@@ -223,8 +223,7 @@ impl Sessions {
         Ok(())
     }
 
-    /// [`Sessions::after`] but for live connections; `Ok(true)` when the
-    /// upstream ended the session.
+    /// [`Sessions::after`] but live connections; `Ok(true)`: session ended.
     async fn settle(
         &self,
         resp: &mut Response<Body>,
@@ -476,11 +475,6 @@ impl Sessions {
             self.live.ended(&key).await;
         }
         Ok(existed)
-    }
-
-    /// The store key of session `id` (never logged).
-    pub(crate) fn key(&self, id: &SessionId) -> String {
-        source::key(&self.config, id)
     }
 
     /// Times one store operation (into the metrics and `store_time`) and

@@ -87,6 +87,9 @@ impl Watch {
     pub(crate) fn new(live: &Live, binding: Binding) -> Watch {
         let token = live.token(&binding.sessions, &binding.id);
         let (number, signal) = live.registry().register(token);
+        // An end between the check that let the request through and this
+        // registration reached no registry: ask the store once now.
+        signal.raise(Raised::Recheck);
         let deadline = Instant::now() + binding.facts.left + SLACK;
         Watch {
             lease: Lease {

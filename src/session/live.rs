@@ -50,6 +50,11 @@ fn left(found: &Found, route_idle: Option<Duration>, now_ms: u64) -> Duration {
 }
 
 impl Sessions {
+    /// The store key of session `id` (never logged).
+    pub(crate) fn key(&self, id: &SessionId) -> String {
+        super::source::key(&self.config, id)
+    }
+
     /// Asks the store about a live connection's session (sliding it when
     /// `slide` and the route extends sessions: never recreating it): the
     /// time left before it could expire for the connection's route, or
