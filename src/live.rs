@@ -92,7 +92,7 @@ impl Live {
 
     /// How many connections of protected routes are watched.
     pub fn watched(&self) -> usize {
-        self.inner.registry.len()
+        self.inner.registry.watched()
     }
 
     /// The token of the session whose store key is `key`.

@@ -137,7 +137,7 @@ impl Registry {
     }
 
     /// How many connections are registered.
-    pub fn len(&self) -> usize {
+    pub fn watched(&self) -> usize {
         self.shards
             .iter()
             .map(|s| {
@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(s2.raised().await, Raised::Ended);
         assert!(!other.ended());
         reg.unregister(&[1; 20], a1);
-        assert_eq!(reg.len(), 2);
+        assert_eq!(reg.watched(), 2);
         reg.raise_all(Raised::Recheck);
         assert_eq!(other.raised().await, Raised::Recheck);
         // A recheck never downgrades an end.

@@ -150,9 +150,9 @@ async fn client_messages_keep_the_session_alive_only_where_routes_extend_it() {
             if poll.send(Message::text("poll")).await.is_err() {
                 return poll;
             }
-            match timeout(Duration::from_millis(400), poll.next()).await {
-                Ok(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => return poll,
-                _ => {}
+            let next = timeout(Duration::from_millis(400), poll.next()).await;
+            if let Ok(Some(Ok(Message::Close(_))) | None | Some(Err(_))) = next {
+                return poll;
             }
         }
     });
