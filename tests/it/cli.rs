@@ -2,6 +2,7 @@
 //! `sessions` in [`sessions`].
 
 mod sessions;
+mod tunnel_log;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
