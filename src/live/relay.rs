@@ -135,11 +135,15 @@ impl Pump {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        while !self.frames.at_boundary() || self.dirty {
+        while !self.frames.at_boundary() {
             let limit = self.frames.to_boundary();
             if self.step(r, w, limit).await? {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
+        }
+        if self.dirty {
+            w.flush().await?;
+            self.dirty = false;
         }
         Ok(())
     }
@@ -278,4 +282,112 @@ fn mask() -> [u8; 4] {
     let mut mask = [0x5a, 0x17, 0xc3, 0x2e];
     let _ = getrandom::fill(&mut mask);
     mask
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, duplex};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::live::Live;
+    use crate::live::registry::Raised;
+    use crate::metrics::Metrics;
+    use crate::session::lifecycle::NewSession;
+    use crate::session::{LiveFacts, SessionId, Sessions};
+    use crate::store::{MemoryStore, Store};
+
+    /// A live session on the memory store and a watch over it.
+    async fn watched() -> (Live, Watch) {
+        let config = Arc::new(Config::default());
+        let store = Store::Memory(MemoryStore::new());
+        let metrics = Metrics::register(&mut Default::default());
+        let live = Live::new(store.clone(), "sessiongate:", metrics.clone());
+        let sessions = Arc::new(Sessions::new(
+            config.clone(),
+            store,
+            metrics,
+            None,
+            live.clone(),
+        ));
+        let id = SessionId::generate().unwrap();
+        let new = NewSession::begin(&config.session, None, None, false, crate::clock::now_ms());
+        let mut spent = Duration::ZERO;
+        sessions.create(&id, &new, &mut spent).await.unwrap();
+        let facts = LiveFacts {
+            left: Duration::from_secs(600),
+            route_idle: None,
+            extends: false,
+            min_step: Duration::ZERO,
+            slide_every: Duration::ZERO,
+        };
+        let binding = Binding {
+            sessions,
+            id,
+            facts,
+        };
+        let watch = Watch::new(&live, binding);
+        (live, watch)
+    }
+
+    /// A frame half-relayed when the session ends is finished first; then
+    /// the client gets the close frame (unmasked), the upstream the same
+    /// close masked, and both sides are closed.
+    #[tokio::test]
+    async fn the_close_frame_goes_between_frames() {
+        let (live, watch) = watched().await;
+        let (client, mut browser) = duplex(1024);
+        let (upstream, mut app) = duplex(1024);
+        let relay = tokio::spawn(relay(client, upstream, Some(watch), None));
+        // Ten bytes of text: the header and four bytes now, six later.
+        app.write_all(&[0x81, 10, b'0', b'1', b'2', b'3'])
+            .await
+            .unwrap();
+        let mut got = [0u8; 6];
+        browser.read_exact(&mut got).await.unwrap();
+        live.registry().raise_all(Raised::Ended);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        app.write_all(b"456789").await.unwrap();
+        let mut rest = [0u8; 6];
+        browser.read_exact(&mut rest).await.unwrap();
+        assert_eq!(&rest, b"456789");
+        let close = close_frame(POLICY, "session ended", None);
+        let mut frame = vec![0u8; close.len()];
+        browser.read_exact(&mut frame).await.unwrap();
+        assert_eq!(frame, close);
+        // The upstream's close is masked: 0x88, then 0x80 | length.
+        let mut head = [0u8; 2];
+        app.read_exact(&mut head).await.unwrap();
+        assert_eq!(head, [0x88, 0x80 | 15]);
+        // The browser answers; the relay ends as `ended`.
+        browser
+            .write_all(&close_frame(1000, "", Some([1, 2, 3, 4])))
+            .await
+            .unwrap();
+        assert_eq!(relay.await.unwrap(), Closed::Ended);
+    }
+
+    /// A client that never answers the close frame is disconnected anyway,
+    /// well within a second.
+    #[tokio::test]
+    async fn a_client_that_never_answers_is_disconnected() {
+        let (live, watch) = watched().await;
+        let (client, mut browser) = duplex(1024);
+        let (upstream, _app) = duplex(1024);
+        let relay = tokio::spawn(relay(client, upstream, Some(watch), None));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let ended = Instant::now();
+        live.registry().raise_all(Raised::Ended);
+        let closed = tokio::time::timeout(Duration::from_secs(1), relay)
+            .await
+            .expect("still relaying a second after the end")
+            .unwrap();
+        assert_eq!(closed, Closed::Ended);
+        assert!(ended.elapsed() < Duration::from_secs(1));
+        let mut all = Vec::new();
+        browser.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, close_frame(POLICY, "session ended", None));
+    }
 }
