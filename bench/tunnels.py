@@ -7,7 +7,8 @@ Starts redis-server (no persistence), a WebSocket upstream (this script, a
 child process: it accepts every handshake and then stays silent), and the
 gateway (`sessiongate run`, Redis store), all on free ports of 127.0.0.1 in
 a temporary directory; logs N sessions in (one per tunnel, through a public
-/login route whose upstream answers `Sessiongate-Login`), opens one
+/login route whose upstream answers `Sessiongate-Login`, one user per
+session), opens one
 WebSocket per session on a protected route, waits, and reports as JSON:
 
 - the gateway's RSS before and with the tunnels open, and per tunnel;
@@ -36,6 +37,10 @@ import tempfile
 import time
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def note(text):
+    print(f"[tunnels] {text}", file=sys.stderr, flush=True)
 
 
 def free_port():
@@ -84,8 +89,9 @@ async def upstream_conn(reader, writer):
     headers = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip()
                for l in lines[1:] if ":" in l}
     if path.startswith("/login"):
-        writer.write(b"HTTP/1.1 200 OK\r\nSessiongate-Login: user=bench\r\n"
-                     b"Connection: close\r\nContent-Length: 2\r\n\r\nok")
+        user = path.partition("user=")[2] or "bench"
+        writer.write(f"HTTP/1.1 200 OK\r\nSessiongate-Login: user={user}\r\n"
+                     "Connection: close\r\nContent-Length: 2\r\n\r\nok".encode())
         await writer.drain()
         writer.close()
         return
@@ -115,9 +121,10 @@ def run_upstream(port):
 
 # --- the clients ---
 
-async def login(port):
+async def login(port, user):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /login HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+    writer.write(f"GET /login?user={user} HTTP/1.1\r\nHost: bench\r\n"
+                 "Connection: close\r\n\r\n".encode())
     head = (await reader.read()).decode("latin-1")
     writer.close()
     for line in head.split("\r\n"):
@@ -154,7 +161,10 @@ async def bench(n, gw, gw_pid, rds, idle):
         async with sem:
             return await coro
 
-    cookies = await asyncio.gather(*(bounded(login(gw)) for _ in range(n)))
+    note(f"logging {n} sessions in")
+    # One user per session: a login lists its user's sessions (SPEC §9).
+    cookies = await asyncio.gather(*(bounded(login(gw, f"u{i}")) for i in range(n)))
+    note(f"opening {n} tunnels")
     await asyncio.sleep(1)
     rss_before, _ = proc(gw_pid)
     opened = []
@@ -163,6 +173,7 @@ async def bench(n, gw, gw_pid, rds, idle):
     open_seconds = time.monotonic() - started
     await asyncio.sleep(2)
     rss_open, cpu0 = proc(gw_pid)
+    note(f"{n} tunnels open; idle for {idle} s")
     cmds0 = redis_commands(rds)
     await asyncio.sleep(idle)
     rss_idle, cpu1 = proc(gw_pid)
@@ -172,6 +183,7 @@ async def bench(n, gw, gw_pid, rds, idle):
     # store-side delete is no logout), so this measures the deadline path
     # only when TTLs run out; instead, log every session out through the
     # gateway and time until every tunnel is closed.
+    note("logging every session out")
     started = time.monotonic()
     async def logout(cookie):
         r, w = await asyncio.open_connection("127.0.0.1", gw)
