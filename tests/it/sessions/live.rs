@@ -566,3 +566,50 @@ async fn eviction_closes_the_evicted_sessions_tunnel() {
     assert_eq!(reason, "session ended");
     assert!(at <= sent + BOUND, "closed {:?} after the login", at - sent);
 }
+
+/// A logout ends the session's event streams within 1 s (memory store:
+/// ended locally, no Redis involved).
+#[tokio::test]
+async fn logout_ends_the_event_stream_on_memory() {
+    let env = Setup::new("memory://")
+        .session(r#"idle_timeout = "30s""#)
+        .start()
+        .await;
+    let login = env.login("alice").await;
+    let cookie = login.cookie();
+    let headers = [("cookie", cookie.as_str()), ("accept", "text/event-stream")];
+    let events = Http::new()
+        .respond(get_request(&env.url("/events"), &headers))
+        .await;
+    assert_eq!(events.status(), StatusCode::OK);
+    let mut events = events.into_body();
+    // Streaming.
+    for _ in 0..3 {
+        let frame = timeout(PATIENCE, events.frame()).await.unwrap();
+        assert!(frame.is_some_and(|f| f.unwrap().is_data()));
+    }
+    let sent = Instant::now();
+    let ans = request(
+        Method::POST,
+        env.url("/.sessiongate/logout"),
+        &[("cookie", &cookie)],
+        "",
+    )
+    .await;
+    assert_eq!(ans.status, StatusCode::FOUND);
+    let ended = loop {
+        match timeout(PATIENCE, events.frame())
+            .await
+            .expect("stream stalled")
+        {
+            Some(Ok(_)) => continue,
+            None => break Instant::now(),
+            Some(Err(e)) => panic!("the event stream broke instead of ending: {e}"),
+        }
+    };
+    assert!(
+        ended <= sent + BOUND,
+        "ended {:?} after the logout",
+        ended - sent
+    );
+}
