@@ -31,6 +31,10 @@ const MIN_DELAY: Duration = Duration::from_millis(50);
 const MAX_DELAY: Duration = Duration::from_millis(400);
 /// One subscription attempt gives up after this long.
 const ATTEMPT: Duration = Duration::from_secs(2);
+/// A quiet subscription is pinged this often: a connection that died
+/// without a word (a NAT or firewall forgetting it) would otherwise go on
+/// hearing nothing. One `PING` per gateway, never per connection.
+const KEEPALIVE: Duration = Duration::from_secs(10);
 
 /// Starts listening for end notices, on a Redis store.
 pub(crate) fn spawn(
@@ -50,16 +54,29 @@ async fn listen(store: Store, channel: String, registry: Arc<Registry>) {
     let mut lost = false;
     loop {
         match subscribe(&store, &channel).await {
-            Ok(mut notices) => {
+            Ok((mut sink, mut notices)) => {
                 if lost {
                     debug!("subscribed again to session end notices");
                 }
                 delay = MIN_DELAY;
                 // Whatever was published while we were away is lost.
                 registry.raise_all(Raised::Recheck);
-                while let Some(notice) = notices.next().await {
-                    if let Some(token) = unhex(notice.get_payload_bytes()) {
-                        registry.raise(&token, Raised::Ended);
+                let mut keepalive =
+                    tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+                loop {
+                    tokio::select! {
+                        notice = notices.next() => {
+                            let Some(notice) = notice else { break };
+                            if let Some(token) = unhex(notice.get_payload_bytes()) {
+                                registry.raise(&token, Raised::Ended);
+                            }
+                        }
+                        _ = keepalive.tick() => {
+                            let ping = timeout(ATTEMPT, sink.ping::<redis::Value>()).await;
+                            if !matches!(ping, Ok(Ok(_))) {
+                                break;
+                            }
+                        }
                     }
                 }
                 warn!("lost the subscription to session end notices; subscribing again");
@@ -72,12 +89,14 @@ async fn listen(store: Store, channel: String, registry: Arc<Registry>) {
     }
 }
 
-async fn subscribe(store: &Store, channel: &str) -> Result<redis::aio::PubSubStream, StoreError> {
+type Subscription = (redis::aio::PubSubSink, redis::aio::PubSubStream);
+
+async fn subscribe(store: &Store, channel: &str) -> Result<Subscription, StoreError> {
     let client = store.pubsub_client()?;
     let bounded = async {
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(channel).await?;
-        Ok::<_, redis::RedisError>(pubsub.into_on_message())
+        Ok::<_, redis::RedisError>(pubsub.split())
     };
     match timeout(ATTEMPT, bounded).await {
         Err(_) => Err(StoreError::Timeout),
