@@ -91,10 +91,12 @@ async fn idle_expiry_closes_with_1008(store_url: &str) {
         .start()
         .await;
     let login = env.login("alice").await;
-    let (mut ws, before, after) = open(&env.gw, "/ws", Some(&login.cookie())).await;
+    let (mut ws, before, _) = open(&env.gw, "/ws", Some(&login.cookie())).await;
+    // The upgrade slid the session, and so did this message (the echo,
+    // from the upstream, is no activity).
     echoes(&mut ws, "hello").await;
+    let after = Instant::now();
     assert_eq!(open_tunnels(&env.gw).await, 1.0);
-    // The upgrade slid the session; upstream echoes are no activity.
     let (reason, at) = closed(&mut ws).await;
     assert_eq!(reason, "session expired");
     assert!(at >= before + Duration::from_millis(1500), "closed early");
