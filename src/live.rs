@@ -121,6 +121,12 @@ impl Live {
         }
     }
 
+    /// Whether a forwarded response is a live connection: a WebSocket the
+    /// upstream accepted, or an event stream.
+    pub(crate) fn wants(resp: &Response<Body>) -> bool {
+        resp.extensions().get::<PendingTunnel>().is_some() || event_stream(resp)
+    }
+
     /// Takes over a forwarded response's live connection, if it has one:
     /// a WebSocket tunnel the upstream accepted becomes a relay task; an
     /// event stream's body ends with its session. `binding` is the
@@ -145,16 +151,7 @@ impl Live {
             return;
         }
         let Some(binding) = binding else { return };
-        let event_stream = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"))
-            });
-        if !event_stream {
+        if !event_stream(resp) {
             return;
         }
         let mut watch = Watch::new(self, binding);
@@ -181,6 +178,14 @@ impl Live {
             }
         });
     }
+}
+
+fn event_stream(resp: &Response<Body>) -> bool {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"))
 }
 
 async fn tunnel_task(

@@ -216,10 +216,11 @@ impl Sessions {
         mut passage: Passage,
         store_time: &mut Duration,
     ) -> Result<(), SessionError> {
-        let facts = passage.live.take();
-        let id = passage.id.clone();
+        let watched = crate::live::Live::wants(resp)
+            .then(|| passage.live.take().zip(passage.id.clone()))
+            .flatten();
         let ended = self.settle(resp, passage, store_time).await?;
-        self.attach(resp, facts, id, ended);
+        self.attach(resp, watched, ended);
         Ok(())
     }
 

@@ -86,26 +86,22 @@ impl Sessions {
     }
 
     /// Hands a forwarded response's tunnel or event stream to the live
-    /// connections: watched by its session on a protected route (`facts`
-    /// and `id`), never cut on a public one. A session the response itself
+    /// connections: watched by its session on a protected route
+    /// (`watched`), never cut on a public one. A session the response itself
     /// ended (a logout) has no connection left to watch: its tunnel is
     /// dropped, its event stream is left as it is.
     pub(super) fn attach(
         self: &Arc<Self>,
         resp: &mut Response<Body>,
-        facts: Option<LiveFacts>,
-        id: Option<SessionId>,
+        watched: Option<(LiveFacts, SessionId)>,
         ended: bool,
     ) {
         let log = self.config.log.access_log;
-        let binding = match (facts, id) {
-            (Some(facts), Some(id)) => Some(Binding {
-                sessions: self.clone(),
-                id,
-                facts,
-            }),
-            _ => None,
-        };
+        let binding = watched.map(|(facts, id)| Binding {
+            sessions: self.clone(),
+            id,
+            facts,
+        });
         if ended && binding.is_some() {
             resp.extensions_mut().remove::<crate::live::PendingTunnel>();
             return;
