@@ -8,6 +8,7 @@
 //! carries a flag noting whether reading it failed ([`Body::upload`]), the
 //! one allocation, and only for requests with a body.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,13 @@ pin_project! {
         /// A client's request body on its way upstream, which notes when
         /// reading it from the client fails (see [`Body::upload`]).
         Upload { #[pin] inner: Incoming, failed: Arc<AtomicBool> },
+        /// An upstream's event stream that ends when its session does
+        /// (SPEC §10): `end` fires, and the body ends between two chunks.
+        Live {
+            #[pin] inner: Incoming,
+            end: Option<tokio::sync::oneshot::Receiver<()>>,
+            ended: bool,
+        },
     }
 }
 
@@ -72,6 +80,21 @@ impl Body {
     }
 }
 
+impl Body {
+    /// This streamed body, ending early when `end` fires (a body the
+    /// gateway wrote itself is returned as it is).
+    pub fn ending_on(self, end: tokio::sync::oneshot::Receiver<()>) -> Body {
+        match self {
+            Body::Incoming { inner } => Body::Live {
+                inner,
+                end: Some(end),
+                ended: false,
+            },
+            other => other,
+        }
+    }
+}
+
 impl From<Incoming> for Body {
     fn from(inner: Incoming) -> Self {
         Body::Incoming { inner }
@@ -98,12 +121,30 @@ impl http_body::Body for Body {
             BodyProj::Full { inner } => inner
                 .poll_frame(cx)
                 .map_err(|never: std::convert::Infallible| match never {}),
+            BodyProj::Live { inner, end, ended } => {
+                if *ended {
+                    return Poll::Ready(None);
+                }
+                if let Some(rx) = end {
+                    match Pin::new(rx).poll(cx) {
+                        Poll::Ready(Ok(())) => {
+                            *ended = true;
+                            return Poll::Ready(None);
+                        }
+                        // No longer watched (the runtime is going away).
+                        Poll::Ready(Err(_)) => *end = None,
+                        Poll::Pending => {}
+                    }
+                }
+                inner.poll_frame(cx)
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             Body::Incoming { inner } | Body::Upload { inner, .. } => inner.is_end_stream(),
+            Body::Live { inner, ended, .. } => *ended || inner.is_end_stream(),
             Body::Full { inner } => inner.is_end_stream(),
         }
     }
@@ -111,6 +152,7 @@ impl http_body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match self {
             Body::Incoming { inner } | Body::Upload { inner, .. } => inner.size_hint(),
+            Body::Live { .. } => SizeHint::default(),
             Body::Full { inner } => inner.size_hint(),
         }
     }

@@ -23,7 +23,6 @@
 //! signs in.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -33,24 +32,22 @@ use http::header::{CACHE_CONTROL, HeaderValue, LOCATION};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use tokio::net::TcpListener;
 
 use crate::login::safe_next;
 
+mod clock;
 mod form;
 mod launch;
 mod operator;
 mod page;
 mod reply;
+mod serve;
 mod token_file;
 
 pub use launch::{DemoError, DemoListeners, run};
 pub use operator::AdminApi;
+pub use serve::{serve_app, serve_app_with_admin};
 pub use token_file::TokenFileError;
 
 use reply::{Body, asset, html, json_error, text};
@@ -68,11 +65,10 @@ const LOGIN_HEADER: &str = "sessiongate-login";
 
 /// A login form is a few dozen bytes; anything far larger is not one.
 const MAX_FORM_BYTES: usize = 16 * 1024;
-/// How long in-flight demo requests get to finish after Ctrl-C.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 const APP_CSS: &str = include_str!("demo/app.css");
 const SESSION_JS: &str = include_str!("demo/session.js");
+const CLOCK_JS: &str = include_str!("demo/clock.js");
 const ROWS_JS: &str = include_str!("demo/rows.js");
 const SESSIONS_JS: &str = include_str!("demo/sessions.js");
 const OPERATOR_JS: &str = include_str!("demo/operator.js");
@@ -215,66 +211,18 @@ pub fn banner(opts: &DemoOptions, proxy: SocketAddr, admin: SocketAddr) -> Strin
     )
 }
 
-/// Serve the demo application on `listener` until `shutdown` completes, then
-/// give in-flight requests a few seconds to finish. Without an admin API
-/// (`sessiongate demo-app` alone) the operator page says it is not
-/// connected; [`serve_app_with_admin`] gives it one.
-pub async fn serve_app(listener: TcpListener, shutdown: impl Future<Output = ()>) {
-    serve_app_with_admin(listener, None, shutdown).await;
-}
-
-/// [`serve_app`], with the gateway's admin API for the operator page.
-///
-/// HTTP/1.1 only: the gateway is the only client, and it speaks HTTP/1.1 to
-/// upstreams. A failed accept (e.g. too many open files) is logged and the
-/// loop goes on: one bad moment must not end the demo.
-pub async fn serve_app_with_admin(
-    listener: TcpListener,
-    admin: Option<AdminApi>,
-    shutdown: impl Future<Output = ()>,
-) {
-    let admin = admin.map(Arc::new);
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, "demo app: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let admin = admin.clone();
-        let service = service_fn(move |req| handle(req, admin.clone()));
-        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(error) = conn.await {
-                tracing::debug!(%error, "demo app: connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::debug!("demo app: connections still open after the grace period");
-    }
-}
-
 /// One request to the demo app. Never fails: every problem is an answer.
-async fn handle(
+pub(super) async fn handle(
     req: Request<Incoming>,
     admin: Option<Arc<AdminApi>>,
 ) -> Result<Response<Body>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let get = method == Method::GET || method == Method::HEAD;
+    if path == clock::PATH {
+        let signed_in = signed_in(&req).is_some();
+        return Ok(clock::answer(req, signed_in));
+    }
     if path.starts_with("/operator/api/") {
         let Some(_user) = signed_in(&req) else {
             return Ok(json_error(StatusCode::UNAUTHORIZED, "unauthenticated"));
@@ -286,6 +234,7 @@ async fn handle(
     let response = match (path.as_str(), get) {
         ("/assets/app.css", true) => asset("text/css; charset=utf-8", APP_CSS),
         ("/assets/session.js", true) => asset(JS, SESSION_JS),
+        ("/assets/clock.js", true) => asset(JS, CLOCK_JS),
         ("/assets/rows.js", true) => asset(JS, ROWS_JS),
         ("/assets/sessions.js", true) => asset(JS, SESSIONS_JS),
         ("/assets/operator.js", true) => asset(JS, OPERATOR_JS),

@@ -21,6 +21,7 @@ use crate::body::Body;
 use crate::config::Config;
 use crate::control_headers;
 use crate::endpoints::{self, forward_auth};
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::peer::ConnInfo;
 use crate::respond;
@@ -49,15 +50,27 @@ pub struct Gateway {
     config: Arc<Config>,
     router: Router,
     upstream: Upstream,
-    sessions: Sessions,
+    sessions: Arc<Sessions>,
     recorder: Recorder,
 }
 
 impl Gateway {
-    pub fn new(config: Arc<Config>, store: Store, metrics: Metrics) -> Result<Self, BuildError> {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        metrics: Metrics,
+        live: Live,
+    ) -> Result<Self, BuildError> {
         let router = Router::new(&config);
         let recorder = Recorder::new(&router, &metrics, config.log.access_log);
-        let sessions = Sessions::new(config.clone(), store, metrics, router.strictest_idle());
+        let strictest = router.strictest_idle();
+        let sessions = Arc::new(Sessions::new(
+            config.clone(),
+            store,
+            metrics,
+            strictest,
+            live,
+        ));
         Ok(Gateway {
             upstream: Upstream::new(&config)?,
             router,

@@ -32,7 +32,11 @@
 //!   `session/cookie.rs` (the `Cookie` header), `session/id.rs`,
 //!   `session/decide.rs` (pure: the verdict and the cookie action),
 //!   `session/set_cookie.rs`, `session/lifecycle.rs` (login, logout, a new
-//!   session's record), `session/learn.rs` (observe mode), `session/verdict.rs`.
+//!   session's record), `session/learn.rs` (observe mode), `session/verdict.rs`,
+//!   `session/live.rs` (what a tunnel or event stream knows of its session).
+//! - [`live`]: WebSocket tunnels and event streams end with their session:
+//!   the registry, each connection's deadline watch, the frame-aware relay,
+//!   and the Redis pub/sub bus that carries ends between gateways.
 //! - [`store`]: the `SessionStore` trait; memory, Redis, Sentinel, Cluster.
 //! - [`upstream`]: the pooled client, hop-by-hop and `X-Forwarded-*`
 //!   handling, framing checks, WebSocket handshakes.
@@ -64,6 +68,7 @@ pub mod control_headers;
 pub mod demo;
 pub mod endpoints;
 pub mod gateway;
+pub mod live;
 pub mod login;
 pub mod metrics;
 pub mod peer;
@@ -142,16 +147,19 @@ pub async fn run_reloadable(
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::Metrics::register(&mut registry);
     let config = Arc::new(config);
+    let live = live::Live::new(store.clone(), &config.store.key_prefix, metrics.clone());
     let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(gateway::Gateway::new(
         config.clone(),
         store.clone(),
         metrics.clone(),
+        live.clone(),
     )?));
     let reloader = reloads.map(|reloads| {
         let reloader = reload::Reloader {
             gateway: gateway.clone(),
             store: store.clone(),
             metrics: metrics.clone(),
+            live: live.clone(),
         };
         tokio::spawn(reloader.run(reloads))
     });

@@ -93,6 +93,24 @@ label_enum! {
 }
 
 label_enum! {
+    /// Why a WebSocket tunnel closed, for `sessiongate_tunnels_closed_total`
+    /// (SPEC §10).
+    TunnelClose {
+        /// Its session expired (idle, absolute, a route's idle limit).
+        Expired = "expired",
+        /// Its session was ended (logout, revocation, eviction).
+        Ended = "ended",
+        Client = "client",
+        Upstream = "upstream",
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TunnelLabel {
+    reason: TunnelClose,
+}
+
+label_enum! {
     ReloadResult { Success = "success", Failure = "failure" }
 }
 
@@ -196,6 +214,8 @@ pub struct Metrics {
     /// Indexed by [`AuthEndpoint`] then [`AuthAnswer`], in `ALL` order:
     /// every series resolved once (and visible at zero from the start).
     forward_auth: std::sync::Arc<[Counter]>,
+    tunnels_open: Gauge,
+    tunnels_closed: Family<TunnelLabel, Counter>,
     /// Indexed by [`StoreOp`], in `ALL` order: no label lookup per request.
     store_ops: std::sync::Arc<[StoreOpMetrics]>,
 }
@@ -235,6 +255,8 @@ impl Metrics {
             config_reloads: Family::default(),
             open_connections: Gauge::default(),
             forward_auth,
+            tunnels_open: Gauge::default(),
+            tunnels_closed: Family::default(),
             store_ops,
         };
         // Each metric's name, the metric and its help; counters get their
@@ -269,6 +291,10 @@ impl Metrics {
                 "Client connections currently open";
             "sessiongate_forward_auth_checks", forward_auth_checks,
                 "Forward-auth checks (SPEC 11) by endpoint and answer; also counted by route in sessiongate_requests_total";
+            "sessiongate_tunnels_open", m.tunnels_open.clone(),
+                "WebSocket tunnels currently open";
+            "sessiongate_tunnels_closed", m.tunnels_closed.clone(),
+                "WebSocket tunnels closed, by reason";
         }
         // Every fixed-label series exists from the start, at zero, so
         // dashboards and `rate()` see them before the first event.
@@ -279,6 +305,10 @@ impl Metrics {
         }
         for &reason in EndReason::ALL {
             m.sessions_ended.get_or_create_owned(&EndLabel { reason });
+        }
+        for &reason in TunnelClose::ALL {
+            m.tunnels_closed
+                .get_or_create_owned(&TunnelLabel { reason });
         }
         for &result in ReloadResult::ALL {
             m.config_reloads
@@ -364,6 +394,17 @@ impl Metrics {
     pub fn open_connections(&self) -> &Gauge {
         &self.open_connections
     }
+
+    pub fn tunnel_opened(&self) {
+        self.tunnels_open.inc();
+    }
+
+    pub fn tunnel_closed(&self, reason: TunnelClose) {
+        self.tunnels_open.dec();
+        self.tunnels_closed
+            .get_or_create(&TunnelLabel { reason })
+            .inc();
+    }
 }
 
 /// The metric handles of one route.
@@ -415,6 +456,9 @@ mod tests {
         metrics.config_reload(ReloadResult::Success);
         metrics.open_connections().inc();
         metrics.forward_auth(AuthEndpoint::Forward, AuthAnswer::Refused);
+        metrics.tunnel_opened();
+        metrics.tunnel_opened();
+        metrics.tunnel_closed(TunnelClose::Expired);
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
         for line in [
@@ -432,6 +476,9 @@ mod tests {
             "sessiongate_open_connections 1",
             r#"sessiongate_forward_auth_checks_total{endpoint="forward",answer="refused"} 1"#,
             r#"sessiongate_forward_auth_checks_total{endpoint="request",answer="allowed"} 0"#,
+            "sessiongate_tunnels_open 1",
+            r#"sessiongate_tunnels_closed_total{reason="expired"} 1"#,
+            r#"sessiongate_tunnels_closed_total{reason="ended"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }

@@ -26,6 +26,8 @@ pub(crate) struct Reloader {
     pub(crate) gateway: SharedGateway,
     pub(crate) store: Store,
     pub(crate) metrics: Metrics,
+    /// Live connections outlive a reload: every gateway shares one registry.
+    pub(crate) live: crate::live::Live,
 }
 
 impl Reloader {
@@ -55,7 +57,13 @@ impl Reloader {
                 "config reload: this setting changed but only takes effect after a restart"
             );
         }
-        match Gateway::new(Arc::new(next), self.store.clone(), self.metrics.clone()) {
+        let built = Gateway::new(
+            Arc::new(next),
+            self.store.clone(),
+            self.metrics.clone(),
+            self.live.clone(),
+        );
+        match built {
             Ok(gateway) => {
                 self.gateway.store(Arc::new(gateway));
                 info!("config reloaded");

@@ -41,6 +41,7 @@ pub mod decide;
 pub mod id;
 pub mod learn;
 pub mod lifecycle;
+mod live;
 pub mod set_cookie;
 pub mod source;
 mod verdict;
@@ -51,7 +52,7 @@ pub use id::{InvalidId, SessionId};
 use lifecycle::{LoginHeader, NewSession};
 pub use set_cookie::{CookieAttrs, InvalidCookie};
 pub use source::Cookie;
-pub use verdict::{Current, Passage, Refused, Verdict};
+pub use verdict::{Current, LiveFacts, Passage, Refused, Verdict};
 
 /// Why the session step could not finish. Answered in one place,
 /// `gateway::GatewayError::into_response`: a store failure is a `503`,
@@ -74,6 +75,8 @@ pub struct Sessions {
     metrics: Metrics,
     /// The smallest route `idle_timeout` (`Router::strictest_idle`).
     strictest_idle: Option<Duration>,
+    /// The live connections sessions own (SPEC §10), shared across reloads.
+    live: crate::live::Live,
 }
 
 impl Sessions {
@@ -82,12 +85,14 @@ impl Sessions {
         store: Store,
         metrics: Metrics,
         strictest_idle: Option<Duration>,
+        live: crate::live::Live,
     ) -> Sessions {
         Sessions {
             config,
             store,
             metrics,
             strictest_idle,
+            live,
         }
     }
 
@@ -124,6 +129,7 @@ impl Sessions {
                 secure,
                 public: true,
                 json,
+                live: None,
             });
         }
         let session = &self.config.session;
@@ -144,6 +150,7 @@ impl Sessions {
                 found,
                 cookie: action,
             } => {
+                let live = live::facts(&found, &touch, session.touch_interval);
                 let id = cookie.into_id();
                 let reissue = match self.cookie_header(action, id.as_ref(), secure) {
                     Ok(reissue) => reissue,
@@ -164,6 +171,7 @@ impl Sessions {
                     secure,
                     public: false,
                     json,
+                    live: Some(live),
                 })
             }
             Decision::Refuse {
@@ -209,11 +217,26 @@ impl Sessions {
     /// sessions and re-issues a slid session's cookie; observe mode learns
     /// sessions from the application's `Set-Cookie`.
     pub async fn after(
+        self: &Arc<Self>,
+        resp: &mut Response<Body>,
+        mut passage: Passage,
+        store_time: &mut Duration,
+    ) -> Result<(), SessionError> {
+        let watched = crate::live::Live::wants(resp)
+            .then(|| passage.live.take().zip(passage.id.clone()))
+            .flatten();
+        let ended = self.settle(resp, passage, store_time).await?;
+        self.attach(resp, watched, ended);
+        Ok(())
+    }
+
+    /// [`Sessions::after`] but live connections; `Ok(true)`: session ended.
+    async fn settle(
         &self,
         resp: &mut Response<Body>,
         passage: Passage,
         store_time: &mut Duration,
-    ) -> Result<(), SessionError> {
+    ) -> Result<bool, SessionError> {
         let (login, logout) = control_headers::take_control(resp.headers_mut());
         let mode = self.config.session.mode;
         if login.is_some() && mode != Mode::Managed {
@@ -231,19 +254,23 @@ impl Sessions {
                 let clear = self.cookie_attrs(passage.secure).clear()?;
                 resp.headers_mut().append(SET_COOKIE, clear);
             }
-            return Ok(());
+            return Ok(true);
         }
         match (mode, login) {
-            (Mode::Managed, Some(login)) => self.login(resp, &login, &passage, store_time).await,
+            (Mode::Managed, Some(login)) => {
+                self.login(resp, &login, &passage, store_time).await?;
+                // A login replaced the request's session, if it had one.
+                return Ok(passage.id.is_some());
+            }
             (Mode::Managed, None) => {
                 if let Some(cookie) = passage.reissue {
                     resp.headers_mut().append(SET_COOKIE, cookie);
                 }
-                Ok(())
             }
-            (Mode::Observe, _) => self.learn(resp.headers(), &passage, store_time).await,
-            (Mode::External, _) => Ok(()),
+            (Mode::Observe, _) => self.learn(resp.headers(), &passage, store_time).await?,
+            (Mode::External, _) => {}
         }
+        Ok(false)
     }
 
     /// The caller's session for the gateway's own API endpoints, decided
@@ -445,8 +472,14 @@ impl Sessions {
         store_time: &mut Duration,
     ) -> Result<bool, StoreError> {
         let key = source::key(&self.config, id);
-        self.timed(StoreOp::Delete, self.store.delete(&key), store_time)
-            .await
+        let existed = self
+            .timed(StoreOp::Delete, self.store.delete(&key), store_time)
+            .await?;
+        // Its tunnels and event streams end too, on every gateway.
+        if existed {
+            self.live.ended(&key).await;
+        }
+        Ok(existed)
     }
 
     /// Times one store operation (into the metrics and `store_time`) and

@@ -203,6 +203,15 @@ pub trait SessionStore: Send + Sync + 'static {
         handle_key: &str,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
+    /// Publishes `message` on the pub/sub `channel` (live connections,
+    /// SPEC §10: a session's end, told to every gateway). The memory store
+    /// has no other gateway to tell.
+    fn publish(
+        &self,
+        channel: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Whether the store answers (for `/readyz`).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -268,3 +277,16 @@ macro_rules! each_store {
 }
 
 forward_session_store!(Store, each_store);
+
+impl Store {
+    /// A client for the pub/sub connection that hears other gateways end
+    /// sessions (SPEC §10); the memory store has none.
+    pub(crate) fn pubsub_client(&self) -> Result<::redis::Client, StoreError> {
+        match self {
+            Store::Memory(_) => Err(StoreError::Unsupported("memory")),
+            Store::Redis(store) => Ok(store.pubsub_client()),
+            Store::Sentinel(store) => store.pubsub_client(),
+            Store::Cluster(store) => store.pubsub_client(),
+        }
+    }
+}

@@ -7,7 +7,8 @@
 //! long download is never cut off by it.
 //!
 //! A `101` becomes a tunnel only when it accepts the client's WebSocket
-//! handshake ([`websocket`]); any other is a `502`.
+//! handshake ([`websocket`]); any other is a `502`. The tunnel itself is
+//! relayed by [`crate::live`], watched by the session that opened it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +17,10 @@ use http::header::{HOST, TRANSFER_ENCODING};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tracing::debug;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::body::{Body, UploadFailed};
 use crate::config::Config;
@@ -188,7 +187,10 @@ impl Upstream {
                 return Err(UpstreamError::UnexpectedUpgrade.into());
             };
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
-            tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
+            // The session layer takes it over: a tunnel belongs to the
+            // session that opened it (`crate::live`).
+            let tunnel = crate::live::PendingTunnel::new(client_upgrade, upstream_upgrade);
+            resp.extensions_mut().insert(tunnel);
             headers::strip_hop_by_hop(resp.headers_mut(), true);
         } else {
             headers::strip_hop_by_hop(resp.headers_mut(), false);
@@ -266,22 +268,6 @@ fn target(upstream: &Uri, path: Option<&PathAndQuery>) -> Result<Uri, UpstreamEr
         builder = builder.authority(authority.clone());
     }
     builder.build().map_err(UpstreamError::Target)
-}
-
-/// Copies bytes both ways between an upgraded client connection and the
-/// upgraded upstream connection until either side closes.
-async fn tunnel(client: OnUpgrade, upstream: OnUpgrade) {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
-        Ok(pair) => pair,
-        Err(error) => {
-            debug!(%error, "upgrade did not complete");
-            return;
-        }
-    };
-    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-    if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        debug!(%error, "upgraded connection ended with an error");
-    }
 }
 
 #[cfg(test)]

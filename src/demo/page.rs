@@ -221,6 +221,9 @@ fn session_panel(here: &str) -> String {
 </div>
 <p class="hint">The page asks the gateway for <code>/.sessiongate/session</code>
 every 5 seconds; asking does not extend the session.</p>
+<p class="live-clock">Live clock over a WebSocket: <strong id="live-clock">connecting…</strong></p>
+<p id="live-clock-ended" class="expired" hidden></p>
+<p class="hint">The gateway closes the clock's WebSocket the moment the session ends.</p>
 </section>
 "#,
         here = escape(here),
@@ -240,8 +243,9 @@ fn layout(title: &str, content: &str, signed_in: bool, scripts: &[&str]) -> Stri
         ""
     };
     let scripts: String = signed_in
-        .then_some("session.js")
+        .then_some(["session.js", "clock.js"])
         .iter()
+        .flatten()
         .chain(scripts)
         .map(|src| format!("<script src=\"/assets/{}\" defer></script>\n", escape(src)))
         .collect();

@@ -27,6 +27,8 @@
 //! fronting proxy setting these headers itself (the README's configs do),
 //! and the rule that every description present must agree ([`original`]).
 
+use std::sync::Arc;
+
 use http::header::{ACCEPT, CACHE_CONTROL, COOKIE, LOCATION};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use tracing::debug;
@@ -66,7 +68,7 @@ pub fn endpoint(path: &str) -> Option<Endpoint> {
 pub async fn answer<B>(
     endpoint: Endpoint,
     router: &Router,
-    sessions: &Sessions,
+    sessions: &Arc<Sessions>,
     req: &Request<B>,
     tls: bool,
     record: &mut Record,

@@ -327,6 +327,11 @@ mod tests {
             crate::store::Store::Memory(crate::store::MemoryStore::new()),
             crate::metrics::Metrics::register(&mut Default::default()),
             None,
+            crate::live::Live::new(
+                crate::store::Store::Memory(crate::store::MemoryStore::new()),
+                "sessiongate:",
+                crate::metrics::Metrics::register(&mut Default::default()),
+            ),
         );
         assert_eq!(
             sessions.user_key("alice@example.com"),

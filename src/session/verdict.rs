@@ -1,6 +1,8 @@
 //! What the session step hands back to the gateway: a verdict for the
 //! request, and what its way back needs.
 
+use std::time::Duration;
+
 use http::HeaderValue;
 
 use super::decide::Refusal;
@@ -63,6 +65,26 @@ pub struct Passage {
     /// The request wants JSON answers (read only when a login could be
     /// refused for the session limit).
     pub(super) json: bool,
+    /// What a live connection opened by this request needs to watch its
+    /// session (protected routes only).
+    pub(super) live: Option<LiveFacts>,
+}
+
+/// What a tunnel or event stream needs to watch its session (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveFacts {
+    /// How long before the session could expire for this route, as of the
+    /// check that let the request through.
+    pub left: Duration,
+    /// The route's stricter idle limit.
+    pub route_idle: Option<Duration>,
+    /// Client messages slide the session (sliding, on a route that
+    /// extends sessions).
+    pub extends: bool,
+    /// The store's `min_step` for a slide (`touch_interval`, capped).
+    pub min_step: Duration,
+    /// A tunnel slides at most once per this.
+    pub slide_every: Duration,
 }
 
 impl Passage {

@@ -16,6 +16,9 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 
@@ -30,6 +33,11 @@ use crate::config::store_url::{self, NodesUrl, Topology};
 #[derive(Clone)]
 pub struct ClusterStore {
     ops: Commands<ClusterConnection>,
+    /// One client per seed node, for the pub/sub connection of live
+    /// connections (SPEC §10): `PUBLISH` reaches every node, so any one
+    /// will do; each new subscription tries the next.
+    seeds: Arc<[redis::Client]>,
+    next_seed: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for ClusterStore {
@@ -77,6 +85,10 @@ impl ClusterStore {
                 }
             })
             .collect();
+        let seed_clients = seeds
+            .iter()
+            .map(|seed| seed_client(seed, url, ca.clone()))
+            .collect::<Result<Arc<[_]>, _>>()?;
         let mut builder = ClusterClient::builder(seeds);
         if let Some(username) = &url.username {
             builder = builder.username(username);
@@ -97,8 +109,49 @@ impl ClusterStore {
         let conn = client.get_pending_async_connection_with_config(config);
         Ok(Self {
             ops: Commands::new(conn, op_timeout),
+            seeds: seed_clients,
+            next_seed: Arc::new(AtomicUsize::new(0)),
         })
     }
+
+    /// A client of one seed node (the next one each call), for a pub/sub
+    /// connection.
+    pub(crate) fn pubsub_client(&self) -> Result<redis::Client, StoreError> {
+        let n = self.next_seed.fetch_add(1, Ordering::Relaxed);
+        self.seeds
+            .get(n % self.seeds.len().max(1))
+            .cloned()
+            .ok_or(StoreError::InvalidUrl("no cluster node"))
+    }
+}
+
+/// A client of one seed node with the URL's credentials and CA.
+fn seed_client(
+    seed: &str,
+    url: &NodesUrl,
+    ca: Option<Vec<u8>>,
+) -> Result<redis::Client, StoreError> {
+    use redis::IntoConnectionInfo as _;
+    let info = seed.into_connection_info().map_err(StoreError::Redis)?;
+    let mut settings = info.redis_settings().clone();
+    if let Some(username) = &url.username {
+        settings = settings.set_username(username);
+    }
+    if let Some(password) = &url.password {
+        settings = settings.set_password(password);
+    }
+    let info = info.set_redis_settings(settings);
+    match ca {
+        None => redis::Client::open(info),
+        Some(pem) => redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            },
+        ),
+    }
+    .map_err(StoreError::Redis)
 }
 
 forward_session_store!(ClusterStore, via_ops);

@@ -70,6 +70,14 @@ macro_rules! forward_session_store {
                 $via!(self, inner => inner.handle_target(handle_key))
             }
 
+            async fn publish(
+                &self,
+                channel: &str,
+                message: &str,
+            ) -> Result<(), $crate::store::StoreError> {
+                $via!(self, inner => inner.publish(channel, message))
+            }
+
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
                 $via!(self, inner => inner.ping())
             }

@@ -208,6 +208,10 @@ impl SessionStore for MemoryStore {
         Ok(all.strings.get(handle_key).cloned())
     }
 
+    async fn publish(&self, _channel: &str, _message: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

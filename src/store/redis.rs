@@ -40,6 +40,8 @@ pub(crate) const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct RedisStore {
     ops: Commands<ConnectionManager>,
+    /// For the pub/sub connection of live connections (SPEC §10).
+    client: redis::Client,
 }
 
 /// The store's operations over any async connection: a
@@ -108,8 +110,8 @@ impl RedisStore {
             .set_connection_timeout(Some(op_timeout.max(MIN_CONNECT_TIMEOUT)))
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1));
-        let conn =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(StoreError::Redis)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(StoreError::Redis)?;
         // Drive the first connection now rather than on the first request,
         // which would only poll it for one `op_timeout` at a time.
         let mut warm = conn.clone();
@@ -118,7 +120,13 @@ impl RedisStore {
         });
         Ok(Self {
             ops: Commands::new(conn, op_timeout),
+            client,
         })
+    }
+
+    /// A client of this store's server, for a pub/sub connection.
+    pub(crate) fn pubsub_client(&self) -> redis::Client {
+        self.client.clone()
     }
 }
 
@@ -252,6 +260,12 @@ where
         let mut conn = self.conn.clone();
         let cmd = redis::cmd("GET").arg(handle_key).clone();
         self.bounded(cmd.query_async(&mut conn)).await
+    }
+
+    async fn publish(&self, channel: &str, message: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("PUBLISH").arg(channel).arg(message).clone();
+        self.bounded(cmd.query_async::<()>(&mut conn)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

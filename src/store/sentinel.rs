@@ -110,6 +110,12 @@ impl SentinelStore {
         })
     }
 
+    /// A client of the current master, for a pub/sub connection (a
+    /// failover drops it; the subscriber then asks again).
+    pub(crate) fn pubsub_client(&self) -> Result<redis::Client, StoreError> {
+        Ok(self.master()?.store.pubsub_client())
+    }
+
     /// Passes `result` through, asking the sentinels again when it looks
     /// like a failover.
     fn checked<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {

@@ -1,6 +1,8 @@
 // The demo, in a real browser, as a person would use it: ask for a page,
 // get sent to login, sign in, land where they were going, watch the session
-// count down, see the warning, see it expire, reload, sign in again and land
+// count down (and a live clock tick over a WebSocket), see the warning, see
+// it expire (and the gateway close the clock's WebSocket: "session
+// expired"), reload, sign in again and land
 // on the page first asked for. A second walk signs in from two browsers,
 // signs one out from the other on "Your sessions", and watches the
 // operator page list and revoke sessions and chart the redirects to login.
@@ -166,6 +168,12 @@ test("a person asks for a page, signs in, watches the session expire, signs in a
     );
     await shot(page, "counting-down");
 
+    // 3b. The live clock ticks over its WebSocket through the gateway.
+    await page.waitForFunction(() =>
+      /^\d\d:\d\d:\d\d UTC$/.test(document.getElementById("live-clock").textContent),
+    );
+    assert.ok(await page.locator("#live-clock-ended").isHidden());
+
     // 4. Shortly before expiry, the warning shows.
     await page.locator("#warning").waitFor({ state: "visible", timeout: (IDLE_SECONDS + 2) * 1000 });
     await shot(page, "warning");
@@ -175,6 +183,14 @@ test("a person asks for a page, signs in, watches the session expire, signs in a
     assert.equal(await countdown.textContent(), "0");
     assert.ok(await page.locator("#warning").isHidden());
     await waitUntilServerForgets(page, 3_000);
+    // The gateway closed the clock's WebSocket when the session expired
+    // (within 1 s of it), and the page says why.
+    const clockEnded = page.locator("#live-clock-ended");
+    await clockEnded.waitFor({ state: "visible", timeout: 2_000 });
+    assert.equal(await clockEnded.textContent(), "Live clock stopped: session expired.");
+    const stoppedAt = await page.locator("#live-clock").textContent();
+    await page.waitForTimeout(1_500);
+    assert.equal(await page.locator("#live-clock").textContent(), stoppedAt, "the clock stopped");
     await shot(page, "expired");
 
     // 6. Reload: the session is gone, so login again, with `next` kept.

@@ -4,6 +4,7 @@
 mod manual;
 mod sessions;
 mod socket_activation;
+mod tunnel_log;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};

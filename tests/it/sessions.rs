@@ -21,6 +21,7 @@ use crate::support::upstream::TestUpstream;
 mod duplicate_cookies;
 mod endpoints;
 mod expiry;
+mod live;
 mod outage;
 mod rules;
 

@@ -112,6 +112,14 @@ impl RedisServer {
         );
     }
 
+    /// Saves the data (`SAVE`), kills the server and starts it again on the
+    /// same address and directory, where it loads what it saved: every
+    /// connection to it breaks, the sessions survive.
+    pub fn restart_keeping_data(&mut self) {
+        let _: () = self.query(&["SAVE"]);
+        self.restart();
+    }
+
     /// Runs one command on a fresh synchronous connection, e.g.
     /// `query::<i64>(&["PTTL", key])` or `query::<String>(&["INFO", "commandstats"])`.
     pub fn query<T: ::redis::FromRedisValue>(&self, args: &[&str]) -> T {

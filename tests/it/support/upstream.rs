@@ -5,6 +5,8 @@
 //! |--------------------|-------------------------------------------------------------|
 //! | `/sleep/MS…`       | waits MS milliseconds, then echoes                          |
 //! | `/download/N`      | streams N bytes: 1 MiB, then the rest after `release_download` |
+//! | `/chunked/N`       | the same, chunked (no `Content-Length`)                      |
+//! | `/events`          | an endless `text/event-stream`: `data: N` every 100 ms       |
 //! | `/upload`          | counts the body; signals `first_chunk` on the first bytes    |
 //! | `/hop`             | answers with hop-by-hop headers (and `x-kept: yes`)          |
 //! | `Upgrade: websocket` | WebSocket echo                                            |
@@ -165,7 +167,13 @@ async fn handle(
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     if let Some(n) = path.strip_prefix("/download/") {
-        return Ok(download(n.parse().unwrap(), state));
+        return Ok(download(n.parse().unwrap(), state, false));
+    }
+    if let Some(n) = path.strip_prefix("/chunked/") {
+        return Ok(download(n.parse().unwrap(), state, true));
+    }
+    if path == "/events" {
+        return Ok(events());
     }
     if path == "/upload" {
         let mut body = req.into_body();
@@ -268,7 +276,23 @@ async fn echo(req: Request<Incoming>) -> Result<Response<FixtureBody>, Infallibl
     Ok(resp)
 }
 
-fn download(total: usize, state: Arc<State>) -> Response<FixtureBody> {
+/// An event stream that never ends by itself.
+fn events() -> Response<FixtureBody> {
+    let stream = futures_util::stream::unfold(0u64, |n| async move {
+        if n > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let event = Bytes::from(format!("data: {n}\n\n"));
+        Some((Ok::<_, Infallible>(Frame::data(event)), n + 1))
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(BodyExt::boxed(StreamBody::new(stream)))
+        .unwrap()
+}
+
+fn download(total: usize, state: Arc<State>, chunked: bool) -> Response<FixtureBody> {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     tokio::spawn(async move {
         let chunk = Bytes::from(vec![b'x'; CHUNK]);
@@ -291,10 +315,11 @@ fn download(total: usize, state: Arc<State>) -> Response<FixtureBody> {
             .await
             .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
     });
-    Response::builder()
-        .header("content-length", total)
-        .body(BodyExt::boxed(StreamBody::new(stream)))
-        .unwrap()
+    let mut resp = Response::builder();
+    if !chunked {
+        resp = resp.header("content-length", total);
+    }
+    resp.body(BodyExt::boxed(StreamBody::new(stream))).unwrap()
 }
 
 fn json(value: serde_json::Value) -> Response<FixtureBody> {
