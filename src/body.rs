@@ -19,6 +19,8 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
+use crate::inject::Injecting;
+
 pin_project! {
     /// A request or response body: streamed (`Incoming`) or the gateway's own.
     #[project = BodyProj]
@@ -30,6 +32,9 @@ pin_project! {
         /// A client's request body on its way upstream, which notes when
         /// reading it from the client fails (see [`Body::upload`]).
         Upload { #[pin] inner: Incoming, failed: Arc<AtomicBool> },
+        /// An upstream HTML page getting the expiry warning tag, streamed
+        /// (SPEC §12).
+        Injecting { #[pin] inner: Injecting },
     }
 }
 
@@ -72,6 +77,13 @@ impl Body {
     }
 }
 
+impl Body {
+    /// An upstream page on its way through the warning injector.
+    pub fn injecting(inner: Injecting) -> Self {
+        Body::Injecting { inner }
+    }
+}
+
 impl From<Incoming> for Body {
     fn from(inner: Incoming) -> Self {
         Body::Incoming { inner }
@@ -98,6 +110,7 @@ impl http_body::Body for Body {
             BodyProj::Full { inner } => inner
                 .poll_frame(cx)
                 .map_err(|never: std::convert::Infallible| match never {}),
+            BodyProj::Injecting { inner } => inner.poll_frame(cx),
         }
     }
 
@@ -105,6 +118,7 @@ impl http_body::Body for Body {
         match self {
             Body::Incoming { inner } | Body::Upload { inner, .. } => inner.is_end_stream(),
             Body::Full { inner } => inner.is_end_stream(),
+            Body::Injecting { inner } => inner.is_end_stream(),
         }
     }
 
@@ -112,6 +126,7 @@ impl http_body::Body for Body {
         match self {
             Body::Incoming { inner } | Body::Upload { inner, .. } => inner.size_hint(),
             Body::Full { inner } => inner.size_hint(),
+            Body::Injecting { inner } => inner.size_hint(),
         }
     }
 }

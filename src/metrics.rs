@@ -96,6 +96,32 @@ label_enum! {
     ReloadResult { Success = "success", Failure = "failure" }
 }
 
+label_enum! {
+    /// What became of a response on a route with `inject_warning` (SPEC §12),
+    /// for `sessiongate_warning_injections_total`.
+    InjectResult {
+        /// The script tag went into the page.
+        Injected = "injected",
+        /// The page already carried the tag.
+        AlreadyPresent = "already_present",
+        /// `Content-Encoding` other than identity.
+        Compressed = "compressed",
+        /// Not `text/html`.
+        NoHtml = "no_html",
+        /// Not a `200` (`204`, `206`, `304`, redirects, errors).
+        Status = "status",
+        /// A `HEAD` request: there is no body.
+        Head = "head",
+        /// `Content-Disposition: attachment`: a download, not a page.
+        Attachment = "attachment",
+        /// A `Content-Security-Policy` that could not be read.
+        Csp = "csp",
+        /// The body ended early (client gone, upstream failure) before the
+        /// tag's place was found.
+        Aborted = "aborted",
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteOutcome {
     route: String,
@@ -135,6 +161,12 @@ struct OpLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteInjection {
+    route: String,
+    result: InjectResult,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: ReloadResult,
 }
@@ -166,6 +198,7 @@ pub struct Metrics {
     upstream_errors: Family<RouteKind, Counter>,
     config_reloads: Family<ResultLabel, Counter>,
     open_connections: Gauge,
+    warning_injections: Family<RouteInjection, Counter>,
     /// Indexed by [`StoreOp`], in `ALL` order: no label lookup per request.
     store_ops: std::sync::Arc<[StoreOpMetrics]>,
 }
@@ -194,6 +227,7 @@ impl Metrics {
             upstream_errors: Family::default(),
             config_reloads: Family::default(),
             open_connections: Gauge::default(),
+            warning_injections: Family::default(),
             store_ops,
         };
         // Each metric's name, the metric and its help; counters get their
@@ -226,6 +260,8 @@ impl Metrics {
                 "SIGHUP config reloads by result";
             "sessiongate_open_connections", m.open_connections.clone(),
                 "Client connections currently open";
+            "sessiongate_warning_injections", m.warning_injections.clone(),
+                "Responses on inject_warning routes: injected, or why not";
         }
         // Every fixed-label series exists from the start, at zero, so
         // dashboards and `rate()` see them before the first event.
@@ -279,6 +315,23 @@ impl Metrics {
         }
     }
 
+    /// The `sessiongate_warning_injections_total` handles of one route
+    /// with `inject_warning` on, resolved once (and visible at zero).
+    pub fn injections(&self, name: &str) -> InjectionMetrics {
+        InjectionMetrics(
+            InjectResult::ALL
+                .iter()
+                .map(|&result| {
+                    self.warning_injections
+                        .get_or_create_owned(&RouteInjection {
+                            route: name.to_owned(),
+                            result,
+                        })
+                })
+                .collect(),
+        )
+    }
+
     pub fn session_created(&self, mode: Mode) {
         self.sessions_created
             .get_or_create(&ModeLabel {
@@ -314,6 +367,16 @@ impl Metrics {
 
     pub fn open_connections(&self) -> &Gauge {
         &self.open_connections
+    }
+}
+
+/// The warning-injection counters of one route, by [`InjectResult`].
+#[derive(Clone, Debug)]
+pub struct InjectionMetrics(Box<[Counter]>);
+
+impl InjectionMetrics {
+    pub fn count(&self, result: InjectResult) {
+        self.0[result as usize].inc();
     }
 }
 
@@ -365,6 +428,7 @@ mod tests {
         metrics.store_op(StoreOp::Touch, 0.0001, true);
         metrics.config_reload(ReloadResult::Success);
         metrics.open_connections().inc();
+        metrics.injections("app").count(InjectResult::Injected);
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
         for line in [
@@ -380,6 +444,8 @@ mod tests {
             r#"sessiongate_upstream_errors_total{route="app",kind="timeout"} 1"#,
             r#"sessiongate_config_reloads_total{result="success"} 1"#,
             "sessiongate_open_connections 1",
+            r#"sessiongate_warning_injections_total{route="app",result="injected"} 1"#,
+            r#"sessiongate_warning_injections_total{route="app",result="compressed"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }

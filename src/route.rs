@@ -56,6 +56,7 @@ impl Router {
                 on_unauthenticated: OnUnauthenticated::Auto,
                 idle_timeout: None,
                 extends_session: true,
+                inject_warning: None,
             },
             default_upstream: config.upstream.url.clone(),
             strictest_idle: config.routes.iter().filter_map(|r| r.idle_timeout).min(),
@@ -269,6 +270,7 @@ mod tests {
             on_unauthenticated: OnUnauthenticated::Auto,
             idle_timeout: None,
             extends_session: true,
+            inject_warning: None,
         }
     }
 

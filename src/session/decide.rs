@@ -169,6 +169,7 @@ mod tests {
             on_unauthenticated: OnUnauthenticated::Auto,
             idle_timeout: None,
             extends_session: true,
+            inject_warning: None,
         }
     }
 
