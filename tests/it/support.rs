@@ -1,5 +1,6 @@
 pub mod django_app;
 pub mod gateway;
+pub mod html_upstream;
 pub mod http;
 pub mod node_app;
 pub mod records;
