@@ -288,19 +288,39 @@ mod tests {
         );
         for (status, pairs, want) in [
             (StatusCode::NO_CONTENT, vec![html], InjectResult::Status),
-            (StatusCode::PARTIAL_CONTENT, vec![html], InjectResult::Status),
+            (
+                StatusCode::PARTIAL_CONTENT,
+                vec![html],
+                InjectResult::Status,
+            ),
             (StatusCode::NOT_MODIFIED, vec![html], InjectResult::Status),
-            (ok, vec![("content-type", "application/json")], InjectResult::NoHtml),
-            (ok, vec![("content-type", "text/plain")], InjectResult::NoHtml),
+            (
+                ok,
+                vec![("content-type", "application/json")],
+                InjectResult::NoHtml,
+            ),
+            (
+                ok,
+                vec![("content-type", "text/plain")],
+                InjectResult::NoHtml,
+            ),
             (ok, vec![], InjectResult::NoHtml),
-            (ok, vec![html, ("content-encoding", "gzip")], InjectResult::Compressed),
+            (
+                ok,
+                vec![html, ("content-encoding", "gzip")],
+                InjectResult::Compressed,
+            ),
             (
                 ok,
                 vec![html, ("content-disposition", "Attachment; filename=a.html")],
                 InjectResult::Attachment,
             ),
         ] {
-            assert_eq!(skip_reason(status, &headers(&pairs)), Some(want), "{pairs:?}");
+            assert_eq!(
+                skip_reason(status, &headers(&pairs)),
+                Some(want),
+                "{pairs:?}"
+            );
         }
     }
 
@@ -315,9 +335,16 @@ mod tests {
 
     #[test]
     fn the_script_stays_small_and_self_contained() {
-        assert!(SCRIPT.len() < 8 * 1024, "warning.js is {} bytes", SCRIPT.len());
+        assert!(
+            SCRIPT.len() < 8 * 1024,
+            "warning.js is {} bytes",
+            SCRIPT.len()
+        );
         assert!(!SCRIPT.contains("import "), "no dependencies");
-        assert!(!SCRIPT.contains("setAttribute(\"style\""), "no inline style attributes");
+        assert!(
+            !SCRIPT.contains("setAttribute(\"style\""),
+            "no inline style attributes"
+        );
         assert_eq!(SCRIPT_ETAG.len(), 18);
     }
 }

@@ -125,8 +125,7 @@ impl Validator<'_, '_> {
                 ("refuse", OnSessionLimit::Refuse),
             ],
         );
-        let warning_before =
-            self.positive("session.warning_before", &raw.warning_before, "2m");
+        let warning_before = self.positive("session.warning_before", &raw.warning_before, "2m");
         let touch_ok = matches!((idle_timeout, touch_interval), (Some(i), Some(t)) if t < i);
         let same_site_ok =
             !(same_site == Some(SameSite::None) && cookie_secure != Some(CookieSecure::Always));

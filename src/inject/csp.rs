@@ -260,9 +260,8 @@ fn host_source_allows(token: &str, origin: &Origin) -> bool {
         },
     };
     let marker = std::str::from_utf8(MARKER).unwrap_or_default();
-    let path_ok = path.is_empty()
-        || (path.ends_with('/') && marker.starts_with(path))
-        || path == marker;
+    let path_ok =
+        path.is_empty() || (path.ends_with('/') && marker.starts_with(path)) || path == marker;
     scheme_ok && host_ok && port_ok && path_ok
 }
 

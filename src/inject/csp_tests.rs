@@ -21,7 +21,10 @@ fn run(policies: &[&str]) -> (Vec<String>, Option<String>) {
 #[test]
 fn origins_parse_with_and_without_ports() {
     let o = origin();
-    assert_eq!((o.host.as_str(), o.port, o.https), ("app.example", 8080, false));
+    assert_eq!(
+        (o.host.as_str(), o.port, o.https),
+        ("app.example", 8080, false)
+    );
     assert_eq!(Origin::parse(true, "a.test").unwrap().port, 443);
     assert_eq!(Origin::parse(false, "[::1]:81").unwrap().host, "[::1]");
     assert_eq!(Origin::parse(false, "[::1]").unwrap().port, 80);
@@ -53,14 +56,24 @@ fn nonce_only_gets_the_nonce_added() {
     let (out, nonce) = run(&["script-src 'nonce-abc'; object-src 'none'"]);
     let n = nonce.expect("a nonce");
     assert!(n.len() >= 22, "128 bits: {n}");
-    assert_eq!(out, [format!("script-src 'nonce-abc' 'nonce-{n}'; object-src 'none'")]);
+    assert_eq!(
+        out,
+        [format!(
+            "script-src 'nonce-abc' 'nonce-{n}'; object-src 'none'"
+        )]
+    );
 }
 
 #[test]
 fn default_src_without_script_src_gets_it() {
     let (out, nonce) = run(&["default-src https://cdn.test; img-src *"]);
     let n = nonce.unwrap();
-    assert_eq!(out, [format!("default-src https://cdn.test 'nonce-{n}'; img-src *")]);
+    assert_eq!(
+        out,
+        [format!(
+            "default-src https://cdn.test 'nonce-{n}'; img-src *"
+        )]
+    );
 }
 
 #[test]
@@ -83,7 +96,9 @@ fn unsafe_inline_keeps_working_with_the_url_instead_of_a_nonce() {
     assert_eq!(nonce, None);
     assert_eq!(
         out,
-        ["script-src 'unsafe-inline' https://cdn.test http://app.example:8080/.sessiongate/warning.js"]
+        [
+            "script-src 'unsafe-inline' https://cdn.test http://app.example:8080/.sessiongate/warning.js"
+        ]
     );
 }
 
@@ -104,7 +119,10 @@ fn paths_hosts_and_ports_that_do_not_match_block() {
 
 #[test]
 fn every_enforced_policy_is_looked_at_with_one_nonce() {
-    let (out, nonce) = run(&["default-src 'self'", "script-src 'none', script-src 'nonce-x'"]);
+    let (out, nonce) = run(&[
+        "default-src 'self'",
+        "script-src 'none', script-src 'nonce-x'",
+    ]);
     let n = nonce.unwrap();
     assert_eq!(
         out,

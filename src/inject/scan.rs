@@ -184,7 +184,9 @@ impl Injector {
         let fresh = &work[wl..];
         // A tag may begin in the withheld bytes and end in the new ones.
         let scan_from = wl.saturating_sub(TAG_LEN - 1);
-        let head = find_tag(work, scan_from, HEAD);
+        // One pass finds both: the first `</head>`, and the first `</body>`
+        // before it.
+        let (head, first_body) = scan_tags(work, scan_from);
         // The marker counts only before the insertion point.
         let limit = head.map_or(fresh.len(), |p| p.saturating_sub(wl));
         if self.marker_in(&fresh[..limit]) {
@@ -202,12 +204,19 @@ impl Injector {
         }
         // The earliest `</body>` with at most `window` bytes from it on.
         let low = len.saturating_sub(self.window);
-        let from = if self.holding {
-            low
+        let body = if !self.holding && low <= scan_from {
+            first_body
         } else {
-            low.max(scan_from)
+            // Past the window (a chunk larger than it, or a held region
+            // that grew beyond it): the first `</body>` within it.
+            let from = if self.holding {
+                low
+            } else {
+                low.max(scan_from)
+            };
+            find_tag(work, from, BODY)
         };
-        match find_tag(work, from, BODY) {
+        match body {
             Some(q) => Action::Keep {
                 from: q,
                 holding: true,
@@ -239,7 +248,8 @@ impl Injector {
     fn remember(&mut self, chunk: &[u8]) {
         if chunk.len() >= RECENT {
             self.recent.clear();
-            self.recent.extend_from_slice(&chunk[chunk.len() - RECENT..]);
+            self.recent
+                .extend_from_slice(&chunk[chunk.len() - RECENT..]);
         } else {
             self.recent.extend_from_slice(chunk);
             let excess = self.recent.len().saturating_sub(RECENT);
@@ -255,6 +265,27 @@ fn find_tag(hay: &[u8], from: usize, tag: &[u8]) -> Option<usize> {
     memmem::find_iter(hay_from, b"</")
         .map(|i| from + i)
         .find(|&i| is_tag_at(hay, i, tag))
+}
+
+/// The first `</head>` at or after `from`, and the first `</body>` at or
+/// after `from` and before that `</head>` (any letter case).
+fn scan_tags(hay: &[u8], from: usize) -> (Option<usize>, Option<usize>) {
+    let Some(tail) = hay.get(from..) else {
+        return (None, None);
+    };
+    let mut body = None;
+    for at in memchr::memchr_iter(b'<', tail).map(|i| from + i) {
+        if hay.get(at + 1) != Some(&b'/') {
+            continue;
+        }
+        if is_tag_at(hay, at, HEAD) {
+            return (Some(at), body);
+        }
+        if body.is_none() && is_tag_at(hay, at, BODY) {
+            body = Some(at);
+        }
+    }
+    (None, body)
 }
 
 /// The last `tag` in `hay`.

@@ -159,8 +159,22 @@ impl XorShift {
 #[test]
 fn any_chunking_gives_the_whole_body_answer() {
     let pieces: &[&[u8]] = &[
-        b"</head>", b"</HEAD>", b"</body>", b"</BoDy>", b"</", b"<", b"</h", b"</bo", b"x",
-        b"hello ", b"\n", MARKER, b"/.sessiongate/", b"warning.js", b"</html>", b"<body>",
+        b"</head>",
+        b"</HEAD>",
+        b"</body>",
+        b"</BoDy>",
+        b"</",
+        b"<",
+        b"</h",
+        b"</bo",
+        b"x",
+        b"hello ",
+        b"\n",
+        MARKER,
+        b"/.sessiongate/",
+        b"warning.js",
+        b"</html>",
+        b"<body>",
     ];
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     for _ in 0..20_000 {
@@ -168,7 +182,9 @@ fn any_chunking_gives_the_whole_body_answer() {
         for _ in 0..rng.below(24) {
             body.extend_from_slice(pieces[rng.below(pieces.len())]);
         }
-        let mut cuts: Vec<usize> = (0..rng.below(6)).map(|_| rng.below(body.len() + 1)).collect();
+        let mut cuts: Vec<usize> = (0..rng.below(6))
+            .map(|_| rng.below(body.len() + 1))
+            .collect();
         cuts.sort_unstable();
         let window = [4, 7, 12, 30, WINDOW][rng.below(5)];
         check(&body, &cuts, window, rng.below(2) == 1);

@@ -6,7 +6,7 @@
    `sessiongate`, never throws into the page. */
 (function () {
   "use strict";
-  if (window.sessiongate) return;
+  if (window.sessiongate || !window.fetch) return;
   var ns = (window.sessiongate = { version: 1 });
   var deadline = 0, warnMs = 120000, seen = false, timer = 0, tick = 0, box = null, left = null, note = null;
 

@@ -3,8 +3,9 @@
 // Redis (cache sessions, external mode). With a short idle_timeout, a person
 // signs in, sees the warning the gateway added to the admin's own pages,
 // stays signed in with the keyboard (the application's own session in Redis
-// is extended), then ignores the warning and lands on the admin's login page
-// with `next` set to where they were. The admin's own scripts and styles
+// is extended), sees the warning go when another tab extends the session,
+// then ignores it and lands on the admin's login page with `next` set to
+// where they were. The admin's own scripts and styles
 // keep working, under the application's own Content-Security-Policy, which
 // would block the script but for the nonce the gateway adds.
 //
@@ -266,8 +267,21 @@ public = true
     assert.ok(after > (IDLE_SECONDS - 2) * 1000, `PTTL ${after} ms after staying`);
     await shot(page, "stayed-signed-in");
 
-    // 6. The warning comes back; ignored, the session ends and the page goes
-    //    to the admin's login page, with next = where the user was.
+    // 6. The warning comes back, and goes when another tab extends the
+    //    session (here: the gateway's refresh, from a second tab).
+    await banner.waitFor({ state: "visible", timeout: IDLE_SECONDS * 1000 });
+    const other = await context.newPage();
+    await other.goto(`${base}/static/admin/css/base.css`);
+    const refreshed = await other.evaluate(() =>
+      fetch("/.sessiongate/refresh", { method: "POST", credentials: "same-origin" }).then((r) => r.status),
+    );
+    assert.equal(refreshed, 200);
+    await other.close();
+    await banner.waitFor({ state: "detached", timeout: 8_000 });
+    await shot(page, "extended-elsewhere");
+
+    // 7. The warning comes back once more; ignored, the session ends and the
+    //    page goes to the admin's login page, with next = where the user was.
     await banner.waitFor({ state: "visible", timeout: IDLE_SECONDS * 1000 });
     await shot(page, "warning-again");
     await page.waitForURL((u) => u.pathname === "/admin/login/", { timeout: (WARNING_SECONDS + 5) * 1000 });

@@ -11,5 +11,5 @@ mod scale_out;
 mod session_control;
 mod sessions;
 mod store_conformance;
-mod warnings;
 mod support;
+mod warnings;

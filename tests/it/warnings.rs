@@ -121,7 +121,11 @@ async fn pages_get_the_tag_before_head_else_body_else_at_the_end() {
                 .request(proto, Method::GET, &format!("/chunked/{kind}"), &[])
                 .await;
             assert_eq!(ans.text(), *want, "{kind} over {proto:?}");
-            assert!(!ans.headers.contains_key("content-length"), "{:?}", ans.headers);
+            assert!(
+                !ans.headers.contains_key("content-length"),
+                "{:?}",
+                ans.headers
+            );
             if proto == Proto::Http1 {
                 assert_eq!(ans.headers["transfer-encoding"], "chunked");
             }
@@ -165,12 +169,19 @@ async fn what_is_not_a_plain_html_200_passes_byte_for_byte() {
     for status in [204u16, 304, 206, 404] {
         let ans = env.get(&format!("/status/{status}")).await;
         assert_eq!(ans.status.as_u16(), status);
-        assert!(!ans.text().contains("sessiongate"), "{status}: {}", ans.text());
+        assert!(
+            !ans.text().contains("sessiongate"),
+            "{status}: {}",
+            ans.text()
+        );
     }
     let ans = env
         .request(Proto::Http1, Method::HEAD, "/page/head", &[])
         .await;
-    assert_eq!(ans.headers["content-length"], page("head").len().to_string());
+    assert_eq!(
+        ans.headers["content-length"],
+        page("head").len().to_string()
+    );
     assert!(ans.body.is_empty());
     // Public routes, and routes that turn it off.
     let ans = env.get("/pub/page/head").await;
@@ -178,7 +189,12 @@ async fn what_is_not_a_plain_html_200_passes_byte_for_byte() {
     assert_eq!(ans.headers["etag"], "\"v1\"");
     let ans = env.get("/plain/x").await;
     assert_eq!(ans.status, StatusCode::NOT_FOUND);
-    for (result, n) in [("compressed", 1.0), ("no_html", 2.0), ("status", 4.0), ("head", 1.0)] {
+    for (result, n) in [
+        ("compressed", 1.0),
+        ("no_html", 2.0),
+        ("status", 4.0),
+        ("head", 1.0),
+    ] {
         assert_eq!(env.injections("default", result).await, n, "{result}");
     }
     assert_eq!(env.injections("default", "injected").await, 0.0);
@@ -213,7 +229,10 @@ async fn with_policy(env: &Env, path: &str, policy: &str) -> Answer {
 #[tokio::test]
 async fn a_policy_that_allows_same_origin_scripts_is_left_as_it_is() {
     let env = start().await;
-    for policy in ["default-src 'self'", "script-src 'self' https://cdn.example"] {
+    for policy in [
+        "default-src 'self'",
+        "script-src 'self' https://cdn.example",
+    ] {
         let ans = with_policy(&env, "/csp", policy).await;
         assert_eq!(ans.headers["content-security-policy"], policy);
         assert_eq!(ans.text(), with_tag(&page("head"), "</head>", false));
@@ -224,8 +243,14 @@ async fn a_policy_that_allows_same_origin_scripts_is_left_as_it_is() {
 async fn a_policy_that_would_block_the_script_gets_a_fresh_nonce() {
     let env = start().await;
     for (policy, directive) in [
-        ("script-src 'nonce-pageOwn'; object-src 'none'", "script-src 'nonce-pageOwn'"),
-        ("default-src https://cdn.example; img-src *", "default-src https://cdn.example"),
+        (
+            "script-src 'nonce-pageOwn'; object-src 'none'",
+            "script-src 'nonce-pageOwn'",
+        ),
+        (
+            "default-src https://cdn.example; img-src *",
+            "default-src https://cdn.example",
+        ),
         (
             "script-src 'self' 'strict-dynamic' 'nonce-pageOwn' 'sha256-abc='",
             "script-src 'self' 'strict-dynamic' 'nonce-pageOwn' 'sha256-abc='",
@@ -241,9 +266,17 @@ async fn a_policy_that_would_block_the_script_gets_a_fresh_nonce() {
             let want = policy.replacen(directive, &format!("{directive} 'nonce-{nonce}'"), 1);
             assert_eq!(header, want);
             // The page is not otherwise modified.
-            let tag = format!("<script src=\"/.sessiongate/warning.js\" defer nonce=\"{nonce}\"></script>");
-            assert_eq!(body, page("head").replacen("</HEAD>", &format!("{tag}</HEAD>"), 1));
-            assert!(!ans.headers.contains_key("etag"), "a nonced page is not revalidated");
+            let tag = format!(
+                "<script src=\"/.sessiongate/warning.js\" defer nonce=\"{nonce}\"></script>"
+            );
+            assert_eq!(
+                body,
+                page("head").replacen("</HEAD>", &format!("{tag}</HEAD>"), 1)
+            );
+            assert!(
+                !ans.headers.contains_key("etag"),
+                "a nonced page is not revalidated"
+            );
             nonces.push(nonce);
         }
         assert_ne!(nonces[0], nonces[1], "a fresh nonce per response");
@@ -255,7 +288,10 @@ async fn a_policy_that_would_block_the_script_gets_a_fresh_nonce() {
 async fn report_only_policies_are_left_alone() {
     let env = start().await;
     let ans = with_policy(&env, "/csp-ro", "script-src 'none'").await;
-    assert_eq!(ans.headers["content-security-policy-report-only"], "script-src 'none'");
+    assert_eq!(
+        ans.headers["content-security-policy-report-only"],
+        "script-src 'none'"
+    );
     assert!(!ans.headers.contains_key("content-security-policy"));
     assert_eq!(ans.text(), with_tag(&page("head"), "</head>", false));
 }
@@ -263,24 +299,40 @@ async fn report_only_policies_are_left_alone() {
 #[tokio::test]
 async fn the_script_is_public_and_cacheable() {
     let env = start().await;
-    let ans = Http::new().get(env.gw.url("/.sessiongate/warning.js"), &[]).await;
+    let ans = Http::new()
+        .get(env.gw.url("/.sessiongate/warning.js"), &[])
+        .await;
     assert_eq!(ans.status, StatusCode::OK);
-    assert_eq!(ans.headers["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(
+        ans.headers["content-type"],
+        "text/javascript; charset=utf-8"
+    );
     let cache = ans.headers["cache-control"].to_str().unwrap();
-    assert!(cache.contains("public") && cache.contains("max-age="), "{cache}");
+    assert!(
+        cache.contains("public") && cache.contains("max-age="),
+        "{cache}"
+    );
     let etag = ans.headers["etag"].to_str().unwrap().to_owned();
     assert_eq!(ans.text(), sessiongate::inject::SCRIPT);
     assert!(ans.body.len() < 8 * 1024, "{} bytes", ans.body.len());
     let again = Http::new()
-        .get(env.gw.url("/.sessiongate/warning.js"), &[("if-none-match", &etag)])
+        .get(
+            env.gw.url("/.sessiongate/warning.js"),
+            &[("if-none-match", &etag)],
+        )
         .await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     assert!(again.body.is_empty());
-    let post = Http::new().post(env.gw.url("/.sessiongate/warning.js"), &[]).await;
+    let post = Http::new()
+        .post(env.gw.url("/.sessiongate/warning.js"), &[])
+        .await;
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
     // The script learns when to warn from the session status.
     let status = Http::new()
-        .get(env.gw.url("/.sessiongate/session"), &[("cookie", &env.cookie)])
+        .get(
+            env.gw.url("/.sessiongate/session"),
+            &[("cookie", &env.cookie)],
+        )
         .await;
     assert_eq!(status.json()["warning_before"], 90);
 }
@@ -316,7 +368,9 @@ async fn a_50_mb_page_streams_through_in_bounded_memory() {
     let mut tail: Vec<u8> = Vec::new();
     while let Some(frame) = timeout(PATIENCE, body.frame()).await.expect("stalled") {
         let frame = frame.expect("body");
-        let Some(data) = frame.data_ref() else { continue };
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
         received += data.len();
         tail.extend_from_slice(data);
         let excess = tail.len().saturating_sub(256);
@@ -327,7 +381,10 @@ async fn a_50_mb_page_streams_through_in_bounded_memory() {
             released = true;
         }
     }
-    assert!(released, "only {received} bytes before the upstream finished");
+    assert!(
+        released,
+        "only {received} bytes before the upstream finished"
+    );
     assert_eq!(received, BIG + TAG.len());
     assert!(
         tail.ends_with(format!("{TAG}</body></html>\n").as_bytes()),

@@ -39,7 +39,10 @@ pub const BIG_HEAD: usize = 4 * 1024 * 1024;
 const BIG_CHUNK: usize = 64 * 1024;
 
 /// `/split`: `</head>` cut between `</he` and `ad>`.
-pub const HEAD_SPLIT: (&str, &str) = ("<html><head><title>t</title></he", "ad><body>x</body></html>");
+pub const HEAD_SPLIT: (&str, &str) = (
+    "<html><head><title>t</title></he",
+    "ad><body>x</body></html>",
+);
 
 pub const GZIP_PAGE: &[u8] = &[
     31, 139, 8, 0, 0, 0, 0, 0, 2, 3, 179, 201, 40, 201, 205, 177, 179, 201, 72, 77, 76, 177, 179,
@@ -168,7 +171,10 @@ fn big(release: Arc<Notify>) -> PageBody {
     StreamBody::new(tokio_stream(rx)).boxed()
 }
 
-async fn handle(req: Request<Incoming>, release: Arc<Notify>) -> Result<Response<PageBody>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    release: Arc<Notify>,
+) -> Result<Response<PageBody>, Infallible> {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let param = |name: &str| {
@@ -183,7 +189,10 @@ async fn handle(req: Request<Incoming>, release: Arc<Notify>) -> Result<Response
         Response::builder()
             .header("sessiongate-login", format!("user={}", param("user")))
             .body(full("welcome"))
-    } else if let Some(kind) = path.strip_prefix("/page/").or_else(|| path.strip_prefix("/pub/page/")) {
+    } else if let Some(kind) = path
+        .strip_prefix("/page/")
+        .or_else(|| path.strip_prefix("/pub/page/"))
+    {
         let body = page(kind);
         html()
             .header("content-length", body.len())
@@ -195,7 +204,10 @@ async fn handle(req: Request<Incoming>, release: Arc<Notify>) -> Result<Response
         let parts = body.chunks(5).map(Bytes::copy_from_slice).collect();
         html().body(frames(parts))
     } else if path == "/split" {
-        let parts = vec![Bytes::from_static(HEAD_SPLIT.0.as_bytes()), Bytes::from_static(HEAD_SPLIT.1.as_bytes())];
+        let parts = vec![
+            Bytes::from_static(HEAD_SPLIT.0.as_bytes()),
+            Bytes::from_static(HEAD_SPLIT.1.as_bytes()),
+        ];
         html().body(frames(parts))
     } else if path == "/big" {
         html().body(big(release))
@@ -217,9 +229,7 @@ async fn handle(req: Request<Incoming>, release: Arc<Notify>) -> Result<Response
         } else {
             "content-security-policy-report-only"
         };
-        html()
-            .header(name, param("p"))
-            .body(full(page("head")))
+        html().header(name, param("p")).body(full(page("head")))
     } else if let Some(n) = path.strip_prefix("/status/") {
         let status = StatusCode::from_u16(n.parse().unwrap()).unwrap();
         let mut b = html().status(status);
