@@ -33,7 +33,9 @@ const ROOT = resolve(HERE, "../..");
 const BIN = resolve(HERE, process.env.SESSIONGATE_BIN ?? "../../target/debug/sessiongate");
 const BROWSER = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 const ARTIFACTS = join(ROOT, "target", "browser-artifacts", "warning");
-const IDLE_SECONDS = 10;
+// Long enough past warning_before that a session extended elsewhere is out
+// of the warning window by the next poll (every 5 s within it).
+const IDLE_SECONDS = 16;
 const WARNING_SECONDS = 6;
 const STARTUP_MS = 60_000;
 const USER = "admin";
