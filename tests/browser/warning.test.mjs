@@ -119,6 +119,7 @@ function redis(port, ...args) {
 test("Django's admin warns before the gateway signs the user out", { timeout: 180_000 }, async () => {
   assert.ok(existsSync(BIN), `no sessiongate binary at ${BIN}: run cargo build --locked`);
   assert.ok(existsSync(BROWSER), `no browser at ${BROWSER}: apt-get install -y chromium`);
+  rmSync(ARTIFACTS, { recursive: true, force: true });
   mkdirSync(ARTIFACTS, { recursive: true });
   let step = 0;
   const shot = (page, name) =>
