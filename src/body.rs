@@ -20,6 +20,8 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
+use crate::inject::Injecting;
+
 pin_project! {
     /// A request or response body: streamed (`Incoming`) or the gateway's own.
     #[project = BodyProj]
@@ -38,6 +40,9 @@ pin_project! {
             end: Option<tokio::sync::oneshot::Receiver<()>>,
             ended: bool,
         },
+        /// An upstream HTML page getting the expiry warning tag, streamed
+        /// (SPEC §12).
+        Injecting { #[pin] inner: Injecting },
     }
 }
 
@@ -93,6 +98,11 @@ impl Body {
             other => other,
         }
     }
+
+    /// An upstream page on its way through the warning injector.
+    pub fn injecting(inner: Injecting) -> Self {
+        Body::Injecting { inner }
+    }
 }
 
 impl From<Incoming> for Body {
@@ -138,6 +148,7 @@ impl http_body::Body for Body {
                 }
                 inner.poll_frame(cx)
             }
+            BodyProj::Injecting { inner } => inner.poll_frame(cx),
         }
     }
 
@@ -146,6 +157,7 @@ impl http_body::Body for Body {
             Body::Incoming { inner } | Body::Upload { inner, .. } => inner.is_end_stream(),
             Body::Live { inner, ended, .. } => *ended || inner.is_end_stream(),
             Body::Full { inner } => inner.is_end_stream(),
+            Body::Injecting { inner } => inner.is_end_stream(),
         }
     }
 
@@ -154,6 +166,7 @@ impl http_body::Body for Body {
             Body::Incoming { inner } | Body::Upload { inner, .. } => inner.size_hint(),
             Body::Live { .. } => SizeHint::default(),
             Body::Full { inner } => inner.size_hint(),
+            Body::Injecting { inner } => inner.size_hint(),
         }
     }
 }

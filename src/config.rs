@@ -244,6 +244,11 @@ pub struct SessionConfig {
     /// Managed mode: the most live sessions a user may have; `None` = no limit.
     pub max_sessions_per_user: Option<u32>,
     pub on_session_limit: OnSessionLimit,
+    /// Protected HTML pages get the expiry warning script (SPEC §12);
+    /// a route's own `inject_warning` overrides it.
+    pub inject_warning: bool,
+    /// How long before expiry the warning shows. Never zero.
+    pub warning_before: Duration,
 }
 
 /// What a login that would exceed `max_sessions_per_user` does (SPEC §9).
@@ -300,6 +305,8 @@ pub struct Route {
     /// Stricter idle limit for this route.
     pub idle_timeout: Option<Duration>,
     pub extends_session: bool,
+    /// This route's own `inject_warning`, overriding `[session]`'s.
+    pub inject_warning: Option<bool>,
 }
 
 impl Route {
@@ -316,6 +323,7 @@ impl Route {
             on_unauthenticated: OnUnauthenticated::Auto,
             idle_timeout: None,
             extends_session: true,
+            inject_warning: None,
         }
     }
 }

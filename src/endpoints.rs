@@ -77,6 +77,10 @@ pub async fn answer<B>(
         return self_service::answer(sessions, req, caller.secure, store_time).await;
     }
     match path {
+        crate::inject::SCRIPT_PATH if *method == Method::GET || *method == Method::HEAD => {
+            Ok(crate::inject::script(req.headers()))
+        }
+        crate::inject::SCRIPT_PATH => Ok(method_not_allowed("GET, HEAD")),
         SESSION if *method == Method::GET || *method == Method::HEAD => {
             status(sessions, req, store_time).await
         }
@@ -113,12 +117,19 @@ async fn status<B>(
         max_idle: None,
     };
     let body = match sessions.lookup(&cookie, &touch, store_time).await? {
-        Lookup::Live(found) => status_json(&found, touch.now_ms),
+        Lookup::Live(found) => with_warning(sessions, status_json(&found, touch.now_ms)),
         Lookup::NoCookie | Lookup::Malformed | Lookup::Unknown => {
             serde_json::json!({ "authenticated": false })
         }
     };
     Ok(respond::json_response(StatusCode::OK, &body))
+}
+
+/// A live session's status also says when the warning script should warn
+/// (`warning_before`, seconds; SPEC §12).
+fn with_warning(sessions: &Sessions, mut body: serde_json::Value) -> serde_json::Value {
+    body["warning_before"] = sessions.config().session.warning_before.as_secs().into();
+    body
 }
 
 /// `POST /.sessiongate/refresh`: slides the TTL now; 401 without a session.
@@ -134,7 +145,8 @@ async fn refresh<B>(
     {
         Current::Live { found, reissue, .. } => {
             sessions.metrics().session_refreshed();
-            let mut resp = respond::json_response(StatusCode::OK, &status_json(&found, now_ms()));
+            let body = with_warning(sessions, status_json(&found, now_ms()));
+            let mut resp = respond::json_response(StatusCode::OK, &body);
             if let Some(cookie) = reissue {
                 resp.headers_mut().append(SET_COOKIE, cookie);
             }

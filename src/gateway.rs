@@ -21,6 +21,7 @@ use crate::body::Body;
 use crate::config::Config;
 use crate::control_headers;
 use crate::endpoints::{self, forward_auth};
+use crate::inject::{Plan, Warnings};
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::peer::ConnInfo;
@@ -52,6 +53,7 @@ pub struct Gateway {
     upstream: Upstream,
     sessions: Arc<Sessions>,
     recorder: Recorder,
+    warnings: Warnings,
 }
 
 impl Gateway {
@@ -63,6 +65,7 @@ impl Gateway {
     ) -> Result<Self, BuildError> {
         let router = Router::new(&config);
         let recorder = Recorder::new(&router, &metrics, config.log.access_log);
+        let warnings = Warnings::new(&router, &config, &metrics);
         let strictest = router.strictest_idle();
         let sessions = Arc::new(Sessions::new(
             config.clone(),
@@ -76,6 +79,7 @@ impl Gateway {
             router,
             sessions,
             recorder,
+            warnings,
             config,
         })
     }
@@ -173,14 +177,16 @@ impl Gateway {
         };
         let outcome = passage.outcome();
 
-        // Forward, then the session's way back (login, logout, learning).
+        // Forward, then the way back: the session's (login, logout,
+        // learning) and the expiry warning an HTML page may get.
+        let warning = self.warnings.plan(matched.index, &req, secure, trusted);
         let peer = Peer {
             ip: conn.peer.ip(),
             tls: conn.tls,
             trusted,
         };
         let resp = self.forward(req, matched, peer, record).await?;
-        let resp = self.after(resp, passage, record).await?;
+        let resp = self.after(resp, passage, warning, record).await?;
         record.outcome(outcome);
         Ok(resp)
     }
@@ -214,17 +220,21 @@ impl Gateway {
         })
     }
 
-    /// The way back through the session layer.
+    /// The way back: through the session layer, then the warning injector.
     async fn after(
         &self,
         mut resp: Response<Body>,
         passage: Passage,
+        warning: Option<Plan>,
         record: &mut Record,
     ) -> Result<Response<Body>, GatewayError> {
         self.sessions
             .after(&mut resp, passage, &mut record.store)
             .await?;
-        Ok(resp)
+        Ok(match warning {
+            Some(plan) => plan.apply(resp),
+            None => resp,
+        })
     }
 }
 

@@ -11,7 +11,8 @@
 //! accept (server) → framing, route, forged headers (gateway, route, control_headers)
 //!   → session check: cookie → one store round trip → pure decision (session)
 //!   → forward (upstream) or answer (respond, endpoints)
-//!   → the session's way back (session) → record (gateway::record, metrics)
+//!   → the session's way back (session) → the expiry warning (inject)
+//!   → record (gateway::record, metrics)
 //! ```
 //!
 //! - [`server`]: listeners, TLS, HTTP/1.1 + HTTP/2, connection timeouts,
@@ -37,6 +38,10 @@
 //! - [`live`]: WebSocket tunnels and event streams end with their session:
 //!   the registry, each connection's deadline watch, the frame-aware relay,
 //!   and the Redis pub/sub bus that carries ends between gateways.
+//!   session's record), `session/learn.rs` (observe mode), `session/verdict.rs`.
+//! - [`inject`]: the expiry warning script streamed into HTML pages
+//!   (`inject/scan.rs` finds its place, `inject/csp.rs` lets it run,
+//!   `inject/body.rs` streams), and `inject/warning.js` itself.
 //! - [`store`]: the `SessionStore` trait; memory, Redis, Sentinel, Cluster.
 //! - [`upstream`]: the pooled client, hop-by-hop and `X-Forwarded-*`
 //!   handling, framing checks, WebSocket handshakes.
@@ -68,6 +73,7 @@ pub mod control_headers;
 pub mod demo;
 pub mod endpoints;
 pub mod gateway;
+pub mod inject;
 pub mod live;
 pub mod login;
 pub mod metrics;

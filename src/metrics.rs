@@ -141,6 +141,32 @@ struct AuthLabels {
     answer: AuthAnswer,
 }
 
+label_enum! {
+    /// What became of a response on a route with `inject_warning` (SPEC §12),
+    /// for `sessiongate_warning_injections_total`.
+    InjectResult {
+        /// The script tag went into the page.
+        Injected = "injected",
+        /// The page already carried the tag.
+        AlreadyPresent = "already_present",
+        /// `Content-Encoding` other than identity.
+        Compressed = "compressed",
+        /// Not `text/html`.
+        NoHtml = "no_html",
+        /// Not a `200` (`204`, `206`, `304`, redirects, errors).
+        Status = "status",
+        /// A `HEAD` request: there is no body.
+        Head = "head",
+        /// `Content-Disposition: attachment`: a download, not a page.
+        Attachment = "attachment",
+        /// A `Content-Security-Policy` that could not be read.
+        Csp = "csp",
+        /// The body ended early (client gone, upstream failure) before the
+        /// tag's place was found.
+        Aborted = "aborted",
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteOutcome {
     route: String,
@@ -180,6 +206,12 @@ struct OpLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteInjection {
+    route: String,
+    result: InjectResult,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: ReloadResult,
 }
@@ -216,6 +248,7 @@ pub struct Metrics {
     forward_auth: std::sync::Arc<[Counter]>,
     tunnels_open: Gauge,
     tunnels_closed: Family<TunnelLabel, Counter>,
+    warning_injections: Family<RouteInjection, Counter>,
     /// Indexed by [`StoreOp`], in `ALL` order: no label lookup per request.
     store_ops: std::sync::Arc<[StoreOpMetrics]>,
 }
@@ -257,6 +290,7 @@ impl Metrics {
             forward_auth,
             tunnels_open: Gauge::default(),
             tunnels_closed: Family::default(),
+            warning_injections: Family::default(),
             store_ops,
         };
         // Each metric's name, the metric and its help; counters get their
@@ -295,6 +329,8 @@ impl Metrics {
                 "WebSocket tunnels currently open";
             "sessiongate_tunnels_closed", m.tunnels_closed.clone(),
                 "WebSocket tunnels closed, by reason";
+            "sessiongate_warning_injections", m.warning_injections.clone(),
+                "Responses on inject_warning routes: injected, or why not";
         }
         // Every fixed-label series exists from the start, at zero, so
         // dashboards and `rate()` see them before the first event.
@@ -352,6 +388,23 @@ impl Metrics {
         }
     }
 
+    /// The `sessiongate_warning_injections_total` handles of one route
+    /// with `inject_warning` on, resolved once (and visible at zero).
+    pub fn injections(&self, name: &str) -> InjectionMetrics {
+        InjectionMetrics(
+            InjectResult::ALL
+                .iter()
+                .map(|&result| {
+                    self.warning_injections
+                        .get_or_create_owned(&RouteInjection {
+                            route: name.to_owned(),
+                            result,
+                        })
+                })
+                .collect(),
+        )
+    }
+
     pub fn session_created(&self, mode: Mode) {
         self.sessions_created
             .get_or_create(&ModeLabel {
@@ -407,6 +460,16 @@ impl Metrics {
     }
 }
 
+/// The warning-injection counters of one route, by [`InjectResult`].
+#[derive(Clone, Debug)]
+pub struct InjectionMetrics(Box<[Counter]>);
+
+impl InjectionMetrics {
+    pub fn count(&self, result: InjectResult) {
+        self.0[result as usize].inc();
+    }
+}
+
 /// The metric handles of one route.
 #[derive(Clone, Debug)]
 pub struct RouteMetrics {
@@ -459,6 +522,7 @@ mod tests {
         metrics.tunnel_opened();
         metrics.tunnel_opened();
         metrics.tunnel_closed(TunnelClose::Expired);
+        metrics.injections("app").count(InjectResult::Injected);
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
         for line in [
@@ -479,6 +543,8 @@ mod tests {
             "sessiongate_tunnels_open 1",
             r#"sessiongate_tunnels_closed_total{reason="expired"} 1"#,
             r#"sessiongate_tunnels_closed_total{reason="ended"} 0"#,
+            r#"sessiongate_warning_injections_total{route="app",result="injected"} 1"#,
+            r#"sessiongate_warning_injections_total{route="app",result="compressed"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }

@@ -134,6 +134,8 @@ pub(crate) struct RawSession {
     pub identity_header: String,
     pub max_sessions_per_user: i64,
     pub on_session_limit: String,
+    pub inject_warning: bool,
+    pub warning_before: RawDuration,
 }
 
 impl Default for RawSession {
@@ -157,6 +159,8 @@ impl Default for RawSession {
             identity_header: "X-Sessiongate-User".into(),
             max_sessions_per_user: 0,
             on_session_limit: "evict_oldest".into(),
+            inject_warning: false,
+            warning_before: RawDuration::text("2m"),
         }
     }
 }
@@ -215,6 +219,7 @@ pub(crate) struct RawRoute {
     pub on_unauthenticated: String,
     pub idle_timeout: Option<RawDuration>,
     pub extends_session: bool,
+    pub inject_warning: Option<bool>,
 }
 
 impl Default for RawRoute {
@@ -228,6 +233,7 @@ impl Default for RawRoute {
             on_unauthenticated: "auto".into(),
             idle_timeout: None,
             extends_session: true,
+            inject_warning: None,
         }
     }
 }

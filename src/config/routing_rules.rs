@@ -272,6 +272,14 @@ impl Validator<'_, '_> {
                 (d, _) => d.map(Some),
             },
         };
+        if raw.public && raw.inject_warning == Some(true) {
+            self.error(
+                &p("inject_warning"),
+                "a public route has no session to warn about; remove inject_warning or \
+                 public",
+            );
+            return None;
+        }
         Some(Route {
             name: name?,
             path: path?,
@@ -281,6 +289,7 @@ impl Validator<'_, '_> {
             on_unauthenticated: on_unauthenticated?,
             idle_timeout: idle_timeout?,
             extends_session: raw.extends_session,
+            inject_warning: raw.inject_warning,
         })
     }
 }

@@ -125,6 +125,7 @@ impl Validator<'_, '_> {
                 ("refuse", OnSessionLimit::Refuse),
             ],
         );
+        let warning_before = self.positive("session.warning_before", &raw.warning_before, "2m");
         let touch_ok = matches!((idle_timeout, touch_interval), (Some(i), Some(t)) if t < i);
         let same_site_ok =
             !(same_site == Some(SameSite::None) && cookie_secure != Some(CookieSecure::Always));
@@ -150,6 +151,8 @@ impl Validator<'_, '_> {
             identity_header: identity_header?,
             max_sessions_per_user: max_sessions?,
             on_session_limit: on_session_limit?,
+            inject_warning: raw.inject_warning,
+            warning_before: warning_before?,
         })
     }
 

@@ -156,3 +156,27 @@ fn login_targets() {
         "cannot be a query parameter name",
     );
 }
+
+#[test]
+fn inject_warning_keys() {
+    let c = accepts("[session]\ninject_warning = true\nwarning_before = \"45s\"\n");
+    assert!(c.session.inject_warning);
+    assert_eq!(c.session.warning_before, Duration::from_secs(45));
+    let c = accepts("");
+    assert!(!c.session.inject_warning);
+    assert_eq!(c.session.warning_before, Duration::from_secs(120));
+    let c = accepts("[[route]]\npath = \"/files/\"\ninject_warning = false\n");
+    assert_eq!(c.routes[0].inject_warning, Some(false));
+    rejects(
+        "[session]\nwarning_before = \"0s\"\n",
+        2,
+        18,
+        "session.warning_before: must be greater than zero",
+    );
+    rejects(
+        "[[route]]\npath = \"/s/\"\npublic = true\ninject_warning = true\n",
+        4,
+        18,
+        "route[0].inject_warning: a public route has no session to warn about",
+    );
+}

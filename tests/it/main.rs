@@ -13,3 +13,4 @@ mod session_control;
 mod sessions;
 mod store_conformance;
 mod support;
+mod warnings;

@@ -440,6 +440,7 @@ async fn traversal_goes_to_the_route_of_the_normalised_path() {
             on_unauthenticated: sessiongate::config::OnUnauthenticated::Auto,
             idle_timeout: None,
             extends_session: true,
+            inject_warning: None,
         },
     );
     let gw = TestGateway::start(cfg).await;

@@ -3,6 +3,7 @@ pub mod control;
 pub mod django_app;
 pub mod fronting;
 pub mod gateway;
+pub mod html_upstream;
 pub mod http;
 pub mod logs;
 pub mod node_app;
