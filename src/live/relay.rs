@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout};
 
 use super::frames::{Frames, close_frame};
+use super::registry::Raised;
 use super::watch::{Binding, End, Watch};
 use crate::store::StoreError;
 
@@ -220,10 +221,10 @@ where
             },
             slid = async { slide.as_mut().expect("guarded").await }, if slide.is_some() => {
                 slide = None;
-                // Gone: the watch's own check will say how.
-                if let Ok(None) = slid {
-                    let explicit = signal.as_ref().is_some_and(|s| s.ended());
-                    break Some(if explicit { End::Ended } else { End::Expired });
+                // Gone: the watch checks now and says how (ended, or
+                // expired), and this loop ends when it does.
+                if let (Ok(None), Some(signal)) = (slid, signal.as_ref()) {
+                    signal.raise(Raised::Recheck);
                 }
             }
         }

@@ -125,6 +125,10 @@ impl Watch {
             match self.binding.check(false).await {
                 Ok(Some(left)) => self.deadline = Instant::now() + left.max(MIN_REARM) + SLACK,
                 Ok(None) if self.lease.signal.ended() => return End::Ended,
+                // Gone before it could have expired on its own (slides only
+                // push that moment later): it was ended, the notice of it
+                // just has not arrived yet.
+                Ok(None) if Instant::now() + SLACK < self.deadline => return End::Ended,
                 Ok(None) => return End::Expired,
                 Err(_) => self.deadline = Instant::now() + RETRY,
             }

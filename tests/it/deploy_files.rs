@@ -397,6 +397,12 @@ async fn the_compose_stack_signs_a_visitor_in() {
     let gw = TestGateway::start(cfg).await;
 
     let client = reqwest_like::Client::new();
+    // As the compose file's healthcheck waits: ready once Redis answers
+    // (the first connection can take longer than op_timeout on a busy machine).
+    crate::support::records::until("the gateway is ready", async || {
+        client.get(&gw.admin_url("/readyz"), None).await.0 == 200
+    })
+    .await;
     let (status, headers, _) = client.get(&gw.url("/account"), None).await;
     assert_eq!(status, 302);
     assert_eq!(headers["location"], "/login?next=/account");
