@@ -15,7 +15,7 @@ use std::time::Duration;
 use http::StatusCode;
 use tokio::time::Instant;
 
-use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::gateway::{GatewayToml, PUB_ROUTE, TestGateway};
 use crate::support::http::{Answer, Http};
 use crate::support::redis::RedisServer;
 use crate::support::upstream::TestUpstream;
@@ -52,30 +52,18 @@ impl Env {
         let redis = (store == Store::Redis).then(RedisServer::start);
         let url = redis.as_ref().map_or("memory://".to_owned(), |r| r.url());
         let upstream = TestUpstream::start().await;
-        let config = config_toml(&format!(
-            r#"
-            [store]
-            url = "{url}"
-            op_timeout = "500ms"
-            [session]
-            {session}
-            [upstream]
-            url = "{up}"
-            [log]
-            access_log = false
-            [[route]]
-            name = "login"
-            path = "/login"
-            public = true
-            [[route]]
-            name = "pub"
-            path = "/pub/"
-            public = true
-            {routes}
-            "#,
-            up = upstream.url(),
-        ));
-        let gw = TestGateway::start(config).await;
+        let gw = GatewayToml::new()
+            .store(&url)
+            .op_timeout("500ms")
+            .session(session)
+            .routes(&format!(
+                r#"
+                {PUB_ROUTE}
+                {routes}
+                "#
+            ))
+            .start(&upstream.url())
+            .await;
         Env {
             gw,
             upstream,

@@ -6,7 +6,7 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use tokio::time::timeout;
 
-use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::gateway::{GatewayToml, PUB_ROUTE, TestGateway};
 use crate::support::html_upstream::{BIG, BIG_HEAD, GZIP_PAGE, HEAD_SPLIT, HtmlUpstream, page};
 use crate::support::http::{Answer, Http, PATIENCE, Proto};
 
@@ -20,33 +20,24 @@ struct Env {
 
 async fn start() -> Env {
     let upstream = HtmlUpstream::start().await;
-    let config = config_toml(&format!(
-        r#"
-        [store]
-        url = "memory://"
-        [session]
-        inject_warning = true
-        warning_before = "90s"
-        [upstream]
-        url = "{}"
-        [log]
-        access_log = false
-        [[route]]
-        name = "login"
-        path = "/login"
-        public = true
-        [[route]]
-        name = "pub"
-        path = "/pub/"
-        public = true
-        [[route]]
-        name = "plain"
-        path = "/plain/"
-        inject_warning = false
-        "#,
-        upstream.url()
-    ));
-    let gw = TestGateway::start(config).await;
+    let gw = GatewayToml::new()
+        .session(
+            r#"
+            inject_warning = true
+            warning_before = "90s"
+            "#,
+        )
+        .routes(&format!(
+            r#"
+            {PUB_ROUTE}
+            [[route]]
+            name = "plain"
+            path = "/plain/"
+            inject_warning = false
+            "#
+        ))
+        .start(&upstream.url())
+        .await;
     let login = Http::new().post(gw.url("/login?user=alice"), &[]).await;
     assert_eq!(login.status, StatusCode::OK);
     let cookie = login.session_pair();
