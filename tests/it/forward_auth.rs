@@ -30,6 +30,15 @@ const FORWARD: &str = "/.sessiongate/auth/forward";
 const BROWSER: (&str, &str) = ("accept", "text/html");
 const API: (&str, &str) = ("accept", "application/json");
 
+/// Identity headers a client forges; they never reach the application.
+const FORGED: [(&str, &str); 2] = [
+    ("x-sessiongate-user", "mallory"),
+    ("x_sessiongate_user", "mallory"),
+];
+
+/// The application's own session key in external mode (session `abc123`).
+const APP_KEY: &str = "app:session:abc123";
+
 /// Which store the gateway uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Store {
@@ -70,6 +79,19 @@ impl Env {
             redis,
             http: Http::new(),
         }
+    }
+
+    /// External mode on Redis (`sessionid` cookie, `app:session:{id}`,
+    /// `idle_timeout = "2s"`), with the application's session `abc123`
+    /// stored at [`APP_KEY`] with 1 s left.
+    async fn start_external() -> Env {
+        let session = r#"mode = "external"
+            cookie_name = "sessionid"
+            key_template = "app:session:{id}"
+            idle_timeout = "2s""#;
+        let env = Env::start(Store::Redis, session, "").await;
+        let _: () = env.redis().query(&["SET", APP_KEY, "{}", "PX", "1000"]);
+        env
     }
 
     fn redis(&self) -> &RedisServer {

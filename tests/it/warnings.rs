@@ -10,6 +10,14 @@ use crate::support::gateway::{GatewayToml, PUB_ROUTE, TestGateway};
 use crate::support::html_upstream::{BIG, BIG_HEAD, GZIP_PAGE, HEAD_SPLIT, HtmlUpstream, page};
 use crate::support::http::{Answer, Http, PATIENCE, Proto};
 
+/// A protected route with injection off.
+const PLAIN_ROUTE: &str = r#"
+[[route]]
+name = "plain"
+path = "/plain/"
+inject_warning = false
+"#;
+
 const TAG: &str = r#"<script src="/.sessiongate/warning.js" defer></script>"#;
 
 struct Env {
@@ -27,15 +35,7 @@ async fn start() -> Env {
             warning_before = "90s"
             "#,
         )
-        .routes(&format!(
-            r#"
-            {PUB_ROUTE}
-            [[route]]
-            name = "plain"
-            path = "/plain/"
-            inject_warning = false
-            "#
-        ))
+        .routes(&[PUB_ROUTE, PLAIN_ROUTE].concat())
         .start(&upstream.url())
         .await;
     let login = Http::new().post(gw.url("/login?user=alice"), &[]).await;
