@@ -150,17 +150,14 @@ async fn idle_expiry_closes_the_websocket_with_1008_on_memory() {
 /// sessions; on one with `extends_session = false` they are not.
 #[tokio::test]
 async fn client_messages_keep_the_session_alive_only_where_routes_extend_it() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "2s""#)
-        .routes(
-            r#"[[route]]
+    let (_redis, env) = on_redis(
+        r#"idle_timeout = "2s""#,
+        r#"[[route]]
             name = "poll"
             path = "/poll/"
             extends_session = false"#,
-        )
-        .start()
-        .await;
+    )
+    .await;
     let login = env.login("alice").await;
     let (mut ws, _, _) = open(&env.gw, "/ws", Some(&login.cookie())).await;
     let (mut poll, _, _) = open(&env.gw, "/poll/ws", Some(&login.cookie())).await;
@@ -192,14 +189,7 @@ async fn client_messages_keep_the_session_alive_only_where_routes_extend_it() {
 /// The absolute cap ends a tunnel however active it is.
 #[tokio::test]
 async fn absolute_expiry_closes_an_active_websocket() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "30s"
-            absolute_timeout = "3s""#,
-        )
-        .start()
-        .await;
+    let (_redis, env) = on_redis(&idle_and_cap("30s", "3s"), "").await;
     let login = env.login("alice").await;
     let (ws, _, _) = open(&env.gw, "/ws", Some(&login.cookie())).await;
     let (mut tx, mut rx) = ws.split();
@@ -234,11 +224,7 @@ async fn absolute_expiry_closes_an_active_websocket() {
 /// `session ended`; every tunnel of the session, not just one.
 #[tokio::test]
 async fn logout_and_revocation_close_every_tunnel_of_the_session_within_1s() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "30s""#)
-        .start()
-        .await;
+    let (_redis, env) = on_redis(r#"idle_timeout = "30s""#, "").await;
     // Logout: two tunnels of one session.
     let login = env.login("alice").await;
     let (mut a, _, _) = open(&env.gw, "/ws", Some(&login.cookie())).await;
@@ -373,14 +359,7 @@ async fn revocation_after_a_redis_restart_still_closes_the_tunnel_within_1s() {
 /// the same session, chunked, streams on to its end.
 #[tokio::test]
 async fn event_stream_ends_at_expiry_while_a_download_does_not() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "2s"
-            sliding = false"#,
-        )
-        .start()
-        .await;
+    let (_redis, env) = on_redis("idle_timeout = \"2s\"\nsliding = false", "").await;
     let login = env.login("alice").await;
     let cookie = login.cookie();
     let headers = [("cookie", cookie.as_str()), ("accept", "text/event-stream")];
@@ -443,11 +422,7 @@ fn get_request(
 /// A tunnel on a public route belongs to no session: never cut.
 #[tokio::test]
 async fn public_route_tunnels_are_never_cut() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "1s""#)
-        .start()
-        .await;
+    let (_redis, env) = on_redis(r#"idle_timeout = "1s""#, "").await;
     let login = env.login("alice").await;
     let (mut ws, _, _) = open(&env.gw, "/pub/ws", Some(&login.cookie())).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -516,17 +491,14 @@ async fn close_latency() {
 /// has been idle that long, while the session lives on elsewhere.
 #[tokio::test]
 async fn a_routes_stricter_idle_limit_closes_its_tunnel() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "30s""#)
-        .routes(
-            r#"[[route]]
+    let (_redis, env) = on_redis(
+        r#"idle_timeout = "30s""#,
+        r#"[[route]]
             name = "strict"
             path = "/strict/"
             idle_timeout = "2s""#,
-        )
-        .start()
-        .await;
+    )
+    .await;
     let login = env.login("alice").await;
     let (mut ws, before, after) = open(&env.gw, "/strict/ws", Some(&login.cookie())).await;
     expires_after(&mut ws, Duration::from_secs(2), before, after).await;
@@ -540,14 +512,7 @@ async fn a_routes_stricter_idle_limit_closes_its_tunnel() {
 /// its tunnel closes with `session ended`.
 #[tokio::test]
 async fn eviction_closes_the_evicted_sessions_tunnel() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "30s"
-            max_sessions_per_user = 1"#,
-        )
-        .start()
-        .await;
+    let (_redis, env) = on_redis("idle_timeout = \"30s\"\nmax_sessions_per_user = 1", "").await;
     let first = env.login("alice").await;
     let (mut ws, _, _) = open(&env.gw, "/ws", Some(&first.cookie())).await;
     echoes(&mut ws, "x").await;
