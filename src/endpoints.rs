@@ -21,7 +21,7 @@ use crate::session::{Current, SessionError, Sessions};
 use crate::store::{Found, Touch};
 
 pub mod forward_auth;
-mod origin;
+pub(crate) mod origin;
 mod self_service;
 
 const PREFIX: &str = "/.sessiongate/";

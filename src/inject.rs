@@ -22,13 +22,14 @@ use std::sync::LazyLock;
 use bytes::Bytes;
 use http::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LENGTH,
-    CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, LAST_MODIFIED, X_CONTENT_TYPE_OPTIONS,
+    CONTENT_TYPE, ETAG, IF_NONE_MATCH, LAST_MODIFIED, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use tracing::warn;
 
 use crate::body::Body;
 use crate::config::Config;
+use crate::endpoints::origin::request_host;
 use crate::metrics::{InjectResult, InjectionMetrics, Metrics};
 use crate::route::Router;
 
@@ -53,8 +54,6 @@ pub static SCRIPT_ETAG: LazyLock<String> = LazyLock::new(|| {
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     format!("\"{hex}\"")
 });
-
-const X_FORWARDED_HOST: &str = "x-forwarded-host";
 
 /// `GET /.sessiongate/warning.js`: the script, public and cacheable (an
 /// hour, then revalidated by its `ETag`).
@@ -129,15 +128,7 @@ impl Warnings {
             metrics.count(InjectResult::Head);
             return None;
         }
-        let headers = req.headers();
-        let forwarded = trusted
-            .then(|| headers.get(X_FORWARDED_HOST))
-            .flatten()
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.split(',').next());
-        let host = forwarded
-            .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()))
-            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        let host = request_host(req.headers(), req.uri(), trusted);
         Some(Plan {
             metrics: metrics.clone(),
             origin: host.and_then(|h| Origin::parse(secure, h)),

@@ -31,20 +31,27 @@ pub fn is_cross_site(headers: &HeaderMap, uri: &Uri, secure: bool, trusted: bool
     let Ok(origin) = origin.to_str() else {
         return true;
     };
-    let forwarded = trusted
-        .then(|| headers.get(X_FORWARDED_HOST))
-        .flatten()
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split(',').next());
-    let host = forwarded
-        .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()))
-        .or_else(|| uri.authority().map(|a| a.as_str()));
+    let host = request_host(headers, uri, trusted);
     let scheme = if secure { "https" } else { "http" };
     match (canonical_origin(origin), host) {
         (Some(theirs), Some(host)) => theirs != canonical(scheme, host.trim()),
         // `null`, or an origin that does not parse, or no host to compare.
         _ => true,
     }
+}
+
+/// The host the client addressed, as the gateway sees it: behind a trusted
+/// proxy the first `X-Forwarded-Host`, else `Host`, else the request
+/// target's authority (HTTP/2). Untrimmed; `None` when none is readable.
+pub fn request_host<'a>(headers: &'a HeaderMap, uri: &'a Uri, trusted: bool) -> Option<&'a str> {
+    let forwarded = trusted
+        .then(|| headers.get(X_FORWARDED_HOST))
+        .flatten()
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split(',').next());
+    forwarded
+        .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()))
+        .or_else(|| uri.authority().map(|a| a.as_str()))
 }
 
 /// `scheme://host[:port]` lowercased, the scheme's default port dropped.

@@ -21,13 +21,12 @@ connections.
 """
 
 import os
-import sys
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import django
 from django.conf import settings
 from django.urls import path
+
+from django_shared import redis_session_settings, serve
 
 CSP = os.environ.get("CSP", "")
 
@@ -87,31 +86,15 @@ settings.configure(
     DEFAULT_AUTO_FIELD="django.db.models.AutoField",
     STATIC_URL="/static/",
     USE_TZ=True,
-    SESSION_ENGINE="django.contrib.sessions.backends.cache",
-    SESSION_COOKIE_AGE=int(os.environ.get("SESSION_COOKIE_AGE", "1209600")),
     SESSION_EXPIRE_AT_BROWSER_CLOSE=True,
-    CACHES={
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": os.environ["REDIS_URL"],
-        }
-    },
     LOGGING_CONFIG=None,
+    **redis_session_settings(),
 )
 django.setup()
 
 from django.contrib import admin  # noqa: E402
 
 urlpatterns = [path("admin/", admin.site.urls)]
-
-
-class ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):
-        pass
 
 
 def main():
@@ -127,20 +110,7 @@ def main():
     if not User.objects.filter(username=user).exists():
         User.objects.create_superuser(user, "admin@example.test", password)
 
-    port = int(os.environ.get("PORT", "0"))
-    server = make_server(
-        "127.0.0.1",
-        port,
-        StaticFilesHandler(get_wsgi_application()),
-        server_class=ThreadingServer,
-        handler_class=QuietHandler,
-    )
-    print(f"listening on {server.server_port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    sys.exit(0)
+    serve(StaticFilesHandler(get_wsgi_application()))
 
 
 if __name__ == "__main__":

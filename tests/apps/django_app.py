@@ -22,15 +22,13 @@ leave public; /whoami also under /strict, a route with a short idle limit):
 """
 
 import json
-import os
-import sys
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import django
 from django.conf import settings
 from django.http import HttpResponse
 from django.urls import path
+
+from django_shared import redis_session_settings, serve
 
 settings.configure(
     DEBUG=False,
@@ -40,16 +38,9 @@ settings.configure(
     MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware"],
     INSTALLED_APPS=[],
     DATABASES={},
-    SESSION_ENGINE="django.contrib.sessions.backends.cache",
     SESSION_SAVE_EVERY_REQUEST=True,
-    SESSION_COOKIE_AGE=int(os.environ.get("SESSION_COOKIE_AGE", "1209600")),
-    CACHES={
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": os.environ["REDIS_URL"],
-        }
-    },
     LOGGING_CONFIG=None,
+    **redis_session_settings(),
 )
 django.setup()
 
@@ -92,32 +83,10 @@ urlpatterns = [
 ]
 
 
-class ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
 def main():
     from django.core.wsgi import get_wsgi_application
 
-    port = int(os.environ.get("PORT", "0"))
-    server = make_server(
-        "127.0.0.1",
-        port,
-        get_wsgi_application(),
-        server_class=ThreadingServer,
-        handler_class=QuietHandler,
-    )
-    print(f"listening on {server.server_port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    sys.exit(0)
+    serve(get_wsgi_application())
 
 
 if __name__ == "__main__":

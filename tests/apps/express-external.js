@@ -22,6 +22,7 @@ const express = require("express");
 const session = require("express-session");
 const { RedisStore } = require("connect-redis");
 const { createClient } = require("redis");
+const { listen, loginRoute, logoutRoute } = require("./express-common");
 
 const port = Number(process.env.PORT || 0);
 const ttl = Number(process.env.SESSION_TTL_SECONDS || 86400);
@@ -63,19 +64,7 @@ async function main() {
     res.status(401).json({ error: "not logged in" });
   };
 
-  app.post("/login", (req, res, next) => {
-    const user = String(req.query.user || "");
-    if (!user) return res.status(400).json({ error: "user required" });
-    // A fresh id at login (no fixation), as express-session's docs advise.
-    req.session.regenerate((err) => {
-      if (err) return next(err);
-      req.session.user = user;
-      req.session.save((err) => {
-        if (err) return next(err);
-        res.json({ user });
-      });
-    });
-  });
+  loginRoute(app);
 
   app.get("/peek", requireUser, (req, res) => {
     res.json({ user: req.session.user });
@@ -86,18 +75,8 @@ async function main() {
     res.json({ user: req.session.user, views: req.session.views });
   });
 
-  app.post("/logout", (req, res, next) => {
-    req.session.destroy((err) => {
-      if (err) return next(err);
-      res.clearCookie("connect.sid", { path: "/" });
-      res.json({ ok: true });
-    });
-  });
-
-  const server = app.listen(port, "127.0.0.1", (err) => {
-    if (err) throw err;
-    console.log(`listening on ${server.address().port}`);
-  });
+  logoutRoute(app, "connect.sid");
+  listen(app, port);
 }
 
 main().catch((err) => {

@@ -17,6 +17,7 @@
 
 const express = require("express");
 const session = require("express-session");
+const { listen, loginRoute, logoutRoute } = require("./express-common");
 
 const port = Number(process.env.PORT || 0);
 
@@ -31,30 +32,12 @@ app.use(
   }),
 );
 
-app.post("/login", (req, res, next) => {
-  const user = String(req.query.user || "");
-  if (!user) return res.status(400).json({ error: "user required" });
-  req.session.regenerate((err) => {
-    if (err) return next(err);
-    req.session.user = user;
-    res.json({ user });
-  });
-});
+loginRoute(app);
 
 app.get("/whoami", (req, res) => {
   if (req.session && req.session.user) return res.json({ user: req.session.user });
   res.status(401).json({ error: "not logged in" });
 });
 
-app.post("/logout", (req, res, next) => {
-  req.session.destroy((err) => {
-    if (err) return next(err);
-    res.clearCookie("app.sid", { path: "/" });
-    res.json({ ok: true });
-  });
-});
-
-const server = app.listen(port, "127.0.0.1", (err) => {
-  if (err) throw err;
-  console.log(`listening on ${server.address().port}`);
-});
+logoutRoute(app, "app.sid");
+listen(app, port);

@@ -25,23 +25,13 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
+import { BROWSER, CHROMIUM_ARGS } from "./chromium.mjs";
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BIN = resolve(HERE, process.env.SESSIONGATE_BIN ?? "../../target/debug/sessiongate");
-const BROWSER = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 const ARTIFACTS = join(HERE, "artifacts");
 const IDLE_SECONDS = 6;
 const STARTUP_MS = 15_000;
-
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /** Starts the demo and resolves with its proxy's base URL, read from stderr. */
 function startDemo(idleSeconds = IDLE_SECONDS) {

@@ -28,10 +28,11 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
+import { BROWSER, CHROMIUM_ARGS } from "./chromium.mjs";
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "../..");
 const BIN = resolve(HERE, process.env.SESSIONGATE_BIN ?? "../../target/debug/sessiongate");
-const BROWSER = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 const ARTIFACTS = join(ROOT, "target", "browser-artifacts", "warning");
 // Long enough past warning_before that a session extended elsewhere is out
 // of the warning window by the next poll (every 5 s within it).
@@ -43,17 +44,6 @@ const PASSWORD = "sessiongate-admin";
 // Lets the admin's own scripts (under /static/) run, and not ours.
 const APP_CSP = "script-src 127.0.0.1:*/static/; object-src 'none'";
 const KEY_PREFIX = ":1:django.contrib.sessions.cache";
-
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 function freePort() {
   return new Promise((done, fail) => {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use http::StatusCode;
 use tokio::time::Instant;
 
-use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::gateway::{GatewayToml, PUB_ROUTE, TestGateway};
 use crate::support::http::{Answer, Http};
 use crate::support::redis::RedisServer;
 use crate::support::upstream::TestUpstream;
@@ -29,6 +29,15 @@ const REQUEST: &str = "/.sessiongate/auth/request";
 const FORWARD: &str = "/.sessiongate/auth/forward";
 const BROWSER: (&str, &str) = ("accept", "text/html");
 const API: (&str, &str) = ("accept", "application/json");
+
+/// Identity headers a client forges; they never reach the application.
+const FORGED: [(&str, &str); 2] = [
+    ("x-sessiongate-user", "mallory"),
+    ("x_sessiongate_user", "mallory"),
+];
+
+/// The application's own session key in external mode (session `abc123`).
+const APP_KEY: &str = "app:session:abc123";
 
 /// Which store the gateway uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,36 +61,37 @@ impl Env {
         let redis = (store == Store::Redis).then(RedisServer::start);
         let url = redis.as_ref().map_or("memory://".to_owned(), |r| r.url());
         let upstream = TestUpstream::start().await;
-        let config = config_toml(&format!(
-            r#"
-            [store]
-            url = "{url}"
-            op_timeout = "500ms"
-            [session]
-            {session}
-            [upstream]
-            url = "{up}"
-            [log]
-            access_log = false
-            [[route]]
-            name = "login"
-            path = "/login"
-            public = true
-            [[route]]
-            name = "pub"
-            path = "/pub/"
-            public = true
-            {routes}
-            "#,
-            up = upstream.url(),
-        ));
-        let gw = TestGateway::start(config).await;
+        let gw = GatewayToml::new()
+            .store(&url)
+            .op_timeout("500ms")
+            .session(session)
+            .routes(&format!(
+                r#"
+                {PUB_ROUTE}
+                {routes}
+                "#
+            ))
+            .start(&upstream.url())
+            .await;
         Env {
             gw,
             upstream,
             redis,
             http: Http::new(),
         }
+    }
+
+    /// External mode on Redis (`sessionid` cookie, `app:session:{id}`,
+    /// `idle_timeout = "2s"`), with the application's session `abc123`
+    /// stored at [`APP_KEY`] with 1 s left.
+    async fn start_external() -> Env {
+        let session = r#"mode = "external"
+            cookie_name = "sessionid"
+            key_template = "app:session:{id}"
+            idle_timeout = "2s""#;
+        let env = Env::start(Store::Redis, session, "").await;
+        let _: () = env.redis().query(&["SET", APP_KEY, "{}", "PX", "1000"]);
+        env
     }
 
     fn redis(&self) -> &RedisServer {

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::support::gateway::{GatewayToml, TestGateway};
+use crate::support::gateway::{GatewayToml, PUB_ROUTE, TestGateway};
 use crate::support::http::{
     ClientBody, PATIENCE, body, http1_over, http2_over, respond_h1, respond_h2, tcp,
 };
@@ -30,10 +30,7 @@ async fn start(extra_server: &str, catch_all_protected: bool) -> (TestGateway, T
         .sections(&format!("[server]\n{extra_server}"))
         .routes(&format!(
             r#"
-            [[route]]
-            name = "pub"
-            path = "/pub/"
-            public = true
+            {PUB_ROUTE}
             [[route]]
             name = "admin-host"
             path = "/"

@@ -76,6 +76,24 @@ impl Env {
             .await
     }
 
+    /// `GET /.sessiongate/sessions` with `headers` (the caller's own list).
+    async fn own_list(&self, headers: &[(&str, &str)]) -> Answer {
+        self.http
+            .get(self.gw.url("/.sessiongate/sessions"), headers)
+            .await
+    }
+
+    /// A same-origin revoke of the session with `handle`, as `cookie`.
+    async fn own_revoke(&self, handle: &str, cookie: &str) -> Answer {
+        self.own_post(&format!("/.sessiongate/sessions/{handle}/revoke"), cookie)
+            .await
+    }
+
+    /// `METHOD /sessions?user=alice` on the admin listener.
+    async fn admin_alice(&self, method: http::Method, auth: Option<&str>) -> Answer {
+        self.admin(method, "/sessions?user=alice", auth).await
+    }
+
     /// A protected page with `cookie`: its status.
     async fn status(&self, cookie: &str) -> StatusCode {
         self.page(cookie).await.status
@@ -118,7 +136,7 @@ async fn listing_shows_live_sessions_newest_first_without_their_ids() {
         }
         // No session id anywhere in an answer.
         let text = env
-            .admin(http::Method::GET, "/sessions?user=alice", Some(TOKEN))
+            .admin_alice(http::Method::GET, Some(TOKEN))
             .await
             .text()
             .into_owned();
@@ -174,9 +192,7 @@ async fn revoke_one_then_all_and_unknown_handles_are_404() {
                 .await;
             assert_eq!(ans.status, StatusCode::NOT_FOUND, "{handle}");
         }
-        let ans = env
-            .admin(http::Method::DELETE, "/sessions?user=alice", Some(TOKEN))
-            .await;
+        let ans = env.admin_alice(http::Method::DELETE, Some(TOKEN)).await;
         assert_eq!(ans.json()["revoked"], 2);
         for cookie in [&a, &b] {
             assert_eq!(env.status(cookie).await, StatusCode::UNAUTHORIZED);
@@ -200,17 +216,13 @@ async fn the_token_guards_the_api_in_the_order_spec_9_gives() {
         (Some(&TOKEN[..TOKEN.len() - 1]), StatusCode::UNAUTHORIZED),
         (Some(TOKEN), StatusCode::OK),
     ] {
-        let ans = env
-            .admin(http::Method::GET, "/sessions?user=alice", auth)
-            .await;
+        let ans = env.admin_alice(http::Method::GET, auth).await;
         assert_eq!(ans.status, status, "{auth:?}");
     }
     // No token configured: the API is not there at all.
     let off = Env::start("memory://", "", false).await;
     for auth in [None, Some(TOKEN)] {
-        let ans = off
-            .admin(http::Method::GET, "/sessions?user=alice", auth)
-            .await;
+        let ans = off.admin_alice(http::Method::GET, auth).await;
         assert_eq!(ans.status, StatusCode::NOT_FOUND);
         let ans = off.admin(http::Method::DELETE, "/sessions/abc", auth).await;
         assert_eq!(ans.status, StatusCode::NOT_FOUND);
@@ -230,15 +242,11 @@ async fn external_and_observe_modes_answer_409() {
         "mode = \"observe\"\nlearn_cookie = \"appsession\"",
     ] {
         let env = Env::start(&redis.url(), session, true).await;
-        let ans = env
-            .admin(http::Method::GET, "/sessions?user=alice", Some(TOKEN))
-            .await;
+        let ans = env.admin_alice(http::Method::GET, Some(TOKEN)).await;
         assert_eq!(ans.status, StatusCode::CONFLICT, "{session}");
         assert_eq!(ans.json()["error"], "unsupported_mode");
         // Without the token it is still 401 first.
-        let ans = env
-            .admin(http::Method::GET, "/sessions?user=alice", None)
-            .await;
+        let ans = env.admin_alice(http::Method::GET, None).await;
         assert_eq!(ans.status, StatusCode::UNAUTHORIZED);
     }
 }
@@ -255,10 +263,7 @@ async fn self_service_lists_marks_current_and_never_slides() {
         // keep the session alive.
         let mut polled = 0;
         while started.elapsed() < Duration::from_millis(2500) {
-            let ans = env
-                .http
-                .get(env.gw.url("/.sessiongate/sessions"), &[("cookie", &mine)])
-                .await;
+            let ans = env.own_list(&[("cookie", &mine)]).await;
             assert_eq!(ans.status, StatusCode::OK, "{}", ans.text());
             let body = ans.json();
             assert_eq!(body["user"], "alice");
@@ -275,10 +280,7 @@ async fn self_service_lists_marks_current_and_never_slides() {
             Duration::from_secs(3).saturating_sub(started.elapsed()) + Duration::from_millis(600),
         )
         .await;
-        let ans = env
-            .http
-            .get(env.gw.url("/.sessiongate/sessions"), &[("cookie", &mine)])
-            .await;
+        let ans = env.own_list(&[("cookie", &mine)]).await;
         assert_eq!(
             ans.status,
             StatusCode::UNAUTHORIZED,
@@ -286,13 +288,7 @@ async fn self_service_lists_marks_current_and_never_slides() {
         );
         assert_eq!(ans.json()["error"], "session_expired");
         // Never a redirect, even for a browser.
-        let ans = env
-            .http
-            .get(
-                env.gw.url("/.sessiongate/sessions"),
-                &[("accept", "text/html")],
-            )
-            .await;
+        let ans = env.own_list(&[("accept", "text/html")]).await;
         assert_eq!(ans.status, StatusCode::UNAUTHORIZED);
     }
 }
@@ -310,22 +306,12 @@ async fn self_service_revokes_own_sessions_and_never_another_users() {
         let bob = env.login("bob").await;
         let bobs = handles(&env.list("bob").await);
         // Another user's handle: 404, and nothing changes.
-        let ans = env
-            .own_post(
-                &format!("/.sessiongate/sessions/{}/revoke", bobs[0]),
-                &laptop,
-            )
-            .await;
+        let ans = env.own_revoke(&bobs[0], &laptop).await;
         assert_eq!(ans.status, StatusCode::NOT_FOUND);
         assert_eq!(env.status(&bob).await, StatusCode::OK);
         // One of her own: the phone (listed second newest).
         let own = handles(&env.list("alice").await);
-        let ans = env
-            .own_post(
-                &format!("/.sessiongate/sessions/{}/revoke", own[1]),
-                &laptop,
-            )
-            .await;
+        let ans = env.own_revoke(&own[1], &laptop).await;
         assert_eq!(
             (ans.status, ans.json()["revoked"].as_u64()),
             (StatusCode::OK, Some(1))
@@ -492,9 +478,7 @@ async fn a_users_sessions_across_cluster_masters_are_listed_and_revoked() {
     let index_master = cluster.owner_of("sessiongate:user:alice");
     assert!(masters.iter().any(|m| *m != index_master));
     assert_eq!(env.list("alice").await.len(), cookies.len());
-    let ans = env
-        .admin(http::Method::DELETE, "/sessions?user=alice", Some(TOKEN))
-        .await;
+    let ans = env.admin_alice(http::Method::DELETE, Some(TOKEN)).await;
     assert_eq!(ans.json()["revoked"].as_u64(), Some(cookies.len() as u64));
     for cookie in &cookies {
         assert_eq!(env.status(cookie).await, StatusCode::UNAUTHORIZED);
@@ -521,9 +505,7 @@ async fn sessions_are_listed_and_revoked_through_sentinel_across_a_failover() {
     topology.wait_replicated();
     topology.kill_master();
     until("the promoted replica answers the listing", async || {
-        let ans = env
-            .admin(http::Method::GET, "/sessions?user=alice", Some(TOKEN))
-            .await;
+        let ans = env.admin_alice(http::Method::GET, Some(TOKEN)).await;
         ans.status == StatusCode::OK && ans.json()["sessions"].as_array().map(Vec::len) == Some(2)
     })
     .await;

@@ -6,9 +6,17 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use tokio::time::timeout;
 
-use crate::support::gateway::{TestGateway, config_toml};
+use crate::support::gateway::{GatewayToml, PUB_ROUTE, TestGateway};
 use crate::support::html_upstream::{BIG, BIG_HEAD, GZIP_PAGE, HEAD_SPLIT, HtmlUpstream, page};
 use crate::support::http::{Answer, Http, PATIENCE, Proto};
+
+/// A protected route with injection off.
+const PLAIN_ROUTE: &str = r#"
+[[route]]
+name = "plain"
+path = "/plain/"
+inject_warning = false
+"#;
 
 const TAG: &str = r#"<script src="/.sessiongate/warning.js" defer></script>"#;
 
@@ -20,33 +28,16 @@ struct Env {
 
 async fn start() -> Env {
     let upstream = HtmlUpstream::start().await;
-    let config = config_toml(&format!(
-        r#"
-        [store]
-        url = "memory://"
-        [session]
-        inject_warning = true
-        warning_before = "90s"
-        [upstream]
-        url = "{}"
-        [log]
-        access_log = false
-        [[route]]
-        name = "login"
-        path = "/login"
-        public = true
-        [[route]]
-        name = "pub"
-        path = "/pub/"
-        public = true
-        [[route]]
-        name = "plain"
-        path = "/plain/"
-        inject_warning = false
-        "#,
-        upstream.url()
-    ));
-    let gw = TestGateway::start(config).await;
+    let gw = GatewayToml::new()
+        .session(
+            r#"
+            inject_warning = true
+            warning_before = "90s"
+            "#,
+        )
+        .routes(&[PUB_ROUTE, PLAIN_ROUTE].concat())
+        .start(&upstream.url())
+        .await;
     let login = Http::new().post(gw.url("/login?user=alice"), &[]).await;
     assert_eq!(login.status, StatusCode::OK);
     let cookie = login.session_pair();

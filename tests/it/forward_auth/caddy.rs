@@ -8,7 +8,10 @@
 //! gives for it: the cookie has no expiry of its own, the store expires
 //! the session, and checks alone keep it alive.
 
-use super::nginx::{received_for, saw};
+use super::nginx::{
+    assert_seen_as, assert_seen_without_identity, expired_to_login, logout_ends_the_session,
+    received_for,
+};
 use super::*;
 use crate::support::fronting::{Deployed, Fronting};
 
@@ -27,10 +30,6 @@ async fn managed_mode_behind_caddy() {
     let env = Env::start(Store::Memory, session, "").await;
     let caddy = caddy_in_front(&env);
     let http = &env.http;
-    let forged = [
-        ("x-sessiongate-user", "mallory"),
-        ("x_sessiongate_user", "mallory"),
-    ];
 
     // No session: a browser to login with next, an API client a 401.
     let ans = http.get(caddy.url("/app/page"), &[BROWSER]).await;
@@ -56,20 +55,15 @@ async fn managed_mode_behind_caddy() {
 
     // The protected page, as alice whatever the client claims.
     let mut h = vec![("cookie", cookie.as_str()), BROWSER];
-    h.extend_from_slice(&forged);
+    h.extend_from_slice(&FORGED);
     let ans = http.get(caddy.url("/app/page"), &h).await;
     assert_eq!(ans.status, StatusCode::OK, "{}", caddy.log());
-    let seen = received_for(&env.upstream, "/app/page");
-    assert_eq!(seen.len(), 1);
-    assert_eq!(saw(&seen[0], "x-sessiongate-user"), ["alice"]);
-    assert!(saw(&seen[0], "x_sessiongate_user").is_empty());
+    assert_seen_as(&env.upstream, "/app/page", "alice");
 
     // A public page: no identity at all, forged or not.
-    let ans = http.get(caddy.url("/pub/x"), &forged).await;
+    let ans = http.get(caddy.url("/pub/x"), &FORGED).await;
     assert_eq!(ans.status, StatusCode::OK);
-    let seen = received_for(&env.upstream, "/pub/x");
-    assert!(saw(&seen[0], "x-sessiongate-user").is_empty());
-    assert!(saw(&seen[0], "x_sessiongate_user").is_empty());
+    assert_seen_without_identity(&env.upstream, "/pub/x");
 
     // Checks alone keep the session alive past its idle timeout.
     let mut last = Instant::now();
@@ -83,30 +77,8 @@ async fn managed_mode_behind_caddy() {
     }
 
     // Idle past the timeout: to login with next, the stale cookie cleared.
-    at(Instant::now(), 2.5).await;
-    let ans = http
-        .get(
-            caddy.url("/app/page?x=1"),
-            &[("cookie", cookie.as_str()), BROWSER],
-        )
-        .await;
-    ans.assert_redirected("/app/page%3Fx%3D1");
-    ans.assert_cleared();
+    expired_to_login(&caddy, http, &cookie, Instant::now()).await;
 
     // Logout through sessiongate's own path ends the session.
-    let ans = http.post(caddy.url("/login?user=bob"), &[]).await;
-    let cookie = ans.session_pair();
-    let with_cookie = [("cookie", cookie.as_str()), BROWSER];
-    assert_eq!(
-        http.get(caddy.url("/app/bob"), &with_cookie).await.status,
-        StatusCode::OK
-    );
-    let ans = http
-        .get(caddy.url("/.sessiongate/logout"), &with_cookie)
-        .await;
-    assert_eq!(ans.status, StatusCode::FOUND);
-    ans.assert_cleared();
-    let ans = http.get(caddy.url("/app/bob"), &with_cookie).await;
-    ans.assert_redirected("/app/bob");
-    assert_eq!(received_for(&env.upstream, "/app/bob").len(), 1);
+    logout_ends_the_session(&caddy, &env).await;
 }

@@ -369,20 +369,15 @@ async fn checks_are_counted_by_route_and_answer() {
 /// shortening; no identity (the application knows its user) and no cookie.
 #[tokio::test]
 async fn external_mode_checks_the_applications_key() {
-    let session = r#"mode = "external"
-        cookie_name = "sessionid"
-        key_template = "app:session:{id}"
-        idle_timeout = "2s""#;
-    let env = Env::start(Store::Redis, session, "").await;
+    let env = Env::start_external().await;
     let redis = env.redis();
-    let _: () = redis.query(&["SET", "app:session:abc123", "{}", "PX", "1000"]);
     let cookie = [("cookie", "sessionid=abc123")];
     let ans = env.request("GET", "/app", &cookie).await;
     ans.assert_allowed(None);
     assert!(ans.set_cookies().is_empty(), "{:?}", ans.headers);
-    let pttl: i64 = redis.query(&["PTTL", "app:session:abc123"]);
+    let pttl: i64 = redis.query(&["PTTL", APP_KEY]);
     assert!(pttl > 1_500, "not slid to idle_timeout: PTTL {pttl}");
-    let value: String = redis.query(&["GET", "app:session:abc123"]);
+    let value: String = redis.query(&["GET", APP_KEY]);
     assert_eq!(value, "{}");
     let ans = env
         .forward("GET", "/app", &[("cookie", "sessionid=gone"), BROWSER])

@@ -39,6 +39,57 @@ pub(super) fn received_for(upstream: &TestUpstream, path: &str) -> Vec<Received>
         .collect()
 }
 
+/// The application saw one request for `path`, as `user`, and no forged
+/// identity header.
+pub(super) fn assert_seen_as(upstream: &TestUpstream, path: &str, user: &str) {
+    let seen = received_for(upstream, path);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(saw(&seen[0], "x-sessiongate-user"), [user]);
+    assert!(saw(&seen[0], "x_sessiongate_user").is_empty());
+}
+
+/// The application saw `path` with no identity header at all.
+pub(super) fn assert_seen_without_identity(upstream: &TestUpstream, path: &str) {
+    let seen = received_for(upstream, path);
+    assert!(saw(&seen[0], "x-sessiongate-user").is_empty());
+    assert!(saw(&seen[0], "x_sessiongate_user").is_empty());
+}
+
+/// Idle past the 2 s timeout (2.5 s after `idle_from`): a browser with
+/// the stale `cookie` goes to login with `next`, the cookie cleared.
+pub(super) async fn expired_to_login(
+    front: &Fronting,
+    http: &Http,
+    cookie: &str,
+    idle_from: Instant,
+) {
+    at(idle_from, 2.5).await;
+    let ans = http
+        .get(front.url("/app/page?x=1"), &[("cookie", cookie), BROWSER])
+        .await;
+    ans.assert_redirected("/app/page%3Fx%3D1");
+    ans.assert_cleared();
+}
+
+/// Logout through sessiongate's own path, behind `front`, ends bob's
+/// session: before it his page is forwarded, after it he goes to login.
+pub(super) async fn logout_ends_the_session(front: &Fronting, env: &Env) {
+    let http = &env.http;
+    let ans = http.post(front.url("/login?user=bob"), &[]).await;
+    let cookie = ans.session_pair();
+    let with_cookie = [("cookie", cookie.as_str()), BROWSER];
+    let ans = http.get(front.url("/app/bob"), &with_cookie).await;
+    assert_eq!(ans.status, StatusCode::OK);
+    let ans = http
+        .get(front.url("/.sessiongate/logout"), &with_cookie)
+        .await;
+    assert_eq!(ans.status, StatusCode::FOUND);
+    ans.assert_cleared();
+    let ans = http.get(front.url("/app/bob"), &with_cookie).await;
+    ans.assert_redirected("/app/bob");
+    assert_eq!(received_for(&env.upstream, "/app/bob").len(), 1);
+}
+
 /// Managed mode behind nginx: login through sessiongate's proxy listener,
 /// a protected page with the identity (a forged one never reaches the
 /// app) and the re-issued cookie, expiry to login with `next`, logout.
@@ -47,10 +98,6 @@ async fn managed_mode_behind_nginx() {
     let env = Env::start(Store::Memory, r#"idle_timeout = "2s""#, "").await;
     let nginx = nginx_in_front(&env);
     let http = &env.http;
-    let forged = [
-        ("x-sessiongate-user", "mallory"),
-        ("x_sessiongate_user", "mallory"),
-    ];
 
     // No session: to login with next; the app sees nothing.
     let ans = http.get(nginx.url("/app/page"), &[BROWSER]).await;
@@ -72,13 +119,10 @@ async fn managed_mode_behind_nginx() {
     // needs time to have passed since the login.)
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut h = vec![("cookie", cookie.as_str()), BROWSER];
-    h.extend_from_slice(&forged);
+    h.extend_from_slice(&FORGED);
     let ans = http.get(nginx.url("/app/page"), &h).await;
     assert_eq!(ans.status, StatusCode::OK, "{}", nginx.log());
-    let seen = received_for(&env.upstream, "/app/page");
-    assert_eq!(seen.len(), 1);
-    assert_eq!(saw(&seen[0], "x-sessiongate-user"), ["alice"]);
-    assert!(saw(&seen[0], "x_sessiongate_user").is_empty());
+    assert_seen_as(&env.upstream, "/app/page", "alice");
     // The slid session's cookie, re-issued through nginx.
     let reissued = ans.session_cookies();
     assert_eq!(reissued.len(), 1, "{:?}", ans.headers);
@@ -89,11 +133,9 @@ async fn managed_mode_behind_nginx() {
     assert!(reissued[0].contains("Max-Age=2"), "{reissued:?}");
 
     // A public page: no identity at all, forged or not.
-    let ans = http.get(nginx.url("/pub/x"), &forged).await;
+    let ans = http.get(nginx.url("/pub/x"), &FORGED).await;
     assert_eq!(ans.status, StatusCode::OK);
-    let seen = received_for(&env.upstream, "/pub/x");
-    assert!(saw(&seen[0], "x-sessiongate-user").is_empty());
-    assert!(saw(&seen[0], "x_sessiongate_user").is_empty());
+    assert_seen_without_identity(&env.upstream, "/pub/x");
 
     // A client's X-Forwarded-Uri naming a public path changes nothing:
     // nginx clears it before asking.
@@ -106,46 +148,20 @@ async fn managed_mode_behind_nginx() {
     ans.assert_redirected("/admin");
 
     // Idle past the timeout: to login with next, the stale cookie cleared.
-    let idle_from = Instant::now();
-    at(idle_from, 2.5).await;
-    let ans = http
-        .get(
-            nginx.url("/app/page?x=1"),
-            &[("cookie", cookie.as_str()), BROWSER],
-        )
-        .await;
-    ans.assert_redirected("/app/page%3Fx%3D1");
-    ans.assert_cleared();
+    expired_to_login(&nginx, http, &cookie, Instant::now()).await;
     assert!(received_for(&env.upstream, "/app/page?x=1").is_empty());
 
     // Logout through sessiongate's own path ends the session.
-    let ans = http.post(nginx.url("/login?user=bob"), &[]).await;
-    let cookie = ans.session_pair();
-    let with_cookie = [("cookie", cookie.as_str()), BROWSER];
-    let ans = http.get(nginx.url("/app/bob"), &with_cookie).await;
-    assert_eq!(ans.status, StatusCode::OK);
-    let ans = http
-        .get(nginx.url("/.sessiongate/logout"), &with_cookie)
-        .await;
-    assert_eq!(ans.status, StatusCode::FOUND);
-    ans.assert_cleared();
-    let ans = http.get(nginx.url("/app/bob"), &with_cookie).await;
-    ans.assert_redirected("/app/bob");
-    assert_eq!(received_for(&env.upstream, "/app/bob").len(), 1);
+    logout_ends_the_session(&nginx, &env).await;
 }
 
 /// External mode behind nginx with a real Redis: the application's own
 /// session key is checked and slid; its cookie reaches it unchanged.
 #[tokio::test]
 async fn external_mode_behind_nginx_with_redis() {
-    let session = r#"mode = "external"
-        cookie_name = "sessionid"
-        key_template = "app:session:{id}"
-        idle_timeout = "2s""#;
-    let env = Env::start(Store::Redis, session, "").await;
+    let env = Env::start_external().await;
     let nginx = nginx_in_front(&env);
     let redis = env.redis();
-    let _: () = redis.query(&["SET", "app:session:abc123", "{}", "PX", "1000"]);
     let cookie = [("cookie", "sessionid=abc123"), BROWSER];
 
     let ans = env.http.get(nginx.url("/app/page"), &cookie).await;
@@ -153,11 +169,11 @@ async fn external_mode_behind_nginx_with_redis() {
     let seen = received_for(&env.upstream, "/app/page");
     assert_eq!(saw(&seen[0], "cookie"), ["sessionid=abc123"]);
     assert!(saw(&seen[0], "x-sessiongate-user").is_empty());
-    let pttl: i64 = redis.query(&["PTTL", "app:session:abc123"]);
+    let pttl: i64 = redis.query(&["PTTL", APP_KEY]);
     assert!(pttl > 1_500, "not slid: PTTL {pttl}");
 
     // The application's session is gone: to login, the app sees nothing.
-    let _: () = redis.query(&["DEL", "app:session:abc123"]);
+    let _: () = redis.query(&["DEL", APP_KEY]);
     let ans = env.http.get(nginx.url("/app/other"), &cookie).await;
     ans.assert_redirected("/app/other");
     assert!(received_for(&env.upstream, "/app/other").is_empty());

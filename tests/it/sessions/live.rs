@@ -76,6 +76,36 @@ async fn echoes(ws: &mut Ws, text: &str) {
     }
 }
 
+/// Waits for the tunnel's close with `session expired`, `idle` after the
+/// last activity: never before it (0.5 s margin), at most [`BOUND`] after.
+/// `last_from`/`last_to`: the instants around the last activity.
+async fn expires_after(ws: &mut Ws, idle: Duration, last_from: Instant, last_to: Instant) {
+    let (reason, at) = closed(ws).await;
+    assert_eq!(reason, "session expired");
+    assert!(
+        at >= last_from + idle - Duration::from_millis(500),
+        "closed early"
+    );
+    assert!(at <= last_to + idle + BOUND, "closed late");
+}
+
+/// POSTs `url` (logout, revoke-others…) with `cookie`, expects `status`,
+/// and returns the instant after the answer: the session ended before it,
+/// so the close bound runs from there.
+async fn ends_session(url: String, cookie: &str, status: StatusCode) -> Instant {
+    let ans = request(Method::POST, url, &[("cookie", cookie)], "").await;
+    assert_eq!(ans.status, status, "{}", ans.text());
+    Instant::now()
+}
+
+/// Waits for the tunnel's close with `session ended`, at most [`BOUND`]
+/// after `sent` (`what`: the event, for the message).
+async fn ended_within_bound(ws: &mut Ws, sent: Instant, what: &str) {
+    let (reason, at) = closed(ws).await;
+    assert_eq!(reason, "session ended");
+    assert!(at <= sent + BOUND, "closed {:?} after {what}", at - sent);
+}
+
 async fn tunnels(gw: &TestGateway, reason: &str) -> f64 {
     let series = format!("sessiongate_tunnels_closed_total{{reason=\"{reason}\"}}");
     Http::new().metric(gw, &series).await
@@ -97,10 +127,7 @@ async fn idle_expiry_closes_with_1008(store_url: &str) {
     echoes(&mut ws, "hello").await;
     let after = Instant::now();
     assert_eq!(open_tunnels(&env.gw).await, 1.0);
-    let (reason, at) = closed(&mut ws).await;
-    assert_eq!(reason, "session expired");
-    assert!(at >= before + Duration::from_millis(1500), "closed early");
-    assert!(at <= after + Duration::from_secs(2) + BOUND, "closed late");
+    expires_after(&mut ws, Duration::from_secs(2), before, after).await;
     until("the tunnel counted as closed", async || {
         tunnels(&env.gw, "expired").await == 1.0
     })
@@ -123,17 +150,14 @@ async fn idle_expiry_closes_the_websocket_with_1008_on_memory() {
 /// sessions; on one with `extends_session = false` they are not.
 #[tokio::test]
 async fn client_messages_keep_the_session_alive_only_where_routes_extend_it() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "2s""#)
-        .routes(
-            r#"[[route]]
+    let (_redis, env) = on_redis(
+        r#"idle_timeout = "2s""#,
+        r#"[[route]]
             name = "poll"
             path = "/poll/"
             extends_session = false"#,
-        )
-        .start()
-        .await;
+    )
+    .await;
     let login = env.login("alice").await;
     let (mut ws, _, _) = open(&env.gw, "/ws", Some(&login.cookie())).await;
     let (mut poll, _, _) = open(&env.gw, "/poll/ws", Some(&login.cookie())).await;
@@ -158,24 +182,14 @@ async fn client_messages_keep_the_session_alive_only_where_routes_extend_it() {
             }
         }
     });
-    let (reason, at) = closed(&mut ws).await;
-    assert_eq!(reason, "session expired");
-    assert!(at >= last + Duration::from_millis(1500), "closed early");
-    assert!(at <= last + Duration::from_secs(2) + BOUND, "closed late");
+    expires_after(&mut ws, Duration::from_secs(2), last, last).await;
     timeout(PATIENCE, poll_task).await.unwrap().unwrap();
 }
 
 /// The absolute cap ends a tunnel however active it is.
 #[tokio::test]
 async fn absolute_expiry_closes_an_active_websocket() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "30s"
-            absolute_timeout = "3s""#,
-        )
-        .start()
-        .await;
+    let (_redis, env) = on_redis(&idle_and_cap("30s", "3s"), "").await;
     let login = env.login("alice").await;
     let (ws, _, _) = open(&env.gw, "/ws", Some(&login.cookie())).await;
     let (mut tx, mut rx) = ws.split();
@@ -210,53 +224,33 @@ async fn absolute_expiry_closes_an_active_websocket() {
 /// `session ended`; every tunnel of the session, not just one.
 #[tokio::test]
 async fn logout_and_revocation_close_every_tunnel_of_the_session_within_1s() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "30s""#)
-        .start()
-        .await;
+    let (_redis, env) = on_redis(r#"idle_timeout = "30s""#, "").await;
     // Logout: two tunnels of one session.
     let login = env.login("alice").await;
     let (mut a, _, _) = open(&env.gw, "/ws", Some(&login.cookie())).await;
     let (mut b, _, _) = open(&env.gw, "/ws/other", Some(&login.cookie())).await;
     echoes(&mut a, "x").await;
-    let ans = request(
-        Method::POST,
+    let sent = ends_session(
         env.url("/.sessiongate/logout"),
-        &[("cookie", &login.cookie())],
-        "",
+        &login.cookie(),
+        StatusCode::FOUND,
     )
     .await;
-    assert_eq!(ans.status, StatusCode::FOUND);
-    // The session ended before this answer: the bound runs from here.
-    let sent = Instant::now();
     for ws in [&mut a, &mut b] {
-        let (reason, at) = closed(ws).await;
-        assert_eq!(reason, "session ended");
-        assert!(
-            at <= sent + BOUND,
-            "closed {:?} after the logout",
-            at - sent
-        );
+        ended_within_bound(ws, sent, "the logout").await;
     }
 
     // Revocation, by the user's own self-service from another session.
     let first = env.login("bob").await;
     let second = env.login("bob").await;
     let (mut ws, _, _) = open(&env.gw, "/ws", Some(&first.cookie())).await;
-    let ans = request(
-        Method::POST,
+    let sent = ends_session(
         env.url("/.sessiongate/sessions/revoke-others"),
-        &[("cookie", &second.cookie())],
-        "",
+        &second.cookie(),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(ans.status, StatusCode::OK, "{}", ans.text());
-    // The session ended before this answer: the bound runs from here.
-    let sent = Instant::now();
-    let (reason, at) = closed(&mut ws).await;
-    assert_eq!(reason, "session ended");
-    assert!(at <= sent + BOUND);
+    ended_within_bound(&mut ws, sent, "the revoke").await;
     until("the tunnels counted as ended", async || {
         tunnels(&env.gw, "ended").await == 3.0
     })
@@ -307,23 +301,13 @@ async fn remote_logout_closes_the_tunnel(url: &str, ports: &[u16]) {
     let login = a.login("alice").await;
     let (mut ws, _, _) = open(&a.gw, "/ws", Some(&login.cookie())).await;
     echoes(&mut ws, "x").await;
-    let ans = request(
-        Method::POST,
+    let sent = ends_session(
         b.url("/.sessiongate/logout"),
-        &[("cookie", &login.cookie())],
-        "",
+        &login.cookie(),
+        StatusCode::FOUND,
     )
     .await;
-    assert_eq!(ans.status, StatusCode::FOUND);
-    // The session ended before this answer: the bound runs from here.
-    let sent = Instant::now();
-    let (reason, at) = closed(&mut ws).await;
-    assert_eq!(reason, "session ended");
-    assert!(
-        at <= sent + BOUND,
-        "closed {:?} after the logout",
-        at - sent
-    );
+    ended_within_bound(&mut ws, sent, "the logout").await;
 }
 
 /// Waits until `n` gateways listen for end notices on the default channel.
@@ -362,37 +346,20 @@ async fn revocation_after_a_redis_restart_still_closes_the_tunnel_within_1s() {
     }
     // The sessions survived the restart, and so did the tunnel.
     echoes(&mut ws, "after the restart").await;
-    let ans = request(
-        Method::POST,
+    let sent = ends_session(
         b.url("/.sessiongate/sessions/revoke-others"),
-        &[("cookie", &second.cookie())],
-        "",
+        &second.cookie(),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(ans.status, StatusCode::OK, "{}", ans.text());
-    // The session ended before this answer: the bound runs from here.
-    let sent = Instant::now();
-    let (reason, at) = closed(&mut ws).await;
-    assert_eq!(reason, "session ended");
-    assert!(
-        at <= sent + BOUND,
-        "closed {:?} after the revoke",
-        at - sent
-    );
+    ended_within_bound(&mut ws, sent, "the revoke").await;
 }
 
 /// An event stream's body ends when its session expires; a download of
 /// the same session, chunked, streams on to its end.
 #[tokio::test]
 async fn event_stream_ends_at_expiry_while_a_download_does_not() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "2s"
-            sliding = false"#,
-        )
-        .start()
-        .await;
+    let (_redis, env) = on_redis("idle_timeout = \"2s\"\nsliding = false", "").await;
     let login = env.login("alice").await;
     let cookie = login.cookie();
     let headers = [("cookie", cookie.as_str()), ("accept", "text/event-stream")];
@@ -455,11 +422,7 @@ fn get_request(
 /// A tunnel on a public route belongs to no session: never cut.
 #[tokio::test]
 async fn public_route_tunnels_are_never_cut() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "1s""#)
-        .start()
-        .await;
+    let (_redis, env) = on_redis(r#"idle_timeout = "1s""#, "").await;
     let login = env.login("alice").await;
     let (mut ws, _, _) = open(&env.gw, "/pub/ws", Some(&login.cookie())).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -528,23 +491,17 @@ async fn close_latency() {
 /// has been idle that long, while the session lives on elsewhere.
 #[tokio::test]
 async fn a_routes_stricter_idle_limit_closes_its_tunnel() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(r#"idle_timeout = "30s""#)
-        .routes(
-            r#"[[route]]
+    let (_redis, env) = on_redis(
+        r#"idle_timeout = "30s""#,
+        r#"[[route]]
             name = "strict"
             path = "/strict/"
             idle_timeout = "2s""#,
-        )
-        .start()
-        .await;
+    )
+    .await;
     let login = env.login("alice").await;
     let (mut ws, before, after) = open(&env.gw, "/strict/ws", Some(&login.cookie())).await;
-    let (reason, at) = closed(&mut ws).await;
-    assert_eq!(reason, "session expired");
-    assert!(at >= before + Duration::from_millis(1500), "closed early");
-    assert!(at <= after + Duration::from_secs(2) + BOUND, "closed late");
+    expires_after(&mut ws, Duration::from_secs(2), before, after).await;
     // The session itself goes on.
     env.get("/app", Some(&login.cookie()), &[])
         .await
@@ -555,23 +512,14 @@ async fn a_routes_stricter_idle_limit_closes_its_tunnel() {
 /// its tunnel closes with `session ended`.
 #[tokio::test]
 async fn eviction_closes_the_evicted_sessions_tunnel() {
-    let redis = RedisServer::start();
-    let env = Setup::new(&redis.url())
-        .session(
-            r#"idle_timeout = "30s"
-            max_sessions_per_user = 1"#,
-        )
-        .start()
-        .await;
+    let (_redis, env) = on_redis("idle_timeout = \"30s\"\nmax_sessions_per_user = 1", "").await;
     let first = env.login("alice").await;
     let (mut ws, _, _) = open(&env.gw, "/ws", Some(&first.cookie())).await;
     echoes(&mut ws, "x").await;
     env.login("alice").await;
     // The old session was evicted before this answer.
     let sent = Instant::now();
-    let (reason, at) = closed(&mut ws).await;
-    assert_eq!(reason, "session ended");
-    assert!(at <= sent + BOUND, "closed {:?} after the login", at - sent);
+    ended_within_bound(&mut ws, sent, "the login").await;
 }
 
 /// A logout ends the session's event streams within 1 s (memory store:
@@ -595,16 +543,7 @@ async fn logout_ends_the_event_stream_on_memory() {
         let frame = timeout(PATIENCE, events.frame()).await.unwrap();
         assert!(frame.is_some_and(|f| f.unwrap().is_data()));
     }
-    let ans = request(
-        Method::POST,
-        env.url("/.sessiongate/logout"),
-        &[("cookie", &cookie)],
-        "",
-    )
-    .await;
-    assert_eq!(ans.status, StatusCode::FOUND);
-    // The session ended before this answer: the bound runs from here.
-    let sent = Instant::now();
+    let sent = ends_session(env.url("/.sessiongate/logout"), &cookie, StatusCode::FOUND).await;
     let ended = loop {
         match timeout(PATIENCE, events.frame())
             .await

@@ -114,6 +114,15 @@ impl Drop for TestGateway {
     }
 }
 
+/// A public `[[route]]` named `pub` at `/pub/`: a public path beside
+/// `/login`, for [`GatewayToml::routes`].
+pub const PUB_ROUTE: &str = r#"
+[[route]]
+name = "pub"
+path = "/pub/"
+public = true
+"#;
+
 /// A managed-style test config in front of one upstream: `[store]`,
 /// `[session]`, `[upstream]`, `[log]`, a public `/login` route, then any
 /// further routes. Each test sets only what it is about.

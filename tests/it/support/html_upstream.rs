@@ -21,16 +21,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc};
-use tokio::task::JoinHandle;
 
-type PageBody = BoxBody<Bytes, Infallible>;
+use super::upstream::{FixtureBody as PageBody, ServerTask, serve};
 
 /// The size of `/big`.
 pub const BIG: usize = 50 * 1024 * 1024;
@@ -67,39 +62,18 @@ pub fn page(kind: &str) -> String {
 pub struct HtmlUpstream {
     pub addr: SocketAddr,
     release: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for HtmlUpstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: ServerTask,
 }
 
 impl HtmlUpstream {
     pub async fn start() -> HtmlUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().unwrap();
         let release = Arc::new(Notify::new());
         let r = release.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let r = r.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(req, r.clone()));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let (addr, task) = serve(move |req| handle(req, r.clone()), || {}).await;
         HtmlUpstream {
             addr,
             release,
-            task,
+            _task: task,
         }
     }
 

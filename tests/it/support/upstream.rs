@@ -42,7 +42,50 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 pub const DOWNLOAD_HEAD: usize = 1 << 20;
 const CHUNK: usize = 64 * 1024;
 
-type FixtureBody = BoxBody<Bytes, Infallible>;
+/// What the test upstreams answer with.
+pub type FixtureBody = BoxBody<Bytes, Infallible>;
+
+/// A test server's accept loop, aborted when dropped.
+pub struct ServerTask(JoinHandle<()>);
+
+impl Drop for ServerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves HTTP/1.1 (upgrades allowed) on `127.0.0.1:0`, answering every
+/// request with `handle`; `on_accept` runs once per connection. The
+/// server's address, and its task.
+pub async fn serve<H, F>(
+    handle: H,
+    on_accept: impl Fn() + Send + 'static,
+) -> (SocketAddr, ServerTask)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<FixtureBody>, Infallible>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let addr = listener.local_addr().expect("upstream addr");
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            on_accept();
+            let service = service_fn(handle.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    (addr, ServerTask(task))
+}
 
 /// One request as the upstream saw it.
 #[derive(Debug, Clone)]
@@ -63,24 +106,23 @@ struct State {
 pub struct TestUpstream {
     pub addr: SocketAddr,
     state: Arc<State>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for TestUpstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: ServerTask,
 }
 
 impl TestUpstream {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind upstream");
-        let addr = listener.local_addr().expect("upstream addr");
         let state = Arc::new(State::default());
-        let task = tokio::spawn(accept_loop(listener, state.clone()));
-        TestUpstream { addr, state, task }
+        let (handled, counted) = (state.clone(), state.clone());
+        let (addr, task) = serve(
+            move |req| handle(req, handled.clone()),
+            move || *counted.connections.lock().unwrap() += 1,
+        )
+        .await;
+        TestUpstream {
+            addr,
+            state,
+            _task: task,
+        }
     }
 
     /// `http://127.0.0.1:PORT`
@@ -106,23 +148,6 @@ impl TestUpstream {
     /// Lets a `/download` send the bytes after its first [`DOWNLOAD_HEAD`].
     pub fn release_download(&self) {
         self.state.release_download.notify_one();
-    }
-}
-
-async fn accept_loop(listener: TcpListener, state: Arc<State>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        *state.connections.lock().unwrap() += 1;
-        let state = state.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| handle(req, state.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
-        });
     }
 }
 
