@@ -34,11 +34,12 @@
 //!   `session/decide.rs` (pure: the verdict and the cookie action),
 //!   `session/set_cookie.rs`, `session/lifecycle.rs` (login, logout, a new
 //!   session's record), `session/learn.rs` (observe mode), `session/verdict.rs`,
-//!   `session/live.rs` (what a tunnel or event stream knows of its session).
+//!   `session/live.rs` (what a tunnel or event stream knows of its session),
+//!   `session/control.rs` (handles, the per-user index, limits: SPEC §9),
+//!   `session/store_ops.rs` (creating and ending sessions, store timing).
 //! - [`live`]: WebSocket tunnels and event streams end with their session:
 //!   the registry, each connection's deadline watch, the frame-aware relay,
 //!   and the Redis pub/sub bus that carries ends between gateways.
-//!   session's record), `session/learn.rs` (observe mode), `session/verdict.rs`.
 //! - [`inject`]: the expiry warning script streamed into HTML pages
 //!   (`inject/scan.rs` finds its place, `inject/csp.rs` lets it run,
 //!   `inject/body.rs` streams), and `inject/warning.js` itself.
