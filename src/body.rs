@@ -20,8 +20,6 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
-use crate::inject::Injecting;
-
 pin_project! {
     /// A request or response body: streamed (`Incoming`) or the gateway's own.
     #[project = BodyProj]
@@ -40,9 +38,9 @@ pin_project! {
             end: Option<tokio::sync::oneshot::Receiver<()>>,
             ended: bool,
         },
-        /// An upstream HTML page getting the expiry warning tag, streamed
-        /// (SPEC §12).
-        Injecting { #[pin] inner: Injecting },
+        /// An upstream body rewritten while it streams (the expiry warning
+        /// injector, SPEC §12): boxed, so this type knows no rewriter.
+        Rewritten { inner: Pin<Box<dyn http_body::Body<Data = Bytes, Error = hyper::Error> + Send>> },
     }
 }
 
@@ -99,9 +97,14 @@ impl Body {
         }
     }
 
-    /// An upstream page on its way through the warning injector.
-    pub fn injecting(inner: Injecting) -> Self {
-        Body::Injecting { inner }
+    /// An upstream body on its way through a rewriter (the warning
+    /// injector).
+    pub fn rewritten(
+        inner: impl http_body::Body<Data = Bytes, Error = hyper::Error> + Send + 'static,
+    ) -> Self {
+        Body::Rewritten {
+            inner: Box::pin(inner),
+        }
     }
 }
 
@@ -148,7 +151,7 @@ impl http_body::Body for Body {
                 }
                 inner.poll_frame(cx)
             }
-            BodyProj::Injecting { inner } => inner.poll_frame(cx),
+            BodyProj::Rewritten { inner } => inner.as_mut().poll_frame(cx),
         }
     }
 
@@ -157,7 +160,7 @@ impl http_body::Body for Body {
             Body::Incoming { inner } | Body::Upload { inner, .. } => inner.is_end_stream(),
             Body::Live { inner, ended, .. } => *ended || inner.is_end_stream(),
             Body::Full { inner } => inner.is_end_stream(),
-            Body::Injecting { inner } => inner.is_end_stream(),
+            Body::Rewritten { inner } => inner.is_end_stream(),
         }
     }
 
@@ -166,7 +169,7 @@ impl http_body::Body for Body {
             Body::Incoming { inner } | Body::Upload { inner, .. } => inner.size_hint(),
             Body::Live { .. } => SizeHint::default(),
             Body::Full { inner } => inner.size_hint(),
-            Body::Injecting { inner } => inner.size_hint(),
+            Body::Rewritten { inner } => inner.size_hint(),
         }
     }
 }

@@ -34,10 +34,9 @@ use crate::upstream::headers::X_FORWARDED_PROTO;
 use crate::upstream::{BuildError, ForwardError, Peer, Upstream};
 
 pub mod error;
-pub mod record;
 
+use crate::record::{Record, Recorder};
 pub use error::GatewayError;
-use record::{Record, Recorder};
 
 /// The gateway shared by every connection. Swappable so that a config
 /// reload (SIGHUP) can replace it for new requests while requests in

@@ -29,8 +29,8 @@ use tracing::warn;
 
 use crate::body::Body;
 use crate::config::Config;
-use crate::endpoints::origin::request_host;
 use crate::metrics::{InjectResult, InjectionMetrics, Metrics};
+use crate::peer::addressed_host;
 use crate::route::Router;
 
 pub mod body;
@@ -128,7 +128,7 @@ impl Warnings {
             metrics.count(InjectResult::Head);
             return None;
         }
-        let host = request_host(req.headers(), req.uri(), trusted);
+        let host = addressed_host(req.headers(), req.uri(), trusted);
         Some(Plan {
             metrics: metrics.clone(),
             origin: host.and_then(|h| Origin::parse(secure, h)),
@@ -182,7 +182,7 @@ impl Plan {
             weaken_etag(headers);
         }
         let injector = Injector::new(tag, scan::WINDOW, length.is_some());
-        let body = Body::injecting(Injecting::new(body, injector, length, self.metrics));
+        let body = Body::rewritten(Injecting::new(body, injector, length, self.metrics));
         Response::from_parts(parts, body)
     }
 }

@@ -12,7 +12,7 @@
 //!   → session check: cookie → one store round trip → pure decision (session)
 //!   → forward (upstream) or answer (respond, endpoints)
 //!   → the session's way back (session) → the expiry warning (inject)
-//!   → record (gateway::record, metrics)
+//!   → record (`record.rs`: metrics and the access log)
 //! ```
 //!
 //! - [`server`]: listeners, TLS, HTTP/1.1 + HTTP/2, connection timeouts,
@@ -20,7 +20,7 @@
 //!   [`peer`]: what the gateway knows of the connection.
 //! - [`gateway`]: the per-request service, the line above in one function;
 //!   `gateway/error.rs` turns every failure into its answer, in one place;
-//!   `gateway/record.rs` counts it and writes the access log.
+//!   [`record`] counts it and writes the access log.
 //! - [`route`]: host canonicalisation, path normalisation, first-match routing.
 //! - [`control_headers`]: headers a client may never send, and the
 //!   upstream's `Sessiongate-*` control headers.
@@ -79,6 +79,7 @@ pub mod live;
 pub mod login;
 pub mod metrics;
 pub mod peer;
+pub mod record;
 pub mod reload;
 pub mod respond;
 pub mod route;

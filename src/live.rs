@@ -33,7 +33,6 @@ use tracing::{debug, info};
 
 use crate::body::Body;
 use crate::metrics::{Metrics, TunnelClose};
-use crate::session::{SessionId, Sessions};
 use crate::store::{SessionStore, Store};
 
 pub mod bus;
@@ -101,10 +100,6 @@ impl Live {
         sha1.update(b"sessiongate live\n");
         sha1.update(key.as_bytes());
         sha1.finalize().into()
-    }
-
-    pub(crate) fn token(&self, sessions: &Sessions, id: &SessionId) -> Token {
-        Self::token_of(&sessions.key(id))
     }
 
     /// The session stored under `key` was ended here: its connections end

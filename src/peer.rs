@@ -3,7 +3,11 @@
 
 use std::net::SocketAddr;
 
+use http::header::HOST;
+use http::{HeaderMap, Uri};
 use ipnet::IpNet;
+
+const X_FORWARDED_HOST: &str = "x-forwarded-host";
 
 /// What the gateway knows about the connection a request came on; needed
 /// for `X-Forwarded-*`, for `cookie_secure = "auto"` and for the headers
@@ -25,6 +29,20 @@ impl ConnInfo {
         let ip = self.peer.ip();
         trusted.iter().any(|net| net.contains(&ip))
     }
+}
+
+/// The host the client addressed, as the gateway sees it: behind a trusted
+/// proxy the first `X-Forwarded-Host`, else `Host`, else the request
+/// target's authority (HTTP/2). Untrimmed; `None` when none is readable.
+pub fn addressed_host<'a>(headers: &'a HeaderMap, uri: &'a Uri, trusted: bool) -> Option<&'a str> {
+    let forwarded = trusted
+        .then(|| headers.get(X_FORWARDED_HOST))
+        .flatten()
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split(',').next());
+    forwarded
+        .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()))
+        .or_else(|| uri.authority().map(|a| a.as_str()))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::token::AdminToken;
 use crate::clock::now_ms;
 use crate::config::Mode;
-use crate::session::{Listed, Sessions};
+use crate::session::Sessions;
 use crate::store::StoreError;
 
 const SESSIONS: &str = "/sessions";
@@ -84,7 +84,7 @@ async fn list(
 ) -> Result<Response<Full<Bytes>>, StoreError> {
     let live = sessions.list(user, store_time).await?;
     let now = now_ms();
-    let listed: Vec<_> = live.iter().map(|l| listed_json(l, now)).collect();
+    let listed: Vec<_> = live.iter().map(|l| l.json(now)).collect();
     Ok(reply(
         StatusCode::OK,
         json!({ "user": user, "sessions": listed }),
@@ -115,18 +115,6 @@ async fn revoke_handle(
             json!({ "error": "not_found" }),
         ))
     }
-}
-
-/// One session in a listing (SPEC §9): never its id.
-pub fn listed_json(listed: &Listed, now_ms: u64) -> serde_json::Value {
-    let record = &listed.found.record;
-    json!({
-        "handle": listed.handle,
-        "created": record.started_ms / 1000,
-        "last_seen": record.touched_ms / 1000,
-        "expires_in": listed.found.ttl.as_secs(),
-        "absolute_expires_in": record.deadline_ms.map(|d| d.saturating_sub(now_ms) / 1000),
-    })
 }
 
 /// The presented bearer token, if any.

@@ -34,8 +34,8 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use tracing::debug;
 
 use crate::body::Body;
-use crate::gateway::record::Record;
 use crate::metrics::{AuthAnswer, Outcome};
+use crate::record::Record;
 use crate::respond;
 use crate::route::{self, Router};
 use crate::session::{SessionError, Sessions, Verdict};

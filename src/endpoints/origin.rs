@@ -2,11 +2,12 @@
 //! endpoints (SPEC §9): a `POST` that a page on another site made the
 //! browser send must change nothing, cookie or not.
 
-use http::header::{HOST, ORIGIN};
+use http::header::ORIGIN;
 use http::{HeaderMap, Uri};
 
+use crate::peer::addressed_host;
+
 const SEC_FETCH_SITE: &str = "sec-fetch-site";
-const X_FORWARDED_HOST: &str = "x-forwarded-host";
 
 /// Whether a request is cross-site: its `Sec-Fetch-Site` says
 /// `cross-site`, or its `Origin` is `null` or names another origin than the
@@ -31,27 +32,13 @@ pub fn is_cross_site(headers: &HeaderMap, uri: &Uri, secure: bool, trusted: bool
     let Ok(origin) = origin.to_str() else {
         return true;
     };
-    let host = request_host(headers, uri, trusted);
+    let host = addressed_host(headers, uri, trusted);
     let scheme = if secure { "https" } else { "http" };
     match (canonical_origin(origin), host) {
         (Some(theirs), Some(host)) => theirs != canonical(scheme, host.trim()),
         // `null`, or an origin that does not parse, or no host to compare.
         _ => true,
     }
-}
-
-/// The host the client addressed, as the gateway sees it: behind a trusted
-/// proxy the first `X-Forwarded-Host`, else `Host`, else the request
-/// target's authority (HTTP/2). Untrimmed; `None` when none is readable.
-pub fn request_host<'a>(headers: &'a HeaderMap, uri: &'a Uri, trusted: bool) -> Option<&'a str> {
-    let forwarded = trusted
-        .then(|| headers.get(X_FORWARDED_HOST))
-        .flatten()
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split(',').next());
-    forwarded
-        .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()))
-        .or_else(|| uri.authority().map(|a| a.as_str()))
 }
 
 /// `scheme://host[:port]` lowercased, the scheme's default port dropped.

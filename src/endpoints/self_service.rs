@@ -69,7 +69,7 @@ pub async fn answer<B>(
                 .await?
                 .iter()
                 .map(|l| {
-                    let mut entry = crate::admin::sessions::listed_json(l, now);
+                    let mut entry = l.json(now);
                     entry["current"] = json!(l.is(Some(&id)));
                     entry
                 })

@@ -292,44 +292,35 @@ mod tests {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, duplex};
 
     use super::*;
-    use crate::config::Config;
     use crate::live::Live;
-    use crate::live::registry::Raised;
+    use crate::live::registry::{Raised, Token};
+    use crate::live::watch::{CheckFuture, SessionLink};
     use crate::metrics::Metrics;
-    use crate::session::lifecycle::NewSession;
-    use crate::session::{LiveFacts, SessionId, Sessions};
     use crate::store::{MemoryStore, Store};
 
-    /// A live session on the memory store and a watch over it.
+    /// A session that stays alive for ten minutes, whatever is asked.
+    struct Alive;
+
+    impl SessionLink for Alive {
+        fn token(&self) -> Token {
+            Live::token_of("sessiongate:test-session")
+        }
+
+        fn left(&self) -> Duration {
+            Duration::from_secs(600)
+        }
+
+        fn check(&self, _slide: bool) -> CheckFuture<'_> {
+            Box::pin(async { Ok(Some(Duration::from_secs(600))) })
+        }
+    }
+
+    /// A live session and a watch over it.
     async fn watched() -> (Live, Watch) {
-        let config = Arc::new(Config::default());
         let store = Store::Memory(MemoryStore::new());
         let metrics = Metrics::register(&mut Default::default());
-        let live = Live::new(store.clone(), "sessiongate:", metrics.clone());
-        let sessions = Arc::new(Sessions::new(
-            config.clone(),
-            store,
-            metrics,
-            None,
-            live.clone(),
-        ));
-        let id = SessionId::generate().unwrap();
-        let new = NewSession::begin(&config.session, None, None, false, crate::clock::now_ms());
-        let mut spent = Duration::ZERO;
-        sessions.create(&id, &new, &mut spent).await.unwrap();
-        let facts = LiveFacts {
-            left: Duration::from_secs(600),
-            route_idle: None,
-            extends: false,
-            min_step: Duration::ZERO,
-            slide_every: Duration::ZERO,
-        };
-        let binding = Binding {
-            sessions,
-            id,
-            facts,
-        };
-        let watch = Watch::new(&live, binding);
+        let live = Live::new(store, "sessiongate:", metrics);
+        let watch = Watch::new(&live, Arc::new(Alive));
         (live, watch)
     }
 

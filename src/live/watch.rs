@@ -13,7 +13,6 @@ use tokio::time::Instant;
 
 use super::Live;
 use super::registry::{Raised, Signal, Token};
-use crate::session::{LiveFacts, SessionId, Sessions};
 use crate::store::StoreError;
 
 /// After a store failure, ask again this soon (an outage ends nothing).
@@ -43,22 +42,27 @@ impl End {
     }
 }
 
-/// What a connection needs to ask the store about its session.
-#[derive(Clone)]
-pub struct Binding {
-    pub sessions: Arc<Sessions>,
-    pub id: SessionId,
-    pub facts: LiveFacts,
-}
+/// A session check in flight.
+pub type CheckFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Option<Duration>, StoreError>> + Send + 'a>,
+>;
 
-impl Binding {
+/// What a connection asks of its session. The session layer implements it
+/// (`session/live.rs`), so this module knows no session type.
+pub trait SessionLink: Send + Sync {
+    /// The registry token of the session (never its id).
+    fn token(&self) -> Token;
+    /// How long, when the connection opened, before the session could
+    /// first expire for its route.
+    fn left(&self) -> Duration;
     /// Reads (and with `slide`, slides) the session: the time left before
     /// it could expire for this connection's route, or `None` when it is
     /// gone. A slide never recreates an ended session.
-    pub async fn check(&self, slide: bool) -> Result<Option<Duration>, StoreError> {
-        self.sessions.recheck(&self.id, &self.facts, slide).await
-    }
+    fn check(&self, slide: bool) -> CheckFuture<'_>;
 }
+
+/// A connection's link to its session.
+pub type Binding = Arc<dyn SessionLink>;
 
 /// A connection's place in the registry; leaves it when dropped.
 struct Lease {
@@ -85,12 +89,12 @@ impl Watch {
     /// Registers a connection of `binding`'s session, first due to be
     /// checked after `left`.
     pub(crate) fn new(live: &Live, binding: Binding) -> Watch {
-        let token = live.token(&binding.sessions, &binding.id);
+        let token = binding.token();
         let (number, signal) = live.registry().register(token);
         // An end between the check that let the request through and this
         // registration reached no registry: ask the store once now.
         signal.raise(Raised::Recheck);
-        let deadline = Instant::now() + binding.facts.left + SLACK;
+        let deadline = Instant::now() + binding.left() + SLACK;
         Watch {
             lease: Lease {
                 live: live.clone(),

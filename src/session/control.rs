@@ -70,6 +70,19 @@ impl Listed {
     pub fn is(&self, current: Option<&SessionId>) -> bool {
         current == Some(&self.id)
     }
+
+    /// This session in a listing (SPEC §9), for the admin API and the
+    /// self-service one alike: never its id.
+    pub fn json(&self, now_ms: u64) -> serde_json::Value {
+        let record = &self.found.record;
+        serde_json::json!({
+            "handle": self.handle,
+            "created": record.started_ms / 1000,
+            "last_seen": record.touched_ms / 1000,
+            "expires_in": self.found.ttl.as_secs(),
+            "absolute_expires_in": record.deadline_ms.map(|d| d.saturating_sub(now_ms) / 1000),
+        })
+    }
 }
 
 /// A fresh handle: random, so the session id cannot be recovered from it.

@@ -12,8 +12,32 @@ use super::decide::Lookup;
 use super::{Cookie, LiveFacts, SessionId, Sessions};
 use crate::body::Body;
 use crate::clock::{millis, now_ms};
-use crate::live::watch::Binding;
+use crate::live::Live;
+use crate::live::registry::Token;
+use crate::live::watch::{Binding, CheckFuture, SessionLink};
 use crate::store::{Found, StoreError, Touch, idle_exceeded};
+
+/// A live connection's link to its session: what [`crate::live`] asks.
+struct Link {
+    sessions: Arc<Sessions>,
+    id: SessionId,
+    facts: LiveFacts,
+    token: Token,
+}
+
+impl SessionLink for Link {
+    fn token(&self) -> Token {
+        self.token
+    }
+
+    fn left(&self) -> Duration {
+        self.facts.left
+    }
+
+    fn check(&self, slide: bool) -> CheckFuture<'_> {
+        Box::pin(self.sessions.recheck(&self.id, &self.facts, slide))
+    }
+}
 
 /// The facts of a request let through with `found`, looked up with `touch`.
 pub(super) fn facts(found: &Found, touch: &Touch, touch_interval: Duration) -> LiveFacts {
@@ -97,19 +121,23 @@ impl Sessions {
         ended: bool,
     ) {
         let log = self.config.log.access_log;
-        let binding = watched.map(|(facts, id)| Binding {
-            sessions: self.clone(),
-            id,
-            facts,
-        });
-        if ended && binding.is_some() {
+        if ended && watched.is_some() {
             resp.extensions_mut().remove::<crate::live::PendingTunnel>();
             return;
         }
-        let slide_every = binding
+        let slide_every = watched
             .as_ref()
-            .filter(|b| b.facts.extends)
-            .map(|b| b.facts.slide_every);
+            .filter(|(facts, _)| facts.extends)
+            .map(|(facts, _)| facts.slide_every);
+        let binding = watched.map(|(facts, id)| {
+            let token = Live::token_of(&self.key(&id));
+            Arc::new(Link {
+                sessions: self.clone(),
+                id,
+                facts,
+                token,
+            }) as Binding
+        });
         self.live.attach(resp, binding, slide_every, log);
     }
 }
