@@ -254,9 +254,10 @@ impl Metrics {
     }
 }
 
-/// The warning-injection counters of one route, by [`InjectResult`].
+/// The warning-injection counters of one route, by [`InjectResult`]
+/// (shared: a plan clones it for every response on the route).
 #[derive(Clone, Debug)]
-pub struct InjectionMetrics(Box<[Counter]>);
+pub struct InjectionMetrics(std::sync::Arc<[Counter]>);
 
 impl InjectionMetrics {
     pub fn count(&self, result: InjectResult) {
