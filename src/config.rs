@@ -182,6 +182,10 @@ pub struct StoreConfig {
     /// PEM file of the CAs that sign the Redis servers' certificates, in
     /// place of the public roots (`rediss://` only).
     pub ca_file: Option<PathBuf>,
+    /// `client_cache`: hot sessions answered from a local copy kept
+    /// coherent by Redis's invalidation messages, at most this many
+    /// (`client_cache_entries`); `None` = off. A single Redis server only.
+    pub client_cache: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,6 +26,7 @@ pub mod redis;
 mod rules;
 mod scripts;
 pub mod sentinel;
+mod tracking;
 
 pub use cluster::ClusterStore;
 pub use memory::MemoryStore;
@@ -259,7 +260,13 @@ impl Store {
             Some(Topology::Cluster) => {
                 ClusterStore::connect_with_ca(&cfg.url, cfg.op_timeout, ca).map(Store::Cluster)
             }
-            None => RedisStore::connect_with_ca(&cfg.url, cfg.op_timeout, ca).map(Store::Redis),
+            None => {
+                let store = RedisStore::connect_with_ca(&cfg.url, cfg.op_timeout, ca)?;
+                Ok(Store::Redis(match cfg.client_cache {
+                    Some(entries) => store.with_client_cache(&cfg.key_prefix, entries),
+                    None => store,
+                }))
+            }
         }
     }
 }

@@ -100,6 +100,8 @@ pub(crate) struct RawStore {
     pub key_prefix: String,
     pub op_timeout: RawDuration,
     pub ca_file: String,
+    pub client_cache: bool,
+    pub client_cache_entries: i64,
 }
 
 impl Default for RawStore {
@@ -109,6 +111,8 @@ impl Default for RawStore {
             key_prefix: "sessiongate:".into(),
             op_timeout: RawDuration::text("100ms"),
             ca_file: String::new(),
+            client_cache: false,
+            client_cache_entries: 100_000,
         }
     }
 }

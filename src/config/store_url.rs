@@ -22,6 +22,23 @@ const REDIS_PORT: u16 = 6379;
 /// Sentinel's port, for a sentinel written without one.
 const SENTINEL_PORT: u16 = 26379;
 
+/// Whether `store.client_cache` can be used with this store URL: it needs
+/// one server whose invalidation messages cover every key.
+pub(crate) fn client_cache_support(url: &str) -> Result<(), &'static str> {
+    match url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("redis" | "rediss" | "redis+unix" | "unix") => Ok(()),
+        Some("memory") => Err(
+            "only for Redis: the embedded store (memory://) is already local; \
+             remove it or set store.url to a Redis server",
+        ),
+        _ => Err(
+            "not supported with Sentinel or Cluster yet (the cache would have to follow \
+             failovers and every node's invalidations); remove it, or use a single \
+             redis:// or rediss:// server",
+        ),
+    }
+}
+
 /// Which topology a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Topology {

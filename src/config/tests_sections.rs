@@ -90,6 +90,40 @@ fn store_urls() {
         "\"#insecure\" is not supported",
     );
     rejects("[store]\nurl = \"redis://\"\n", 2, 7, "names no server");
+}
+
+#[test]
+fn client_cache_needs_one_redis_server() {
+    assert_eq!(
+        accepts("[store]\nurl = \"redis://r:6379\"\n")
+            .store
+            .client_cache,
+        None
+    );
+    let c = accepts("[store]\nurl = \"redis://r:6379\"\nclient_cache = true\n");
+    assert_eq!(c.store.client_cache, Some(100_000));
+    let c = accepts(
+        "[store]\nurl = \"rediss://r:6380\"\nclient_cache = true\nclient_cache_entries = 5\n",
+    );
+    assert_eq!(c.store.client_cache, Some(5));
+    rejects(
+        "[store]\nclient_cache = true\n",
+        2,
+        16,
+        "store.client_cache: only for Redis",
+    );
+    rejects(
+        "[store]\nurl = \"redis+cluster://a:1\"\nclient_cache = true\n",
+        3,
+        16,
+        "not supported with Sentinel or Cluster yet",
+    );
+    rejects(
+        "[store]\nurl = \"redis://r\"\nclient_cache = true\nclient_cache_entries = 0\n",
+        4,
+        24,
+        "store.client_cache_entries: must be at least 1, got 0",
+    );
     rejects(
         "[store]\nurl = \"redis+sentinel://a:1,b:2\"\n",
         2,

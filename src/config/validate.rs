@@ -380,12 +380,35 @@ impl<'d, 'i> Validator<'d, 'i> {
         };
         let op_timeout = self.positive("store.op_timeout", &raw.op_timeout, "100ms");
         let ca_file = self.store_ca_file(raw, url.as_deref());
+        let client_cache = self.client_cache(raw, url.as_deref());
         Some(StoreConfig {
             url: url?,
             key_prefix: raw.key_prefix.clone(),
             op_timeout: op_timeout?,
             ca_file: ca_file?,
+            client_cache: client_cache?,
         })
+    }
+
+    fn client_cache(&mut self, raw: &RawStore, url: Option<&str>) -> Option<Option<usize>> {
+        if !raw.client_cache {
+            return Some(None);
+        }
+        if let Some(Err(why)) = url.map(super::store_url::client_cache_support) {
+            self.error("store.client_cache", why);
+            return None;
+        }
+        match usize::try_from(raw.client_cache_entries) {
+            Ok(entries) if entries > 0 => Some(Some(entries)),
+            _ => {
+                let got = raw.client_cache_entries;
+                self.error(
+                    "store.client_cache_entries",
+                    format!("must be at least 1, got {got}"),
+                );
+                None
+            }
+        }
     }
 
     /// `store.ca_file` only means something for TLS to a single server or a

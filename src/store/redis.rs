@@ -22,12 +22,14 @@
 //! Cluster store on a cluster connection (each operation has one key).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::RedisResult;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 
 use super::scripts::{self, ForeignReply, TouchReply};
+use super::tracking::Tracking;
 use super::{ForeignFound, Found, IndexEntry, Record, SessionStore, StoreError, Touch};
 use crate::clock::millis;
 
@@ -41,7 +43,9 @@ pub(crate) const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct RedisStore {
     ops: Commands<ConnectionManager>,
     /// For the pub/sub connection of live connections (SPEC §10).
-    client: redis::Client,
+    /// Behind an `Arc`: the client is large and rarely used, and the store
+    /// is one variant of the `Store` enum every request goes through.
+    client: Arc<redis::Client>,
 }
 
 /// The store's operations over any async connection: a
@@ -51,6 +55,8 @@ pub struct RedisStore {
 pub(crate) struct Commands<C> {
     conn: C,
     op_timeout: Duration,
+    /// `store.client_cache`: hot sessions answered locally (`tracking`).
+    tracking: Option<Arc<Tracking>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -120,13 +126,35 @@ impl RedisStore {
         });
         Ok(Self {
             ops: Commands::new(conn, op_timeout),
-            client,
+            client: Arc::new(client),
         })
+    }
+
+    /// Answers hot sessions from a local cache kept coherent by Redis's
+    /// invalidation messages for every key under `prefix`
+    /// (`store.client_cache`; see `tracking`). Needs Redis 6 or later; until
+    /// tracking is set up, every check goes to Redis.
+    pub fn with_client_cache(mut self, prefix: &str, capacity: usize) -> Self {
+        self.ops.tracking = Some(Tracking::start(
+            (*self.client).clone(),
+            prefix.to_owned(),
+            capacity,
+        ));
+        self
+    }
+
+    /// Whether the client-side cache is on: tracking is set up and every
+    /// invalidation since has been applied (always `false` without one).
+    pub fn client_cache_live(&self) -> bool {
+        self.ops
+            .tracking
+            .as_ref()
+            .is_some_and(|tracking| tracking.cache.is_live())
     }
 
     /// A client of this store's server, for a pub/sub connection.
     pub(crate) fn pubsub_client(&self) -> redis::Client {
-        self.client.clone()
+        (*self.client).clone()
     }
 }
 
@@ -134,7 +162,29 @@ forward_session_store!(RedisStore, via_ops);
 
 impl<C> Commands<C> {
     pub(crate) fn new(conn: C, op_timeout: Duration) -> Self {
-        Self { conn, op_timeout }
+        Self {
+            conn,
+            op_timeout,
+            tracking: None,
+        }
+    }
+
+    /// Forgets a key this gateway is about to change.
+    fn forget(&self, key: &str) {
+        if let Some(tracking) = &self.tracking {
+            tracking.cache.invalidate(key.as_bytes());
+        }
+    }
+
+    /// [`SessionStore::touch`]'s one round trip: the script.
+    async fn touch_in_redis(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError>
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        let invocation = scripts::touch(key, touch);
+        let mut conn = self.conn.clone();
+        let reply: Option<TouchReply> = self.bounded(invocation.invoke_async(&mut conn)).await?;
+        reply.map(scripts::decode_touch).transpose()
     }
 
     /// Runs one Redis call under `op_timeout`.
@@ -185,15 +235,24 @@ where
             .arg(millis(ttl))
             .ignore()
             .clone();
+        self.forget(key);
         let mut conn = self.conn.clone();
         self.bounded(pipe.exec_async(&mut conn)).await
     }
 
     async fn touch(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError> {
-        let invocation = scripts::touch(key, touch);
-        let mut conn = self.conn.clone();
-        let reply: Option<TouchReply> = self.bounded(invocation.invoke_async(&mut conn)).await?;
-        reply.map(scripts::decode_touch).transpose()
+        let Some(tracking) = &self.tracking else {
+            return self.touch_in_redis(key, touch).await;
+        };
+        if let Some(found) = tracking.cache.answer(key, touch) {
+            return Ok(Some(found));
+        }
+        let ticket = tracking.cache.ticket(key);
+        let found = self.touch_in_redis(key, touch).await?;
+        if let Some(found) = &found {
+            tracking.cache.fill(key, ticket, touch, found);
+        }
+        Ok(found)
     }
 
     async fn touch_foreign(
@@ -209,6 +268,7 @@ where
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.forget(key);
         let mut conn = self.conn.clone();
         let cmd = redis::cmd("DEL").arg(key).clone();
         let removed: i64 = self.bounded(cmd.query_async(&mut conn)).await?;

@@ -19,6 +19,7 @@ use crate::support::gateway::{GatewayToml, TestGateway};
 use crate::support::http::{Answer, Http};
 use crate::support::records::{MS, now_ms, record};
 
+mod client_cache;
 mod cluster;
 mod gateways;
 mod sentinel;

@@ -344,6 +344,29 @@ macro_rules! conformance {
             )*
         }
 
+        mod redis_cached {
+            //! The same suite with `store.client_cache` on (and tracking
+            //! set up before the test runs).
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let server = crate::support::redis::RedisServer::start();
+                    let store = sessiongate::store::RedisStore::connect(
+                        &server.url(),
+                        std::time::Duration::from_secs(2),
+                    )
+                    .expect("connect")
+                    .with_client_cache("sessiongate:test:", 1_000);
+                    let start = std::time::Instant::now();
+                    while !store.client_cache_live() {
+                        assert!(start.elapsed() < std::time::Duration::from_secs(10), "no tracking");
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                    super::$test(&store).await;
+                }
+            )*
+        }
+
         mod redis {
             $(
                 #[tokio::test]

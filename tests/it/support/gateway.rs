@@ -130,6 +130,7 @@ public = true
 pub struct GatewayToml {
     store_url: String,
     op_timeout: String,
+    store_keys: String,
     session: String,
     access_log: bool,
     sections: String,
@@ -142,6 +143,7 @@ impl GatewayToml {
         GatewayToml {
             store_url: "memory://".to_owned(),
             op_timeout: "1s".to_owned(),
+            store_keys: String::new(),
             session: String::new(),
             access_log: false,
             sections: String::new(),
@@ -156,6 +158,12 @@ impl GatewayToml {
 
     pub fn op_timeout(mut self, timeout: &str) -> Self {
         self.op_timeout = timeout.to_owned();
+        self
+    }
+
+    /// More `[store]` keys.
+    pub fn store_keys(mut self, keys: &str) -> Self {
+        self.store_keys = keys.to_owned();
         self
     }
 
@@ -190,6 +198,7 @@ impl GatewayToml {
             [store]
             url = "{store}"
             op_timeout = "{op_timeout}"
+            {store_keys}
             [session]
             {session}
             [upstream]
@@ -205,6 +214,7 @@ impl GatewayToml {
             sections = self.sections,
             store = self.store_url,
             op_timeout = self.op_timeout,
+            store_keys = self.store_keys,
             session = self.session,
             access_log = self.access_log,
             routes = self.routes,
