@@ -19,11 +19,15 @@ fn activated(config: &std::path::Path, proxy: &TcpListener, admin: &TcpListener)
     // dup() leaves close-on-exec off, so the copies reach the child.
     let proxy = nix::unistd::dup(proxy).expect("dup");
     let admin = nix::unistd::dup(admin).expect("dup");
+    // Through two numbers above both copies first: moved straight to 3
+    // and 4, a copy that is itself fd 3 or 4 (the lowest free numbers, in
+    // a test process whose other threads open and close files) would be
+    // overwritten before it moves.
+    let (p, a) = (proxy.as_raw_fd(), admin.as_raw_fd());
+    let (t, u) = (p.max(a) + 1, p.max(a) + 2);
     let script = format!(
-        "exec 3<&{p} 4<&{a} {p}<&- {a}<&-; \
-         LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=proxy:admin exec \"$0\" run --config \"$1\"",
-        p = proxy.as_raw_fd(),
-        a = admin.as_raw_fd(),
+        "exec {t}<&{p} {u}<&{a} {p}<&- {a}<&-; exec 3<&{t} 4<&{u} {t}<&- {u}<&-; \
+         LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=proxy:admin exec \"$0\" run --config \"$1\""
     );
     let child = Command::new("sh")
         .arg("-c")
