@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 
 use crate::config::ServerConfig;
 use crate::gateway::SharedGateway;
-use crate::metrics::{Metrics, StoreOp};
+use crate::metrics::{Listener, Metrics, StoreOp};
 use crate::server::{self, conn, conn::Timeouts};
 use crate::store::{SessionStore, Store};
 
@@ -101,18 +101,22 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 /// Serves the admin endpoints until `shutdown` resolves, then lets the
 /// requests in flight finish within `shutdown_grace`. Connections get the
 /// proxy listener's protection (SPEC §5): `header_read_timeout` from
-/// accept and for each head, `keepalive_timeout` while idle.
+/// accept and for each head, `keepalive_timeout` while idle, and a
+/// connection limit of their own (`admin.max_connections`), so a flood on
+/// one listener never starves the other.
 pub async fn serve(
     listener: TcpListener,
     admin: Admin,
     settings: &ServerConfig,
+    max_connections: usize,
     shutdown: impl Future<Output = ()>,
 ) {
     let builder = Arc::new(server::http_builder(settings));
     let timeouts = Timeouts::new(settings);
+    let limit = server::limit::Limit::new(Listener::Admin, max_connections, &admin.metrics);
     server::accept_loop(
-        "admin",
         listener,
+        limit,
         settings.shutdown_grace,
         shutdown,
         |stream, peer, stop| {

@@ -3,8 +3,10 @@
 //!
 //! The accept loop only accepts: TLS handshakes and HTTP parsing happen in
 //! each connection's own task, so one slow client cannot hold up others.
-//! An accept error (EMFILE, ECONNABORTED…) is logged and the loop goes on
-//! after a short pause; it never ends the server. Each connection is
+//! At `max_connections` it stops accepting until a connection closes
+//! ([`limit`]). An accept error (EMFILE, ECONNABORTED…) is counted, logged
+//! at most once per interval, and the loop goes on after a short pause; it
+//! never ends the server. Each connection is
 //! served by `conn::serve`, which closes silent, slow and idle ones
 //! (`header_read_timeout`, `keepalive_timeout`); the admin listener uses
 //! the same accept loop and driver.
@@ -28,11 +30,13 @@ use tracing::{debug, info, warn};
 
 use crate::config::ServerConfig;
 use crate::gateway::SharedGateway;
+use crate::metrics::Listener;
 use crate::peer::ConnInfo;
 
 mod activity;
 pub(crate) mod conn;
 mod head_scan;
+pub(crate) mod limit;
 mod read_tap;
 
 use conn::{Stop, Timeouts};
@@ -46,19 +50,22 @@ const MIN_BUF_SIZE: usize = 8192;
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting at
 /// once, asks every connection to finish its in-flight requests, and waits
-/// for them at most `shutdown_grace`.
+/// for them at most `shutdown_grace`. At most `max_connections` are served
+/// at once.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     gateway: SharedGateway,
     settings: &ServerConfig,
+    max_connections: usize,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let builder = Arc::new(http_builder(settings));
     let timeouts = Timeouts::new(settings);
+    let limit = limit::Limit::new(Listener::Proxy, max_connections, gateway.load().metrics());
     accept_loop(
-        "proxy",
         listener,
+        limit,
         settings.shutdown_grace,
         shutdown,
         |stream, peer, stop| {
@@ -81,11 +88,14 @@ pub async fn serve(
 /// asks every connection to finish (through its [`Stop`]), waits for them
 /// at most `grace` and ends the ones still running.
 ///
-/// An accept error (EMFILE, ECONNABORTED…) is logged and the loop goes on
-/// after a short pause; it never ends the listener.
+/// A connection is accepted only with a slot of `limit`, held until its
+/// task ends: at the limit, clients wait in the listen backlog. An accept
+/// error (EMFILE, ECONNABORTED…) is counted, logged at most once per
+/// interval, and the loop goes on after a short pause; it never ends the
+/// listener.
 pub(crate) async fn accept_loop<F, C>(
-    name: &'static str,
     listener: TcpListener,
+    mut limit: limit::Limit,
     grace: Duration,
     shutdown: impl Future<Output = ()>,
     mut connection: F,
@@ -98,8 +108,14 @@ pub(crate) async fn accept_loop<F, C>(
     // can be ended rather than outlive the listener.
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
+    let name = limit.name();
     loop {
         while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            slot = limit.slot() => slot,
+        };
         let accepted = tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -108,14 +124,18 @@ pub(crate) async fn accept_loop<F, C>(
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(error) => {
-                warn!(%error, listener = name, "accept failed; pausing");
+                limit.accept_failed(&error);
                 tokio::select! {
                     () = &mut shutdown => break,
                     () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
                 }
             }
         };
-        connections.spawn(connection(stream, peer, stop.clone()));
+        let connection = connection(stream, peer, stop.clone());
+        connections.spawn(async move {
+            connection.await;
+            drop(slot);
+        });
     }
     drop(listener);
     info!(

@@ -37,6 +37,8 @@ pub(crate) struct RawServer {
     pub max_header_bytes: i64,
     pub keepalive_timeout: RawDuration,
     pub shutdown_grace: RawDuration,
+    /// `0`: sized from the open-file limit at start-up.
+    pub max_connections: i64,
 }
 
 impl Default for RawServer {
@@ -49,6 +51,7 @@ impl Default for RawServer {
             max_header_bytes: 65536,
             keepalive_timeout: RawDuration::text("75s"),
             shutdown_grace: RawDuration::text("30s"),
+            max_connections: 0,
         }
     }
 }
@@ -66,6 +69,7 @@ pub(crate) struct RawTls {
 pub(crate) struct RawAdmin {
     pub listen: String,
     pub token_file: String,
+    pub max_connections: i64,
 }
 
 impl Default for RawAdmin {
@@ -73,6 +77,7 @@ impl Default for RawAdmin {
         RawAdmin {
             listen: "127.0.0.1:9090".into(),
             token_file: String::new(),
+            max_connections: super::limit_rules::DEFAULT_ADMIN_CONNECTIONS,
         }
     }
 }
@@ -100,6 +105,7 @@ pub(crate) struct RawStore {
     pub key_prefix: String,
     pub op_timeout: RawDuration,
     pub ca_file: String,
+    pub max_sessions: i64,
 }
 
 impl Default for RawStore {
@@ -109,6 +115,7 @@ impl Default for RawStore {
             key_prefix: "sessiongate:".into(),
             op_timeout: RawDuration::text("100ms"),
             ca_file: String::new(),
+            max_sessions: super::limit_rules::DEFAULT_MAX_SESSIONS,
         }
     }
 }

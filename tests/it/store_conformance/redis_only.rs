@@ -297,6 +297,7 @@ async fn open_succeeds_before_redis_starts() {
         key_prefix: "sessiongate:".to_owned(),
         op_timeout: MS(200),
         ca_file: None,
+        max_sessions: 1_000_000,
     };
     let store = Store::open(&config)
         .await
@@ -330,6 +331,7 @@ async fn open_chooses_the_store_by_scheme() {
         key_prefix: String::new(),
         op_timeout: MS(100),
         ca_file: None,
+        max_sessions: 1_000_000,
     };
     assert!(matches!(Store::open(&memory).await, Ok(Store::Memory(_))));
     // Sentinel and Cluster open without waiting for their (absent) nodes.

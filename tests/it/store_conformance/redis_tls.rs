@@ -184,6 +184,7 @@ async fn redis_tls_with_the_ca_file_runs_sessions() {
         key_prefix: "sessiongate:".to_owned(),
         op_timeout: OP_TIMEOUT,
         ca_file: Some(server.cert_path()),
+        max_sessions: 1_000_000,
     })
     .await
     .expect("open");
@@ -221,6 +222,7 @@ async fn a_missing_store_ca_file_fails_to_open() {
         key_prefix: "sessiongate:".to_owned(),
         op_timeout: OP_TIMEOUT,
         ca_file: Some("/nonexistent/ca.pem".into()),
+        max_sessions: 1_000_000,
     })
     .await
     .err()
