@@ -47,6 +47,19 @@ use read_tap::Tapped;
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// hyper refuses read buffers smaller than this.
 const MIN_BUF_SIZE: usize = 8192;
+/// Header fields a request head may carry: hyper's HTTP/1.1 limit (its
+/// default, left as is: setting it moves every head's parse to the heap),
+/// applied to HTTP/2 heads by [`too_many_fields`]. More get `431`.
+pub const MAX_HEADERS: usize = 100;
+/// HTTP/2 streams a client may have open at once on one connection
+/// (hyper's current default, pinned: it may change between releases).
+const MAX_CONCURRENT_STREAMS: u32 = 200;
+/// Streams a client may reset before the gateway accepted them, at once:
+/// beyond it the connection ends (the "rapid reset" flood, CVE-2023-44487).
+const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+/// Streams the gateway may reset for a client's protocol errors before it
+/// ends the connection (CVE-2024-27316-like floods).
+const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting at
 /// once, asks every connection to finish its in-flight requests, and waits
@@ -171,8 +184,24 @@ pub(crate) fn http_builder(settings: &ServerConfig) -> Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+        // A header list that does not fit gets h2's own 431 (RFC 9113
+        // §10.5.1), as an HTTP/1.1 head that does not fit gets hyper's.
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
+        .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESET_STREAMS);
     builder
+}
+
+/// Whether an HTTP/2 head carries more header fields than [`MAX_HEADERS`],
+/// counting its cookie crumbs (RFC 9113 §8.2.3) as the one `Cookie` field
+/// they are on HTTP/1.1. HTTP/1.1 heads were counted by hyper already.
+pub fn too_many_fields(version: http::Version, headers: &http::HeaderMap) -> bool {
+    if version != http::Version::HTTP_2 || headers.len() <= MAX_HEADERS {
+        return false;
+    }
+    let crumbs = headers.get_all(http::header::COOKIE).iter().count();
+    headers.len() - crumbs.saturating_sub(1) > MAX_HEADERS
 }
 
 /// Counts a client connection in `sessiongate_open_connections` for as

@@ -106,3 +106,52 @@ async fn the_admin_listener_has_a_limit_of_its_own() {
         1.0
     );
 }
+
+/// `count` distinct header fields.
+fn fields(count: usize) -> Vec<(String, String)> {
+    (0..count)
+        .map(|n| (format!("x-field-{n}"), "v".to_owned()))
+        .collect()
+}
+
+fn pairs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
+/// SPEC §5's `431` for heads beyond the limits holds for the number of
+/// header fields too, on HTTP/1.1 (hyper's limit) and HTTP/2 (the
+/// gateway's, the same), and nothing reaches the upstream.
+#[tokio::test]
+async fn too_many_header_fields_get_431_on_both_protocols() {
+    use crate::support::http::PROTOS;
+    let (upstream, gw) = proxied().await;
+    for proto in PROTOS {
+        let client = Http::speaking(proto);
+        let many = fields(101);
+        let ans = client.get(gw.url("/many"), &pairs(&many)).await;
+        assert_eq!(
+            ans.status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "{proto:?}"
+        );
+        assert!(upstream.received().is_empty(), "{proto:?}");
+    }
+    // Under the limit goes through (with room for the X-Forwarded-*
+    // fields the gateway adds: the test upstream has hyper's limit too).
+    for proto in PROTOS {
+        let fit = fields(95);
+        let ans = Http::speaking(proto).get(gw.url("/fit"), &pairs(&fit)).await;
+        assert_eq!(ans.status, StatusCode::OK, "{proto:?}");
+    }
+    // HTTP/2 cookie crumbs are one Cookie field, as on HTTP/1.1.
+    let crumbs: Vec<(String, String)> = (0..150)
+        .map(|n| ("cookie".to_owned(), format!("c{n}=v")))
+        .collect();
+    let ans = Http::h2c().get(gw.url("/crumbs"), &pairs(&crumbs)).await;
+    assert_eq!(ans.status, StatusCode::OK);
+    let last = upstream.received().pop().expect("forwarded");
+    assert_eq!(last.path_and_query, "/crumbs");
+}
