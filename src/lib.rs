@@ -92,6 +92,8 @@ pub mod upstream;
 
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod no_panics;
 
 pub use config::Config;
 

@@ -129,6 +129,10 @@ pub(crate) async fn accept_loop<F, C>(
             () = &mut shutdown => break,
             slot = limit.slot() => slot,
         };
+        let Some(slot) = slot else {
+            // Unreachable in practice: nothing closes the semaphore.
+            break;
+        };
         let accepted = tokio::select! {
             biased;
             () = &mut shutdown => break,
