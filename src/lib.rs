@@ -16,7 +16,8 @@
 //! ```
 //!
 //! - [`server`]: listeners, TLS, HTTP/1.1 + HTTP/2, connection timeouts,
-//!   graceful shutdown (the admin listener shares its accept loop);
+//!   connection limits (`server/limit.rs`), graceful shutdown (the admin
+//!   listener shares its accept loop);
 //!   [`peer`]: what the gateway knows of the connection.
 //! - [`gateway`]: the per-request service, the line above in one function;
 //!   `gateway/error.rs` turns every failure into its answer, in one place;
@@ -91,9 +92,9 @@ pub mod tls;
 pub mod upstream;
 
 #[cfg(test)]
-mod testing;
-#[cfg(test)]
 mod no_panics;
+#[cfg(test)]
+mod testing;
 
 pub use config::Config;
 

@@ -27,8 +27,8 @@ pub use labels::{
     StoreOp, TunnelClose, UpstreamErrorKind,
 };
 use labels::{
-    AuthLabels, EndLabel, ListenerLabel, ModeLabel, OpLabel, ResultLabel, RouteInjection, RouteKind, RouteLabel,
-    RouteOutcome, RouteReason, TunnelLabel,
+    AuthLabels, EndLabel, ListenerLabel, ModeLabel, OpLabel, ResultLabel, RouteInjection,
+    RouteKind, RouteLabel, RouteOutcome, RouteReason, TunnelLabel,
 };
 
 type HistogramFamily<L> = Family<L, LatencyHistogram, fn() -> LatencyHistogram>;

@@ -87,7 +87,9 @@ fn non_test_lines(text: &str) -> Vec<(usize, &str)> {
                 break; // `mod tests;`, `use …;`
             }
             first &= attribute;
-            let closing = item.strip_prefix(indent).is_some_and(|rest| rest.starts_with('}'));
+            let closing = item
+                .strip_prefix(indent)
+                .is_some_and(|rest| rest.starts_with('}'));
             if closing {
                 break;
             }
@@ -122,7 +124,10 @@ fn request_path_code_names_the_invariant_of_every_panicking_site() {
     let mut files = 0;
     for name in REQUEST_PATH {
         for path in sources(name) {
-            if path.file_name().is_some_and(|f| f.to_string_lossy().contains("tests")) {
+            if path
+                .file_name()
+                .is_some_and(|f| f.to_string_lossy().contains("tests"))
+            {
                 continue;
             }
             files += 1;

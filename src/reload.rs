@@ -113,7 +113,10 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
         ("store.url", o.store.url != n.store.url),
         ("store.op_timeout", o.store.op_timeout != n.store.op_timeout),
         ("store.ca_file", o.store.ca_file != n.store.ca_file),
-        ("store.max_sessions", o.store.max_sessions != n.store.max_sessions),
+        (
+            "store.max_sessions",
+            o.store.max_sessions != n.store.max_sessions,
+        ),
     ];
     changed
         .into_iter()

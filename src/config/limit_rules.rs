@@ -55,6 +55,8 @@ impl Validator<'_, '_> {
     /// `store.max_sessions`: at least one; and only with `memory://`, since
     /// a key that silently does nothing hides a misunderstanding (Redis
     /// bounds itself: `maxmemory` with `maxmemory-policy volatile-lru`).
+    /// A file written for the memory store still loads when
+    /// `$SESSIONGATE_STORE_URL` points it at Redis.
     pub(super) fn max_sessions(&mut self, value: i64, url: Option<&str>) -> Option<u64> {
         if !(1..=MAX_SESSIONS).contains(&value) {
             self.error(
@@ -67,7 +69,8 @@ impl Validator<'_, '_> {
             return None;
         }
         let memory = url.is_none_or(|url| url.starts_with("memory:"));
-        if !memory && self.doc.has("store.max_sessions") {
+        let from_env = self.store_url_env.is_some();
+        if !memory && !from_env && self.doc.has("store.max_sessions") {
             self.error(
                 "store.max_sessions",
                 "bounds the memory:// store only; a Redis store is bounded by Redis itself \

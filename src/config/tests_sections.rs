@@ -246,7 +246,10 @@ fn keepalive_timeout_is_a_positive_duration() {
 #[test]
 fn hard_limits() {
     let c = accepts("");
-    assert_eq!(c.server.max_connections, None, "0: sized from the open-file limit");
+    assert_eq!(
+        c.server.max_connections, None,
+        "0: sized from the open-file limit"
+    );
     assert_eq!(c.admin.max_connections, 64);
     assert_eq!(c.store.max_sessions, 1_000_000);
     let c = accepts(

@@ -65,7 +65,7 @@ pub(crate) struct Validator<'d, 'i> {
     pub(super) doc: &'d Document<'i>,
     failed: &'d BTreeSet<String>,
     /// `$SESSIONGATE_STORE_URL`, which replaces the file's `store.url`.
-    store_url_env: Option<&'d str>,
+    pub(super) store_url_env: Option<&'d str>,
     errors: Vec<ConfigError>,
 }
 

@@ -57,8 +57,7 @@ pub(crate) fn proxy_max(configured: Option<usize>, admin_max: usize) -> usize {
         None => {
             info!(
                 max_connections = budget,
-                nofile,
-                "server.max_connections sized from the open-file limit"
+                nofile, "server.max_connections sized from the open-file limit"
             );
             budget
         }

@@ -22,17 +22,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use moka::Expiry;
 use moka::notification::RemovalCause;
 use moka::ops::compute::Op;
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
-use moka::Expiry;
 use prometheus_client::metrics::counter::Counter;
 use tracing::warn;
 
 use super::rules;
-use crate::throttle::Throttle;
 use super::{ForeignFound, Found, IndexEntry, Record, SessionStore, StoreError, Touch};
+use crate::throttle::Throttle;
 
 /// One stored session and the monotonic instant it expires at.
 #[derive(Clone)]
@@ -113,7 +113,11 @@ impl Index {
                 self.hashes.remove(&placed.index);
             }
         }
-        if self.strings.get(&placed.handle_key).is_some_and(|named| named == id) {
+        if self
+            .strings
+            .get(&placed.handle_key)
+            .is_some_and(|named| named == id)
+        {
             self.strings.remove(&placed.handle_key);
         }
     }
@@ -145,7 +149,10 @@ impl MemoryStore {
             }
             if cause == RemovalCause::Size {
                 evictions.inc();
-                let due = throttle.lock().unwrap_or_else(PoisonError::into_inner).note();
+                let due = throttle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .note();
                 if let Some(evicted) = due {
                     warn!(
                         max_sessions,

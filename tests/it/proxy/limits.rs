@@ -55,13 +55,20 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
     let _second = served_connection(gw.addr, "/second").await;
     let waiting = waiting_request(gw.addr, "/third");
     still_waiting(&waiting).await;
-    assert_eq!(upstream.received().len(), 2, "the third reached the upstream");
+    assert_eq!(
+        upstream.received().len(),
+        2,
+        "the third reached the upstream"
+    );
 
     let metrics = Http::new().metrics(&gw).await;
     use crate::support::http::metric;
     assert_eq!(metric(&metrics, "sessiongate_open_connections"), 2.0);
     assert_eq!(
-        metric(&metrics, r#"sessiongate_connection_limit{listener="proxy"}"#),
+        metric(
+            &metrics,
+            r#"sessiongate_connection_limit{listener="proxy"}"#
+        ),
         2.0
     );
     let limited = r#"sessiongate_connections_limited_total{listener="proxy"}"#;
@@ -102,7 +109,10 @@ async fn the_admin_listener_has_a_limit_of_its_own() {
     let limited = r#"sessiongate_connections_limited_total{listener="admin"}"#;
     assert!(metric(&metrics, limited) >= 1.0, "{metrics}");
     assert_eq!(
-        metric(&metrics, r#"sessiongate_connection_limit{listener="admin"}"#),
+        metric(
+            &metrics,
+            r#"sessiongate_connection_limit{listener="admin"}"#
+        ),
         1.0
     );
 }
@@ -143,7 +153,9 @@ async fn too_many_header_fields_get_431_on_both_protocols() {
     // fields the gateway adds: the test upstream has hyper's limit too).
     for proto in PROTOS {
         let fit = fields(95);
-        let ans = Http::speaking(proto).get(gw.url("/fit"), &pairs(&fit)).await;
+        let ans = Http::speaking(proto)
+            .get(gw.url("/fit"), &pairs(&fit))
+            .await;
         assert_eq!(ans.status, StatusCode::OK, "{proto:?}");
     }
     // HTTP/2 cookie crumbs are one Cookie field, as on HTTP/1.1.

@@ -47,7 +47,11 @@ async fn a_login_flood_evicts_the_least_recently_active_and_keeps_the_bound() {
                 found(&store, &key(active), &slide()).await;
             }
         }
-        assert!(store.len() <= BOUND, "{} sessions after login {n}", store.len());
+        assert!(
+            store.len() <= BOUND,
+            "{} sessions after login {n}",
+            store.len()
+        );
     }
     assert_eq!(store.len(), BOUND);
     assert_eq!(evictions.get(), (FLOOD as u64) - BOUND);
