@@ -372,7 +372,10 @@ mod tests {
     #[test]
     fn field_names_follow_the_structs() {
         assert_eq!(field_names::<RawTls>(), ["cert", "key"]);
-        assert_eq!(field_names::<RawAdmin>(), ["listen", "token_file"]);
+        assert_eq!(
+            field_names::<RawAdmin>(),
+            ["listen", "token_file", "max_connections"]
+        );
         assert!(field_names::<RawSession>().contains(&"idle_timeout"));
         assert_eq!(field_names::<RawConfig>().len(), 8);
     }
