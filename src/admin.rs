@@ -44,6 +44,13 @@ const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; cha
 
 impl Admin {
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        // The proxy's head limits hold here too (HTTP/1.1: hyper's own).
+        if server::too_many_fields(req.version(), req.headers()) {
+            return text(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "too many header fields\n",
+            );
+        }
         if sessions::owns(req.uri().path()) {
             let gateway = self.gateway.load_full();
             return sessions::answer(gateway.sessions(), self.token.as_ref(), &req).await;

@@ -167,3 +167,26 @@ async fn too_many_header_fields_get_431_on_both_protocols() {
     let last = upstream.received().pop().expect("forwarded");
     assert_eq!(last.path_and_query, "/crumbs");
 }
+
+/// The admin listener holds heads to the same field limit.
+#[tokio::test]
+async fn the_admin_listener_refuses_too_many_header_fields_too() {
+    use crate::support::http::PROTOS;
+    let (_upstream, gw) = proxied().await;
+    let many = fields(101);
+    for proto in PROTOS {
+        let ans = Http::speaking(proto)
+            .get(gw.admin_url("/healthz"), &pairs(&many))
+            .await;
+        assert_eq!(
+            ans.status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "{proto:?}"
+        );
+        let fit = fields(95);
+        let ans = Http::speaking(proto)
+            .get(gw.admin_url("/healthz"), &pairs(&fit))
+            .await;
+        assert_eq!(ans.status, StatusCode::OK, "{proto:?}");
+    }
+}
