@@ -157,7 +157,8 @@ impl MemoryStore {
                     warn!(
                         max_sessions,
                         evicted,
-                        "memory store full (store.max_sessions): evicted the least recently                          active sessions to make room for new logins"
+                        "memory store full (store.max_sessions): evicted the least recently \
+                         active sessions to make room for new logins"
                     );
                 }
             }
