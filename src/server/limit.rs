@@ -146,7 +146,8 @@ impl Limit {
                 %error,
                 listener = self.name,
                 times,
-                open = self.max - self.slots.available_permits(),
+                // Less the slot the failed accept held.
+                open = self.max.saturating_sub(self.slots.available_permits() + 1),
                 "accept failed; pausing (EMFILE/ENFILE: raise the open-file limit or lower \
                  max_connections)"
             );
