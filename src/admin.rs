@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 
 use crate::config::ServerConfig;
 use crate::gateway::SharedGateway;
-use crate::metrics::{Metrics, StoreOp};
+use crate::metrics::{Listener, Metrics, StoreOp};
 use crate::server::{self, conn, conn::Timeouts};
 use crate::store::{SessionStore, Store};
 
@@ -44,6 +44,13 @@ const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; cha
 
 impl Admin {
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        // The proxy's head limits hold here too (HTTP/1.1: hyper's own).
+        if server::too_many_fields(req.version(), req.headers()) {
+            return text(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "too many header fields\n",
+            );
+        }
         if sessions::owns(req.uri().path()) {
             let gateway = self.gateway.load_full();
             return sessions::answer(gateway.sessions(), self.token.as_ref(), &req).await;
@@ -101,18 +108,22 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 /// Serves the admin endpoints until `shutdown` resolves, then lets the
 /// requests in flight finish within `shutdown_grace`. Connections get the
 /// proxy listener's protection (SPEC §5): `header_read_timeout` from
-/// accept and for each head, `keepalive_timeout` while idle.
+/// accept and for each head, `keepalive_timeout` while idle, and a
+/// connection limit of their own (`admin.max_connections`), so a flood on
+/// one listener never starves the other.
 pub async fn serve(
     listener: TcpListener,
     admin: Admin,
     settings: &ServerConfig,
+    max_connections: usize,
     shutdown: impl Future<Output = ()>,
 ) {
     let builder = Arc::new(server::http_builder(settings));
     let timeouts = Timeouts::new(settings);
+    let limit = server::limit::Limit::new(Listener::Admin, max_connections, &admin.metrics);
     server::accept_loop(
-        "admin",
         listener,
+        limit,
         settings.shutdown_grace,
         shutdown,
         |stream, peer, stop| {

@@ -16,6 +16,7 @@ use regex::Regex;
 
 mod document;
 mod error;
+mod limit_rules;
 mod raw;
 mod routing_rules;
 mod session_rules;
@@ -143,6 +144,10 @@ pub struct ServerConfig {
     /// after this long.
     pub keepalive_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Connections served at once; beyond it new ones wait in the listen
+    /// backlog. `None`: sized from the open-file limit at start-up
+    /// ([`crate::server::limit`]).
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +163,9 @@ pub struct AdminConfig {
     /// the API is off unless `$SESSIONGATE_ADMIN_TOKEN` is set. Read by
     /// [`crate::admin::token`], resolved against the config's directory.
     pub token_file: Option<PathBuf>,
+    /// Admin connections served at once (its own budget, apart from the
+    /// proxy's).
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +194,9 @@ pub struct StoreConfig {
     /// coherent by Redis's invalidation messages, at most this many
     /// (`client_cache_entries`); `None` = off. A single Redis server only.
     pub client_cache: Option<usize>,
+    /// `memory://` only: at most this many sessions; a login beyond it
+    /// evicts the least recently active one.
+    pub max_sessions: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -127,6 +127,9 @@ impl Gateway {
             return Err(FramingError::LengthAndEncoding.into());
         }
         framing::check(req.headers())?;
+        if crate::server::too_many_fields(req.version(), req.headers()) {
+            return Err(GatewayError::TooManyHeaders);
+        }
         if req.method() == Method::CONNECT {
             return Err(GatewayError::Connect);
         }

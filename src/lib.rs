@@ -16,7 +16,8 @@
 //! ```
 //!
 //! - [`server`]: listeners, TLS, HTTP/1.1 + HTTP/2, connection timeouts,
-//!   graceful shutdown (the admin listener shares its accept loop);
+//!   connection limits (`server/limit.rs`), graceful shutdown (the admin
+//!   listener shares its accept loop);
 //!   [`peer`]: what the gateway knows of the connection.
 //! - [`gateway`]: the per-request service, the line above in one function;
 //!   `gateway/error.rs` turns every failure into its answer, in one place;
@@ -86,9 +87,12 @@ pub mod route;
 pub mod server;
 pub mod session;
 pub mod store;
+mod throttle;
 pub mod tls;
 pub mod upstream;
 
+#[cfg(test)]
+mod no_panics;
 #[cfg(test)]
 mod testing;
 
@@ -146,14 +150,15 @@ pub async fn run_reloadable(
         tracing::warn!("{warning}");
     }
     let token = loaded.token;
-    let store = store::Store::open(&config.store)
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = metrics::Metrics::register(&mut registry);
+    let evictions = metrics.store_evictions().clone();
+    let store = store::Store::open_counting(&config.store, evictions)
         .await
         .map_err(|source| Error::Store {
             url: config::redact_url(&config.store.url).into_owned(),
             source,
         })?;
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = metrics::Metrics::register(&mut registry);
     let config = Arc::new(config);
     let live = live::Live::new(store.clone(), &config.store.key_prefix, metrics.clone());
     let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(gateway::Gateway::new(
@@ -192,18 +197,22 @@ pub async fn run_reloadable(
                 token,
             };
             let settings = config.server.clone();
+            let admin_max = config.admin.max_connections;
             let stopped = stopped(stop_rx.clone());
             Some(tokio::spawn(async move {
-                admin::serve(listener, admin, &settings, stopped).await;
+                admin::serve(listener, admin, &settings, admin_max, stopped).await;
             }))
         }
         None => None,
     };
+    let proxy_max =
+        server::limit::proxy_max(config.server.max_connections, config.admin.max_connections);
     let proxy = server::serve(
         listeners.proxy,
         tls,
         gateway,
         &config.server,
+        proxy_max,
         stopped(stop_rx),
     );
     tokio::pin!(proxy);

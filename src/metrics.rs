@@ -23,12 +23,12 @@ mod labels;
 
 pub use histogram::LatencyHistogram;
 pub use labels::{
-    AuthAnswer, AuthEndpoint, EndReason, InjectResult, Outcome, Reason, ReloadResult, StoreOp,
-    TunnelClose, UpstreamErrorKind,
+    AuthAnswer, AuthEndpoint, EndReason, InjectResult, Listener, Outcome, Reason, ReloadResult,
+    StoreOp, TunnelClose, UpstreamErrorKind,
 };
 use labels::{
-    AuthLabels, EndLabel, ModeLabel, OpLabel, ResultLabel, RouteInjection, RouteKind, RouteLabel,
-    RouteOutcome, RouteReason, TunnelLabel,
+    AuthLabels, EndLabel, ListenerLabel, ModeLabel, OpLabel, ResultLabel, RouteInjection,
+    RouteKind, RouteLabel, RouteOutcome, RouteReason, TunnelLabel,
 };
 
 type HistogramFamily<L> = Family<L, LatencyHistogram, fn() -> LatencyHistogram>;
@@ -81,6 +81,11 @@ pub struct Metrics {
     store_durations: Arc<[LatencyHistogram]>,
     /// Indexed by [`StoreOp`].
     store_errors: Arc<[Counter]>,
+    /// The hard limits (issue 19), each indexed by [`Listener`].
+    connection_limits: Arc<[Gauge]>,
+    connections_limited: Arc<[Counter]>,
+    accept_errors: Arc<[Counter]>,
+    store_evictions: Counter,
 }
 
 /// [`Mode`] in declaration order, as [`Metrics::session_created`] indexes it.
@@ -97,6 +102,10 @@ impl Metrics {
         let store_errors: Family<OpLabel, Counter> = Family::default();
         let store_duration: HistogramFamily<OpLabel> =
             Family::new_with_constructor(latency_histogram);
+        let connection_limits: Family<ListenerLabel, Gauge> = Family::default();
+        let connections_limited: Family<ListenerLabel, Counter> = Family::default();
+        let accept_errors: Family<ListenerLabel, Counter> = Family::default();
+        let listener = |listener| ListenerLabel { listener };
         let auth_labels: Vec<AuthLabels> = AuthEndpoint::ALL
             .iter()
             .flat_map(|&endpoint| {
@@ -129,6 +138,10 @@ impl Metrics {
             warning_injections: Family::default(),
             store_durations: resolve(&store_duration, StoreOp::ALL, |op| OpLabel { op }),
             store_errors: resolve(&store_errors, StoreOp::ALL, |op| OpLabel { op }),
+            connection_limits: resolve(&connection_limits, Listener::ALL, listener),
+            connections_limited: resolve(&connections_limited, Listener::ALL, listener),
+            accept_errors: resolve(&accept_errors, Listener::ALL, listener),
+            store_evictions: Counter::default(),
         };
         // Each metric's name, the metric and its help; counters get their
         // `_total` suffix from the encoder.
@@ -168,6 +181,14 @@ impl Metrics {
                 "WebSocket tunnels closed, by reason";
             "sessiongate_warning_injections", m.warning_injections.clone(),
                 "Responses on inject_warning routes: injected, or why not";
+            "sessiongate_connection_limit", connection_limits,
+                "Each listener's max_connections, as in force";
+            "sessiongate_connections_limited", connections_limited,
+                "Times a listener reached its max_connections and stopped accepting until a connection closed";
+            "sessiongate_accept_errors", accept_errors,
+                "Failed accept() calls (EMFILE, ENFILE, ...), by listener";
+            "sessiongate_store_evictions", m.store_evictions.clone(),
+                "Sessions the memory store evicted at store.max_sessions (least recently active first)";
         }
         m
     }
@@ -244,6 +265,26 @@ impl Metrics {
         &self.open_connections
     }
 
+    /// A listener's `max_connections`, shown as a gauge.
+    pub fn connection_limit(&self, listener: Listener) -> &Gauge {
+        &self.connection_limits[listener as usize]
+    }
+
+    /// Counts a listener reaching its connection limit.
+    pub fn connections_limited(&self, listener: Listener) -> &Counter {
+        &self.connections_limited[listener as usize]
+    }
+
+    /// Counts failed `accept` calls on a listener.
+    pub fn accept_errors(&self, listener: Listener) -> &Counter {
+        &self.accept_errors[listener as usize]
+    }
+
+    /// The memory store's eviction counter, handed to the store it counts.
+    pub fn store_evictions(&self) -> &Counter {
+        &self.store_evictions
+    }
+
     pub fn tunnel_opened(&self) {
         self.tunnels_open.inc();
     }
@@ -318,6 +359,10 @@ mod tests {
         metrics.tunnel_opened();
         metrics.tunnel_closed(TunnelClose::Expired);
         metrics.injections("app").count(InjectResult::Injected);
+        metrics.connection_limit(Listener::Proxy).set(512);
+        metrics.connections_limited(Listener::Admin).inc();
+        metrics.accept_errors(Listener::Proxy).inc();
+        metrics.store_evictions().inc();
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
         for line in [
@@ -340,6 +385,11 @@ mod tests {
             r#"sessiongate_tunnels_closed_total{reason="ended"} 0"#,
             r#"sessiongate_warning_injections_total{route="app",result="injected"} 1"#,
             r#"sessiongate_warning_injections_total{route="app",result="compressed"} 0"#,
+            r#"sessiongate_connection_limit{listener="proxy"} 512"#,
+            r#"sessiongate_connections_limited_total{listener="admin"} 1"#,
+            r#"sessiongate_connections_limited_total{listener="proxy"} 0"#,
+            r#"sessiongate_accept_errors_total{listener="proxy"} 1"#,
+            "sessiongate_store_evictions_total 1",
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }

@@ -99,12 +99,24 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
             "server.shutdown_grace",
             o.server.shutdown_grace != n.server.shutdown_grace,
         ),
+        (
+            "server.max_connections",
+            o.server.max_connections != n.server.max_connections,
+        ),
         ("admin.listen", o.admin.listen != n.admin.listen),
+        (
+            "admin.max_connections",
+            o.admin.max_connections != n.admin.max_connections,
+        ),
         ("admin.token_file", o.admin.token_file != n.admin.token_file),
         ("log.format", o.log.format != n.log.format),
         ("store.url", o.store.url != n.store.url),
         ("store.op_timeout", o.store.op_timeout != n.store.op_timeout),
         ("store.ca_file", o.store.ca_file != n.store.ca_file),
+        (
+            "store.max_sessions",
+            o.store.max_sessions != n.store.max_sessions,
+        ),
     ];
     changed
         .into_iter()

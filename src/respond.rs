@@ -77,6 +77,18 @@ pub fn method_not_allowed(json: bool) -> Response<Body> {
     resp
 }
 
+/// `431` for an HTTP/2 head with more header fields than an HTTP/1.1 one
+/// may carry (SPEC §5's row for oversized heads). The stream ends; the
+/// connection's other streams go on.
+pub fn header_fields_too_large(json: bool) -> Response<Body> {
+    page(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        json,
+        "header_fields_too_large",
+        "The request carries too many header fields.",
+    )
+}
+
 /// `502` when the upstream refused or broke the connection.
 pub fn bad_gateway(json: bool) -> Response<Body> {
     page(

@@ -3,8 +3,10 @@
 //!
 //! The accept loop only accepts: TLS handshakes and HTTP parsing happen in
 //! each connection's own task, so one slow client cannot hold up others.
-//! An accept error (EMFILE, ECONNABORTED…) is logged and the loop goes on
-//! after a short pause; it never ends the server. Each connection is
+//! At `max_connections` it stops accepting until a connection closes
+//! ([`limit`]). An accept error (EMFILE, ECONNABORTED…) is counted, logged
+//! at most once per interval, and the loop goes on after a short pause; it
+//! never ends the server. Each connection is
 //! served by `conn::serve`, which closes silent, slow and idle ones
 //! (`header_read_timeout`, `keepalive_timeout`); the admin listener uses
 //! the same accept loop and driver.
@@ -28,11 +30,13 @@ use tracing::{debug, info, warn};
 
 use crate::config::ServerConfig;
 use crate::gateway::SharedGateway;
+use crate::metrics::Listener;
 use crate::peer::ConnInfo;
 
 mod activity;
 pub(crate) mod conn;
 mod head_scan;
+pub(crate) mod limit;
 mod read_tap;
 
 use conn::{Stop, Timeouts};
@@ -43,22 +47,38 @@ use read_tap::Tapped;
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// hyper refuses read buffers smaller than this.
 const MIN_BUF_SIZE: usize = 8192;
+/// Header fields a request head may carry: hyper's HTTP/1.1 limit (its
+/// default, left as is: setting it moves every head's parse to the heap),
+/// applied to HTTP/2 heads by [`too_many_fields`]. More get `431`.
+pub const MAX_HEADERS: usize = 100;
+/// HTTP/2 streams a client may have open at once on one connection
+/// (hyper's current default, pinned: it may change between releases).
+const MAX_CONCURRENT_STREAMS: u32 = 200;
+/// Streams a client may reset before the gateway accepted them, at once:
+/// beyond it the connection ends (the "rapid reset" flood, CVE-2023-44487).
+const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+/// Streams the gateway may reset for a client's protocol errors before it
+/// ends the connection (CVE-2024-27316-like floods).
+const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting at
 /// once, asks every connection to finish its in-flight requests, and waits
-/// for them at most `shutdown_grace`.
+/// for them at most `shutdown_grace`. At most `max_connections` are served
+/// at once.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     gateway: SharedGateway,
     settings: &ServerConfig,
+    max_connections: usize,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let builder = Arc::new(http_builder(settings));
     let timeouts = Timeouts::new(settings);
+    let limit = limit::Limit::new(Listener::Proxy, max_connections, gateway.load().metrics());
     accept_loop(
-        "proxy",
         listener,
+        limit,
         settings.shutdown_grace,
         shutdown,
         |stream, peer, stop| {
@@ -81,11 +101,14 @@ pub async fn serve(
 /// asks every connection to finish (through its [`Stop`]), waits for them
 /// at most `grace` and ends the ones still running.
 ///
-/// An accept error (EMFILE, ECONNABORTED…) is logged and the loop goes on
-/// after a short pause; it never ends the listener.
+/// A connection is accepted only with a slot of `limit`, held until its
+/// task ends: at the limit, clients wait in the listen backlog. An accept
+/// error (EMFILE, ECONNABORTED…) is counted, logged at most once per
+/// interval, and the loop goes on after a short pause; it never ends the
+/// listener.
 pub(crate) async fn accept_loop<F, C>(
-    name: &'static str,
     listener: TcpListener,
+    mut limit: limit::Limit,
     grace: Duration,
     shutdown: impl Future<Output = ()>,
     mut connection: F,
@@ -98,8 +121,18 @@ pub(crate) async fn accept_loop<F, C>(
     // can be ended rather than outlive the listener.
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
+    let name = limit.name();
     loop {
         while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            slot = limit.slot() => slot,
+        };
+        let Some(slot) = slot else {
+            // Unreachable in practice: nothing closes the semaphore.
+            break;
+        };
         let accepted = tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -108,14 +141,18 @@ pub(crate) async fn accept_loop<F, C>(
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(error) => {
-                warn!(%error, listener = name, "accept failed; pausing");
+                limit.accept_failed(&error);
                 tokio::select! {
                     () = &mut shutdown => break,
                     () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
                 }
             }
         };
-        connections.spawn(connection(stream, peer, stop.clone()));
+        let connection = connection(stream, peer, stop.clone());
+        connections.spawn(async move {
+            connection.await;
+            drop(slot);
+        });
     }
     drop(listener);
     info!(
@@ -151,8 +188,24 @@ pub(crate) fn http_builder(settings: &ServerConfig) -> Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+        // A header list that does not fit gets h2's own 431 (RFC 9113
+        // §10.5.1), as an HTTP/1.1 head that does not fit gets hyper's.
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
+        .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESET_STREAMS);
     builder
+}
+
+/// Whether an HTTP/2 head carries more header fields than [`MAX_HEADERS`],
+/// counting its cookie crumbs (RFC 9113 §8.2.3) as the one `Cookie` field
+/// they are on HTTP/1.1. HTTP/1.1 heads were counted by hyper already.
+pub fn too_many_fields(version: http::Version, headers: &http::HeaderMap) -> bool {
+    if version != http::Version::HTTP_2 || headers.len() <= MAX_HEADERS {
+        return false;
+    }
+    let crumbs = headers.get_all(http::header::COOKIE).iter().count();
+    headers.len() - crumbs.saturating_sub(1) > MAX_HEADERS
 }
 
 /// Counts a client connection in `sessiongate_open_connections` for as

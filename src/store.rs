@@ -16,6 +16,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::config::store_url::{self, InvalidStoreUrl, Topology};
 
 #[macro_use]
@@ -236,8 +238,18 @@ impl Store {
     /// 503 until it is back. Fails only for a malformed URL. Must be called
     /// inside a Tokio runtime.
     pub async fn open(cfg: &crate::config::StoreConfig) -> Result<Store, StoreError> {
+        Self::open_counting(cfg, Counter::default()).await
+    }
+
+    /// [`Store::open`], counting the memory store's evictions (at
+    /// `store.max_sessions`) in `evictions`.
+    pub async fn open_counting(
+        cfg: &crate::config::StoreConfig,
+        evictions: Counter,
+    ) -> Result<Store, StoreError> {
         if cfg.url.starts_with("memory://") {
-            return Ok(Store::Memory(MemoryStore::new()));
+            let store = MemoryStore::bounded(cfg.max_sessions, &cfg.key_prefix, evictions);
+            return Ok(Store::Memory(store));
         }
         // The CAs that sign the servers' certificates, when not public ones.
         let ca = match &cfg.ca_file {

@@ -120,6 +120,7 @@ mod tests {
         AdminConfig {
             listen: "127.0.0.1:9090".parse().unwrap(),
             token_file,
+            max_connections: 64,
         }
     }
 

@@ -37,6 +37,8 @@ pub(crate) struct RawServer {
     pub max_header_bytes: i64,
     pub keepalive_timeout: RawDuration,
     pub shutdown_grace: RawDuration,
+    /// `0`: sized from the open-file limit at start-up.
+    pub max_connections: i64,
 }
 
 impl Default for RawServer {
@@ -49,6 +51,7 @@ impl Default for RawServer {
             max_header_bytes: 65536,
             keepalive_timeout: RawDuration::text("75s"),
             shutdown_grace: RawDuration::text("30s"),
+            max_connections: 0,
         }
     }
 }
@@ -66,6 +69,7 @@ pub(crate) struct RawTls {
 pub(crate) struct RawAdmin {
     pub listen: String,
     pub token_file: String,
+    pub max_connections: i64,
 }
 
 impl Default for RawAdmin {
@@ -73,6 +77,7 @@ impl Default for RawAdmin {
         RawAdmin {
             listen: "127.0.0.1:9090".into(),
             token_file: String::new(),
+            max_connections: super::limit_rules::DEFAULT_ADMIN_CONNECTIONS,
         }
     }
 }
@@ -102,6 +107,7 @@ pub(crate) struct RawStore {
     pub ca_file: String,
     pub client_cache: bool,
     pub client_cache_entries: i64,
+    pub max_sessions: i64,
 }
 
 impl Default for RawStore {
@@ -113,6 +119,7 @@ impl Default for RawStore {
             ca_file: String::new(),
             client_cache: false,
             client_cache_entries: 100_000,
+            max_sessions: super::limit_rules::DEFAULT_MAX_SESSIONS,
         }
     }
 }
@@ -369,7 +376,10 @@ mod tests {
     #[test]
     fn field_names_follow_the_structs() {
         assert_eq!(field_names::<RawTls>(), ["cert", "key"]);
-        assert_eq!(field_names::<RawAdmin>(), ["listen", "token_file"]);
+        assert_eq!(
+            field_names::<RawAdmin>(),
+            ["listen", "token_file", "max_connections"]
+        );
         assert!(field_names::<RawSession>().contains(&"idle_timeout"));
         assert_eq!(field_names::<RawConfig>().len(), 8);
     }

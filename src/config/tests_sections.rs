@@ -276,3 +276,47 @@ fn keepalive_timeout_is_a_positive_duration() {
     );
     rejects("[server]\nkeepalive_timeout = 75\n", 2, 21, "write \"75s\"");
 }
+
+#[test]
+fn hard_limits() {
+    let c = accepts("");
+    assert_eq!(
+        c.server.max_connections, None,
+        "0: sized from the open-file limit"
+    );
+    assert_eq!(c.admin.max_connections, 64);
+    assert_eq!(c.store.max_sessions, 1_000_000);
+    let c = accepts(
+        "[server]\nmax_connections = 5000\n[admin]\nmax_connections = 8\n\
+         [store]\nmax_sessions = 10\n",
+    );
+    assert_eq!(c.server.max_connections, Some(5000));
+    assert_eq!(c.admin.max_connections, 8);
+    assert_eq!(c.store.max_sessions, 10);
+    rejects(
+        "[server]\nmax_connections = -1\n",
+        2,
+        19,
+        "server.max_connections: must be between 1 and 16777216, or 0 to size it",
+    );
+    rejects(
+        "[admin]\nmax_connections = 0\n",
+        2,
+        19,
+        "admin.max_connections: must be between 1 and 16777216",
+    );
+    rejects(
+        "[store]\nmax_sessions = 0\n",
+        2,
+        16,
+        "store.max_sessions: must be between 1 and 4294967296",
+    );
+    rejects(
+        "[store]\nurl = \"redis://127.0.0.1:6379/0\"\nmax_sessions = 10\n",
+        3,
+        16,
+        "store.max_sessions: bounds the memory:// store only",
+    );
+    // Unset, it is the memory store's default and never an error.
+    accepts("[store]\nurl = \"redis://127.0.0.1:6379/0\"\n");
+}

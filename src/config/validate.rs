@@ -65,7 +65,7 @@ pub(crate) struct Validator<'d, 'i> {
     pub(super) doc: &'d Document<'i>,
     failed: &'d BTreeSet<String>,
     /// `$SESSIONGATE_STORE_URL`, which replaces the file's `store.url`.
-    store_url_env: Option<&'d str>,
+    pub(super) store_url_env: Option<&'d str>,
     errors: Vec<ConfigError>,
 }
 
@@ -288,6 +288,7 @@ impl<'d, 'i> Validator<'d, 'i> {
         let keepalive_timeout =
             self.positive("server.keepalive_timeout", &raw.keepalive_timeout, "75s");
         let shutdown_grace = self.duration("server.shutdown_grace", &raw.shutdown_grace);
+        let max_connections = self.max_connections("server.max_connections", raw.max_connections);
         Some(ServerConfig {
             listen: listen?,
             tls: tls?,
@@ -296,6 +297,7 @@ impl<'d, 'i> Validator<'d, 'i> {
             max_header_bytes: max_header_bytes?,
             keepalive_timeout: keepalive_timeout?,
             shutdown_grace: shutdown_grace?,
+            max_connections: max_connections?,
         })
     }
 
@@ -335,10 +337,15 @@ impl<'d, 'i> Validator<'d, 'i> {
     }
 
     fn admin(&mut self, raw: &RawAdmin) -> Option<AdminConfig> {
-        let listen = self.listen("admin.listen", &raw.listen, "127.0.0.1:9090")?;
+        let listen = self.listen("admin.listen", &raw.listen, "127.0.0.1:9090");
         let token_file =
             (!raw.token_file.trim().is_empty()).then(|| PathBuf::from(raw.token_file.trim()));
-        Some(AdminConfig { listen, token_file })
+        let max_connections = self.admin_max_connections(raw.max_connections);
+        Some(AdminConfig {
+            listen: listen?,
+            token_file,
+            max_connections: max_connections?,
+        })
     }
 
     /// The admin endpoints must never be reachable on the proxy port; an
@@ -381,12 +388,14 @@ impl<'d, 'i> Validator<'d, 'i> {
         let op_timeout = self.positive("store.op_timeout", &raw.op_timeout, "100ms");
         let ca_file = self.store_ca_file(raw, url.as_deref());
         let client_cache = self.client_cache(raw, url.as_deref());
+        let max_sessions = self.max_sessions(raw.max_sessions, url.as_deref());
         Some(StoreConfig {
             url: url?,
             key_prefix: raw.key_prefix.clone(),
             op_timeout: op_timeout?,
             ca_file: ca_file?,
             client_cache: client_cache?,
+            max_sessions: max_sessions?,
         })
     }
 

@@ -24,6 +24,10 @@ pub enum GatewayError {
     Framing(#[from] FramingError),
     #[error("CONNECT is never proxied")]
     Connect,
+    /// More header fields than an HTTP/1.1 head may carry (hyper answers
+    /// those itself): an HTTP/2 head gets the same `431`.
+    #[error("more than {} header fields", crate::server::MAX_HEADERS)]
+    TooManyHeaders,
     #[error("the request's host cannot be routed: {0}")]
     Host(#[from] HostError),
     #[error(transparent)]
@@ -58,6 +62,7 @@ impl GatewayError {
                 HostError::Missing | HostError::Repeated | HostError::EmptyLabel,
             ) => respond::bad_request(json),
             GatewayError::Connect => respond::method_not_allowed(json),
+            GatewayError::TooManyHeaders => respond::header_fields_too_large(json),
             GatewayError::ClientBody(_) => respond::bad_request(json),
             GatewayError::Upstream(
                 UpstreamError::Connect(_)
@@ -90,6 +95,7 @@ impl GatewayError {
             GatewayError::Framing(_)
             | GatewayError::Host(_)
             | GatewayError::Connect
+            | GatewayError::TooManyHeaders
             | GatewayError::ClientBody(_) => return (None, None),
         };
         (Some(Outcome::UpstreamError), Some(kind))
@@ -115,7 +121,7 @@ mod tests {
             let error = http::Uri::builder().scheme("http").build().unwrap_err();
             UpstreamError::Target(error).into()
         }
-        let rows: [(fn() -> GatewayError, StatusCode); 14] = [
+        let rows: [(fn() -> GatewayError, StatusCode); 15] = [
             (
                 || FramingError::LengthAndEncoding.into(),
                 StatusCode::BAD_REQUEST,
@@ -136,6 +142,10 @@ mod tests {
             (|| HostError::Repeated.into(), StatusCode::BAD_REQUEST),
             (|| HostError::EmptyLabel.into(), StatusCode::BAD_REQUEST),
             (|| GatewayError::Connect, StatusCode::METHOD_NOT_ALLOWED),
+            (
+                || GatewayError::TooManyHeaders,
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ),
             (
                 || UpstreamError::Timeout(SECOND).into(),
                 StatusCode::GATEWAY_TIMEOUT,

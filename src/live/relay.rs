@@ -219,7 +219,13 @@ where
                     break None;
                 }
             },
-            slid = async { slide.as_mut().expect("guarded").await }, if slide.is_some() => {
+            // Disabled while `slide` is `None`; never polled then.
+            slid = async {
+                match slide.as_mut() {
+                    Some(slide) => slide.await,
+                    None => std::future::pending().await,
+                }
+            }, if slide.is_some() => {
                 slide = None;
                 // Gone: the watch checks now and says how (ended, or
                 // expired), and this loop ends when it does.

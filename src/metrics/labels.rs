@@ -197,3 +197,13 @@ pub(super) struct RouteInjection {
 pub(super) struct ResultLabel {
     pub(super) result: ReloadResult,
 }
+
+label_enum! {
+    /// Which listener, for the connection-limit metrics.
+    Listener { Proxy = "proxy", Admin = "admin" }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct ListenerLabel {
+    pub(super) listener: Listener,
+}

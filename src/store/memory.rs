@@ -2,10 +2,17 @@
 //! process and die with it.
 //!
 //! A moka cache keyed by the full store key. Each entry carries its own
-//! expiry instant and moka's per-entry [`Expiry`] policy removes it then:
-//! there is no capacity bound and no eviction policy, so a live session is
-//! never dropped to make room. Reads also check the instant themselves, so
-//! an entry moka has not swept yet is never returned.
+//! expiry instant and moka's per-entry [`Expiry`] policy removes it then.
+//! Reads also check the instant themselves, so an entry moka has not swept
+//! yet is never returned.
+//!
+//! The map is bounded (`store.max_sessions`, issue 19): a login beyond the
+//! bound evicts the least recently active session (moka's LRU policy; every
+//! request's `touch` is an access), counts it in
+//! `sessiongate_store_evictions_total` and says so in the log, without ids.
+//! An evicted session is gone as an expired one is; its entry in its user's
+//! index (SPEC §9) goes with it (as an expired or deleted one's does), so
+//! the index is bounded too.
 //!
 //! `touch` runs inside `and_compute_with`, which serialises calls on the same
 //! key only (a key-level lock, never held across an `.await`): the read and
@@ -16,11 +23,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
+use moka::notification::RemovalCause;
 use moka::ops::compute::Op;
+use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
+use prometheus_client::metrics::counter::Counter;
+use tracing::warn;
 
 use super::rules;
 use super::{ForeignFound, Found, IndexEntry, Record, SessionStore, StoreError, Touch};
+use crate::throttle::Throttle;
 
 /// One stored session and the monotonic instant it expires at.
 #[derive(Clone)]
@@ -71,15 +83,111 @@ pub struct MemoryStore {
 struct Index {
     hashes: HashMap<String, HashMap<String, String>>,
     strings: HashMap<String, String>,
+    /// Session key → where the session stands in the index, so a session
+    /// moka drops (evicted or expired) leaves the index with it.
+    placed: HashMap<String, Placed>,
+    /// The prefix of session keys: session key = prefix + id.
+    key_prefix: String,
 }
 
-impl MemoryStore {
-    /// An empty, unbounded store.
-    pub fn new() -> Self {
-        Self {
-            cache: Cache::builder().expire_after(AtExpiresAt).build(),
-            index: Arc::default(),
+/// An [`IndexEntry`], owned.
+struct Placed {
+    index: String,
+    handle: String,
+    handle_key: String,
+}
+
+impl Index {
+    /// A session moka dropped (evicted, expired or deleted): its index
+    /// entries go too, when they still name it.
+    fn dropped(&mut self, key: &str) {
+        let Some(placed) = self.placed.remove(key) else {
+            return;
+        };
+        let id = key.strip_prefix(self.key_prefix.as_str()).unwrap_or(key);
+        if let Some(hash) = self.hashes.get_mut(&placed.index) {
+            if hash.get(&placed.handle).is_some_and(|named| named == id) {
+                hash.remove(&placed.handle);
+            }
+            if hash.is_empty() {
+                self.hashes.remove(&placed.index);
+            }
         }
+        if self
+            .strings
+            .get(&placed.handle_key)
+            .is_some_and(|named| named == id)
+        {
+            self.strings.remove(&placed.handle_key);
+        }
+    }
+}
+
+/// `store.max_sessions` by default.
+pub const DEFAULT_MAX_SESSIONS: u64 = 1_000_000;
+
+impl MemoryStore {
+    /// An empty store of at most [`DEFAULT_MAX_SESSIONS`] sessions, keyed
+    /// under `sessiongate:`.
+    pub fn new() -> Self {
+        Self::bounded(DEFAULT_MAX_SESSIONS, "sessiongate:", Counter::default())
+    }
+
+    /// An empty store of at most `max_sessions` sessions whose keys start
+    /// with `key_prefix`, counting the sessions it evicts in `evictions`.
+    pub fn bounded(max_sessions: u64, key_prefix: &str, evictions: Counter) -> Self {
+        let index = Arc::new(Mutex::new(Index {
+            key_prefix: key_prefix.to_owned(),
+            ..Index::default()
+        }));
+        let dropped = Arc::downgrade(&index);
+        let throttle = Mutex::new(Throttle::default());
+        // Runs inside moka's housekeeping, never while the index lock is held.
+        let listener = move |key: Arc<String>, _entry: Entry, cause: RemovalCause| {
+            if cause == RemovalCause::Replaced {
+                return;
+            }
+            if cause == RemovalCause::Size {
+                evictions.inc();
+                let due = throttle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .note();
+                if let Some(evicted) = due {
+                    warn!(
+                        max_sessions,
+                        evicted,
+                        "memory store full (store.max_sessions): evicted the least recently \
+                         active sessions to make room for new logins"
+                    );
+                }
+            }
+            if let Some(index) = dropped.upgrade() {
+                let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
+                index.dropped(&key);
+            }
+        };
+        Self {
+            cache: Cache::builder()
+                .max_capacity(max_sessions)
+                .eviction_policy(EvictionPolicy::lru())
+                .expire_after(AtExpiresAt)
+                .eviction_listener(listener)
+                .build(),
+            index,
+        }
+    }
+
+    /// How many sessions the store holds (after pending evictions and
+    /// expiries are applied).
+    pub fn len(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
+    }
+
+    /// Whether the store holds no session.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -105,6 +213,9 @@ impl SessionStore for MemoryStore {
             expires_at: Instant::now() + ttl,
         };
         self.cache.insert(key.to_owned(), entry);
+        // Applies the bound now: moka otherwise evicts in batches later,
+        // and a login flood would overshoot `max_sessions` meanwhile.
+        self.cache.run_pending_tasks();
         Ok(())
     }
 
@@ -166,6 +277,13 @@ impl SessionStore for MemoryStore {
             .insert(entry.handle.to_owned(), id.to_owned());
         all.strings
             .insert(entry.handle_key.to_owned(), id.to_owned());
+        let key = format!("{}{id}", all.key_prefix);
+        let placed = Placed {
+            index: entry.index.to_owned(),
+            handle: entry.handle.to_owned(),
+            handle_key: entry.handle_key.to_owned(),
+        };
+        all.placed.insert(key, placed);
         Ok(())
     }
 
@@ -193,6 +311,10 @@ impl SessionStore for MemoryStore {
 
     async fn index_remove(&self, entry: &IndexEntry<'_>) -> Result<(), StoreError> {
         let mut all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(id) = all.strings.get(entry.handle_key) {
+            let key = format!("{}{id}", all.key_prefix);
+            all.placed.remove(&key);
+        }
         if let Some(hash) = all.hashes.get_mut(entry.index) {
             hash.remove(entry.handle);
             if hash.is_empty() {

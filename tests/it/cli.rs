@@ -1,6 +1,7 @@
 //! The `sessiongate` binary as a user runs it: `check`, `run` and `demo`;
 //! `sessions` in [`sessions`].
 
+mod fd_limits;
 mod manual;
 mod sessions;
 mod socket_activation;
@@ -500,46 +501,6 @@ fn trace_logs_never_contain_a_session_id_or_cookie_value() {
             assert!(!line.contains(secret), "a secret reached the log: {line}");
         }
     }
-}
-
-/// An accept error never ends the server. Under an open-file limit of 64,
-/// more connections than the gateway has descriptors left make `accept`
-/// fail with EMFILE (the log says so); once they are closed, the same
-/// process answers a normal request again.
-#[test]
-fn an_accept_error_never_ends_the_server() {
-    /// Well past the 64 descriptors, well within the listen backlog, so
-    /// every connect completes in the kernel whether accepted or not.
-    const FLOOD: usize = 100;
-    let dir = tempfile::tempdir().unwrap();
-    let mut gw = Running::start_with_fd_limit(
-        64,
-        &["run", "--config", &config_file(&dir, "127.0.0.1:0", "")],
-    );
-    let addr = listening_addr(&gw.wait_for("listening on"));
-    let flood: Vec<std::net::TcpStream> = (0..FLOOD)
-        .map(|_| {
-            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-                .expect("the kernel queues what the gateway cannot accept")
-        })
-        .collect();
-    let failed = gw.wait_for("accept failed");
-    assert!(failed.contains("os error 24"), "not EMFILE: {failed}");
-    drop(flood);
-
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let answer = loop {
-        match try_http(addr, "GET / HTTP/1.1", "") {
-            Ok(answer) if answer.starts_with("HTTP/1.1 302") => break answer,
-            other if std::time::Instant::now() > deadline => {
-                panic!("no answer 20 s after the flood ended: {other:?}")
-            }
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
-    assert_eq!(header(&answer, "location"), Some("/login?next=/"));
-    assert!(gw.child.try_wait().unwrap().is_none(), "the gateway exited");
-    gw.stop_cleanly(SIGTERM);
 }
 
 /// `check` reports the session API's token file: missing or empty is an

@@ -26,6 +26,7 @@ use crate::support::upstream::{DOWNLOAD_HEAD, TestUpstream, resetting_upstream};
 mod connections;
 mod errors;
 mod lifecycle;
+mod limits;
 mod protocols;
 mod request_bodies;
 mod upgrades;

@@ -18,6 +18,7 @@ use crate::support::http::{Answer, Http, PATIENCE};
 use crate::support::redis::RedisServer;
 use crate::support::upstream::TestUpstream;
 
+mod bounded;
 mod duplicate_cookies;
 mod endpoints;
 mod expiry;

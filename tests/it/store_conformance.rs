@@ -14,6 +14,7 @@ use sessiongate::store::{IndexEntry, Record, SessionStore, Touch};
 
 use crate::support::records::{MS, create, found, now_ms, peek, record, slide};
 
+mod memory_only;
 mod redis_only;
 mod redis_tls;
 

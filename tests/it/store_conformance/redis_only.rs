@@ -298,6 +298,7 @@ async fn open_succeeds_before_redis_starts() {
         op_timeout: MS(200),
         ca_file: None,
         client_cache: None,
+        max_sessions: 1_000_000,
     };
     let store = Store::open(&config)
         .await
@@ -332,6 +333,7 @@ async fn open_chooses_the_store_by_scheme() {
         op_timeout: MS(100),
         ca_file: None,
         client_cache: None,
+        max_sessions: 1_000_000,
     };
     assert!(matches!(Store::open(&memory).await, Ok(Store::Memory(_))));
     // Sentinel and Cluster open without waiting for their (absent) nodes.

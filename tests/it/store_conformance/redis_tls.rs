@@ -185,6 +185,7 @@ async fn redis_tls_with_the_ca_file_runs_sessions() {
         op_timeout: OP_TIMEOUT,
         ca_file: Some(server.cert_path()),
         client_cache: None,
+        max_sessions: 1_000_000,
     })
     .await
     .expect("open");
@@ -223,6 +224,7 @@ async fn a_missing_store_ca_file_fails_to_open() {
         op_timeout: OP_TIMEOUT,
         ca_file: Some("/nonexistent/ca.pem".into()),
         client_cache: None,
+        max_sessions: 1_000_000,
     })
     .await
     .err()
