@@ -118,6 +118,10 @@ pub(crate) async fn accept_loop<F, C>(
         connections.spawn(connection(stream, peer, stop.clone()));
     }
     drop(listener);
+    // Finished tasks are otherwise reaped only at the next accept: without
+    // this, an idle gateway reported every connection since its last
+    // accept as still open.
+    while connections.try_join_next().is_some() {}
     info!(
         listener = name,
         connections = connections.len(),
