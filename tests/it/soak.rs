@@ -10,9 +10,12 @@
 //! - no live session is ever refused (302/401): a store outage is a 503;
 //! - no expired or logged-out session is accepted again;
 //! - no 5xx (or unanswered request) outside a fault window, a window being
-//!   a fault's start to its part being back plus 1 s;
-//! - after Redis is back, a valid request succeeds within 1 s and none
-//!   fails after that;
+//!   a fault's start to its part being back plus 1 s; except that a 503
+//!   while the gateway or Redis was waiting for a CPU (see [`starve`]: a
+//!   busy machine makes a store operation outlast `op_timeout`) is counted
+//!   apart, and those must stay under 1 % of the requests;
+//! - after Redis is back, a valid request succeeds within 1 s (and none
+//!   sent after that second fails: the window rule above);
 //! - every valid SIGHUP reloads, every invalid one is rejected;
 //! - a connection idle past its timeout (plus 2 s) was closed by the gateway;
 //! - the gateway's open descriptors return to their baseline and its RSS
@@ -239,6 +242,10 @@ async fn chaos_soak_keeps_sessions_through_faults() {
         tail(&log)
     );
     assert!(violations.is_empty(), "{table}");
+    assert!(
+        summary.excused_by_starvation * 100 <= summary.requests,
+        "more than 1 % of the requests failed while the machine starved the gateway:\n{table}"
+    );
     assert!(
         summary
             .windows

@@ -129,10 +129,11 @@ async fn one(addr: SocketAddr, style: Style, hold: Duration, record: &Record, co
                     return;
                 }
             }
-            match timeout(Duration::from_millis(400), stream.read(&mut buf)).await {
-                Ok(Ok(0) | Err(_)) => return,
-                // A 408 or similar before the close: keep reading.
-                Ok(Ok(_)) | Err(_) => {}
+            // Closed or reset ends it; a 408 or similar before the close,
+            // or nothing within 400 ms, keeps it going.
+            let read = timeout(Duration::from_millis(400), stream.read(&mut buf)).await;
+            if let Ok(Ok(0) | Err(_)) = read {
+                return;
             }
         }
     };
