@@ -270,9 +270,12 @@ impl Summary {
             self.after.fds,
             self.peak_fds
         );
+        // At most about 24 points on the line; the JSON has every sample.
+        let step = self.samples.len().div_ceil(24).max(1);
         let curve: Vec<String> = self
             .samples
             .iter()
+            .step_by(step)
             .map(|s| {
                 format!(
                     "{:.0}s:{}K/{}fd",
