@@ -155,6 +155,10 @@ pub(crate) async fn accept_loop<F, C>(
         });
     }
     drop(listener);
+    // Finished tasks are otherwise reaped only at the next accept: without
+    // this, an idle gateway reported every connection since its last
+    // accept as still open.
+    while connections.try_join_next().is_some() {}
     info!(
         listener = name,
         connections = connections.len(),

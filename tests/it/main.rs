@@ -11,6 +11,7 @@ mod reload;
 mod scale_out;
 mod session_control;
 mod sessions;
+mod soak;
 mod store_conformance;
 mod support;
 mod warnings;

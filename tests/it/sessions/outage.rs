@@ -94,6 +94,36 @@ async fn a_killed_store_answers_503_and_a_restart_recovers() {
         .assert_login_redirect();
 }
 
+/// After a few seconds down, with requests failing all along (the
+/// reconnection backoff grown to its longest), a restarted Redis serves a
+/// login within 1 s of answering again (the chaos soak's recovery bound;
+/// the backoff used to grow to 1 s pauses).
+#[tokio::test]
+async fn a_store_back_after_a_long_outage_serves_within_1s() {
+    let (mut redis, env, _) = alice_with_200ms_op_timeout().await;
+    redis.kill();
+    let down = Instant::now();
+    while down.elapsed() < Duration::from_secs(4) {
+        assert_unavailable(&request(Method::POST, env.url("/login?user=bob"), &[], "").await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    redis.restart();
+    let back = Instant::now();
+    loop {
+        let ans = request(Method::POST, env.url("/login?user=bob"), &[], "").await;
+        if ans.status == StatusCode::OK {
+            break;
+        }
+        assert_unavailable(&ans);
+        assert!(
+            back.elapsed() < Duration::from_secs(1),
+            "still 503 {:?} after Redis was back",
+            back.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn endpoints_and_login_during_an_outage_log_nobody_out() {
     let (redis, env, cookie) = alice_with_200ms_op_timeout().await;

@@ -36,12 +36,28 @@ pub struct RedisServer {
     child: Option<Child>,
     listen: Listen,
     dir: TempDir,
+    /// Appends every write to an AOF in `dir` before answering it, so a
+    /// killed server restarts with every acknowledged write.
+    durable: bool,
 }
 
 impl RedisServer {
     /// Starts a server on a free TCP port of 127.0.0.1 and waits until it
     /// answers `PING`.
     pub fn start() -> Self {
+        Self::start_tcp(false)
+    }
+
+    /// [`Self::start`] with an append-only file (`--appendonly yes
+    /// --appendfsync no`): Redis writes each command to the file before it
+    /// answers, so [`Self::restart`] after a SIGKILL loses no acknowledged
+    /// write (the kernel keeps what a killed process wrote). For a test
+    /// that kills Redis at any moment and expects every session to survive.
+    pub fn start_durable() -> Self {
+        Self::start_tcp(true)
+    }
+
+    fn start_tcp(durable: bool) -> Self {
         // Binding port 0 and releasing it can race with another process
         // taking the port: try a few fresh ports before giving up.
         for _ in 0..5 {
@@ -49,6 +65,7 @@ impl RedisServer {
                 child: None,
                 listen: Listen::Tcp(free_port()),
                 dir: tempfile::tempdir().expect("create a temporary directory"),
+                durable,
             };
             if server.spawn() {
                 return server;
@@ -66,6 +83,7 @@ impl RedisServer {
             child: None,
             listen: Listen::Unix(socket),
             dir,
+            durable: false,
         };
         assert!(
             server.spawn(),
@@ -101,8 +119,14 @@ impl RedisServer {
         }
     }
 
-    /// Kills the server if running and starts a fresh, empty one on the same
-    /// address.
+    /// The server's PID, while it runs (to sample or signal it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server if running and starts a fresh one on the same
+    /// address: empty, or, for [`Self::start_durable`], with every write
+    /// the killed one acknowledged.
     pub fn restart(&mut self) {
         self.kill();
         assert!(
@@ -146,8 +170,13 @@ impl RedisServer {
     /// answering (its port was taken).
     fn spawn(&mut self) -> bool {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
+        cmd.args(["--bind", "127.0.0.1", "--save", ""]);
+        if self.durable {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "no"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        cmd.arg("--dir")
             .arg(self.dir.path())
             .args(["--daemonize", "no", "--logfile", ""])
             .stdin(Stdio::null())
