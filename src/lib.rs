@@ -63,6 +63,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
+pub mod access_log;
 pub mod activation;
 pub mod admin;
 pub mod admin_client;

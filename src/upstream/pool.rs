@@ -1,0 +1,216 @@
+//! Plain `http://` upstreams: hyper's HTTP/1 client connections
+//! (`hyper::client::conn::http1`) in a small pool, instead of
+//! hyper-util's legacy client, which costs a hashed pool key, `Map` and
+//! `Oneshot` layers and a task per request waiting for the connection to be
+//! ready again (bench/README.md, round two).
+//!
+//! - One slot per upstream authority, found by comparing it with the few
+//!   slots there are (no hashing); each slot a stack of idle connections,
+//!   reused last-in first-out, so the warmest connection goes first and
+//!   the others age out.
+//! - A connection goes back to its slot when the response body that came
+//!   over it has been read to its end ([`Recycle`], carried by
+//!   [`Body::Pooled`]); a body dropped before its end, an error or a `101`
+//!   never returns it, and hyper closes it.
+//! - Idle connections older than [`IDLE_TIMEOUT`] are closed by one reaper
+//!   task per pool.
+//! - A request that was never written (the pooled connection had closed
+//!   meanwhile, so hyper hands the request back) is sent again on the next
+//!   connection, as the legacy client did (`retry_canceled_requests`). A
+//!   request that was written and then lost (the upstream closed a
+//!   keep-alive connection just as it arrived) is not: the legacy client did
+//!   not either, and a `502` is the honest answer for a request that may
+//!   have reached the upstream.
+//!
+//! Each connection is still driven by a task of its own: hyper's
+//! `Connection` future must be polled while the response body streams and
+//! while the connection sits idle (to see the upstream close it), which the
+//! request's own future cannot do once it has returned the response.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use http::uri::Authority;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::body::{Body, Recycle, Recycler};
+
+/// How long an idle pooled upstream connection is kept.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Why a request found no response.
+#[derive(Debug)]
+pub enum SendError {
+    /// No connection: refused, unreachable, no name, or `connect_timeout`.
+    Connect(super::Cause),
+    /// The connection failed while sending or receiving.
+    Failed(hyper::Error),
+}
+
+/// The pool of one configuration's plain-HTTP upstream connections.
+pub struct Pool {
+    slots: Mutex<Vec<Slot>>,
+    connect_timeout: Duration,
+    reaping: AtomicBool,
+}
+
+struct Slot {
+    authority: Authority,
+    idle: Vec<Idle>,
+}
+
+struct Idle {
+    sender: SendRequest<Body>,
+    since: Instant,
+}
+
+impl Pool {
+    pub fn new(connect_timeout: Duration) -> Arc<Pool> {
+        Arc::new(Pool {
+            slots: Mutex::new(Vec::new()),
+            connect_timeout,
+            reaping: AtomicBool::new(false),
+        })
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
+        // A panic while holding the lock leaves the stacks consistent.
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `authority`'s slot and, if one is idle and open, its most recently
+    /// used connection.
+    fn checkout(&self, authority: &Authority) -> (usize, Option<SendRequest<Body>>) {
+        let mut slots = self.slots();
+        let index = match slots.iter().position(|s| s.authority == *authority) {
+            Some(i) => i,
+            None => {
+                slots.push(Slot {
+                    authority: authority.clone(),
+                    idle: Vec::new(),
+                });
+                slots.len() - 1
+            }
+        };
+        let idle = &mut slots[index].idle;
+        while let Some(Idle { sender, .. }) = idle.pop() {
+            if !sender.is_closed() {
+                return (index, Some(sender));
+            }
+        }
+        (index, None)
+    }
+
+    /// Sends `req` to `authority` over a pooled connection or a new one.
+    /// The response comes with the connection, to give back when its body
+    /// has ended.
+    pub async fn send(
+        self: &Arc<Self>,
+        authority: &Authority,
+        mut req: Request<Body>,
+    ) -> Result<(Response<Incoming>, Recycle), SendError> {
+        loop {
+            let (slot, pooled) = self.checkout(authority);
+            let reused = pooled.is_some();
+            let mut sender = match pooled {
+                Some(sender) => sender,
+                None => self.connect(authority).await?,
+            };
+            // Given back at the end of a body, a connection may not have
+            // asked for its next request yet: it does in a moment, or
+            // closes. (A new one takes its first request without asking.)
+            if reused && !sender.is_ready() && sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    let recycle = Recycle::new(self.clone() as Arc<dyn Recycler>, slot, sender);
+                    return Ok((resp, recycle));
+                }
+                Err(mut error) => match error.take_message() {
+                    // Never written: the pooled connection had closed.
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(SendError::Failed(error.into_error())),
+                },
+            }
+        }
+    }
+
+    /// A new connection to `authority`, its task spawned.
+    async fn connect(self: &Arc<Self>, authority: &Authority) -> Result<SendRequest<Body>, SendError> {
+        let host = authority.host();
+        // An IPv6 literal comes bracketed in an authority.
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let port = authority.port_u16().unwrap_or(80);
+        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port)))
+            .await
+        {
+            Err(_elapsed) => {
+                let timed_out = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection within {:?}", self.connect_timeout),
+                );
+                return Err(SendError::Connect(timed_out.into()));
+            }
+            Ok(Err(error)) => return Err(SendError::Connect(error.into())),
+            Ok(Ok(stream)) => stream,
+        };
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| SendError::Connect(e.into()))?;
+        tokio::spawn(async move {
+            if let Err(error) = conn.with_upgrades().await {
+                tracing::debug!(%error, "upstream connection ended");
+            }
+        });
+        self.start_reaper();
+        Ok(sender)
+    }
+
+    /// Once per pool: a task that closes connections idle for longer than
+    /// [`IDLE_TIMEOUT`], and ends with the pool.
+    fn start_reaper(self: &Arc<Self>) {
+        if self.reaping.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let pool: Weak<Pool> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(IDLE_TIMEOUT / 3);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(pool) = pool.upgrade() else { return };
+                let now = Instant::now();
+                for slot in pool.slots().iter_mut() {
+                    slot.idle.retain(|i| {
+                        now.duration_since(i.since) < IDLE_TIMEOUT && !i.sender.is_closed()
+                    });
+                }
+            }
+        });
+    }
+}
+
+impl Recycler for Pool {
+    fn recycle(&self, slot: usize, sender: SendRequest<Body>) {
+        if sender.is_closed() {
+            return;
+        }
+        let idle = Idle {
+            sender,
+            since: Instant::now(),
+        };
+        if let Some(slot) = self.slots().get_mut(slot) {
+            slot.idle.push(idle);
+        }
+    }
+}
