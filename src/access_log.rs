@@ -301,7 +301,6 @@ mod tests {
                 store_ms: 12345.5,
                 upstream_ms: 1e16,
                 client: "2001:db8::1".parse().unwrap(),
-                ..base
             },
             Line {
                 route: "a \"quoted\" \\ route é\t",

@@ -164,8 +164,8 @@ impl Upstream {
         let client_host = headers::client_host(&parts.headers, &parts.uri);
         // Plain HTTP: the request line carries the path and query only
         // (origin form), as hyper-util's client would have written it.
-        let plain = upstream.scheme() == Some(&http::uri::Scheme::HTTP)
-            && upstream.authority().is_some();
+        let plain =
+            upstream.scheme() == Some(&http::uri::Scheme::HTTP) && upstream.authority().is_some();
         parts.uri = match plain {
             true => origin_form(parts.uri.path_and_query()),
             false => target(upstream, parts.uri.path_and_query())?,

@@ -4,10 +4,15 @@
 //! `Oneshot` layers and a task per request waiting for the connection to be
 //! ready again (bench/README.md, round two).
 //!
-//! - One slot per upstream authority, found by comparing it with the few
-//!   slots there are (no hashing); each slot a stack of idle connections,
-//!   reused last-in first-out, so the warmest connection goes first and
-//!   the others age out.
+//! - One shard per worker thread (a thread takes the shard of its index),
+//!   so a worker locks only its own, uncontended, and borrows from another
+//!   shard only when its own has no idle connection (`try_lock`, never
+//!   waiting).
+//! - In each shard one slot per upstream authority, found by comparing it
+//!   with the few slots there are (no hashing), at the same index in every
+//!   shard; each slot a stack of idle connections, reused last-in
+//!   first-out, so the warmest connection goes first and the others age
+//!   out.
 //! - A connection goes back to its slot when the response body that came
 //!   over it has been read to its end ([`Recycle`], carried by
 //!   [`Body::Pooled`]); a body dropped before its end, an error or a `101`
@@ -27,8 +32,8 @@
 //! while the connection sits idle (to see the upstream close it), which the
 //! request's own future cannot do once it has returned the response.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use http::uri::Authority;
@@ -52,9 +57,18 @@ pub enum SendError {
     Failed(hyper::Error),
 }
 
+/// Threads numbered in the order they first use a pool: a thread's shard.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD: usize = THREADS.fetch_add(1, Ordering::Relaxed);
+}
+
 /// The pool of one configuration's plain-HTTP upstream connections.
 pub struct Pool {
-    slots: Mutex<Vec<Slot>>,
+    shards: Box<[Mutex<Vec<Slot>>]>,
+    /// Held while an authority is given its slot in every shard.
+    adding: Mutex<()>,
     connect_timeout: Duration,
     reaping: AtomicBool,
 }
@@ -71,39 +85,70 @@ struct Idle {
 
 impl Pool {
     pub fn new(connect_timeout: Duration) -> Arc<Pool> {
+        let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
         Arc::new(Pool {
-            slots: Mutex::new(Vec::new()),
+            shards: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
+            adding: Mutex::new(()),
             connect_timeout,
             reaping: AtomicBool::new(false),
         })
     }
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
+    /// This thread's shard.
+    fn own(&self) -> usize {
+        THREAD.with(|t| *t) % self.shards.len()
+    }
+
+    fn lock(&self, shard: usize) -> MutexGuard<'_, Vec<Slot>> {
         // A panic while holding the lock leaves the stacks consistent.
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `authority`'s slot and, if one is idle and open, its most recently
-    /// used connection.
+    /// used connection: from this thread's shard, else from any other
+    /// shard not locked at the moment.
     fn checkout(&self, authority: &Authority) -> (usize, Option<SendRequest<Body>>) {
-        let mut slots = self.slots();
+        let own = self.own();
+        let mut slots = self.lock(own);
         let index = match slots.iter().position(|s| s.authority == *authority) {
             Some(i) => i,
             None => {
-                slots.push(Slot {
-                    authority: authority.clone(),
-                    idle: Vec::new(),
-                });
-                slots.len() - 1
+                drop(slots);
+                return (self.add(authority), None);
             }
         };
-        let idle = &mut slots[index].idle;
-        while let Some(Idle { sender, .. }) = idle.pop() {
-            if !sender.is_closed() {
+        if let Some(sender) = pop_open(&mut slots[index].idle) {
+            return (index, Some(sender));
+        }
+        drop(slots);
+        for other in (0..self.shards.len()).filter(|&s| s != own) {
+            // (A shard another thread is adding a slot to may lack it yet.)
+            if let Ok(mut slots) = self.shards[other].try_lock()
+                && let Some(slot) = slots.get_mut(index)
+                && let Some(sender) = pop_open(&mut slot.idle)
+            {
                 return (index, Some(sender));
             }
         }
         (index, None)
+    }
+
+    /// Gives `authority` a slot, at the same index in every shard.
+    fn add(&self, authority: &Authority) -> usize {
+        let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = self.lock(0).iter().position(|s| s.authority == *authority) {
+            return i; // another thread added it meanwhile
+        }
+        let mut index = 0;
+        for shard in 0..self.shards.len() {
+            let mut slots = self.lock(shard);
+            index = slots.len();
+            slots.push(Slot {
+                authority: authority.clone(),
+                idle: Vec::new(),
+            });
+        }
+        index
     }
 
     /// Sends `req` to `authority` over a pooled connection or a new one.
@@ -142,7 +187,10 @@ impl Pool {
     }
 
     /// A new connection to `authority`, its task spawned.
-    async fn connect(self: &Arc<Self>, authority: &Authority) -> Result<SendRequest<Body>, SendError> {
+    async fn connect(
+        self: &Arc<Self>,
+        authority: &Authority,
+    ) -> Result<SendRequest<Body>, SendError> {
         let host = authority.host();
         // An IPv6 literal comes bracketed in an authority.
         let host = host
@@ -150,8 +198,11 @@ impl Pool {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
         let port = authority.port_u16().unwrap_or(80);
-        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port)))
-            .await
+        let stream = match tokio::time::timeout(
+            self.connect_timeout,
+            TcpStream::connect((host, port)),
+        )
+        .await
         {
             Err(_elapsed) => {
                 let timed_out = std::io::Error::new(
@@ -190,10 +241,12 @@ impl Pool {
                 tick.tick().await;
                 let Some(pool) = pool.upgrade() else { return };
                 let now = Instant::now();
-                for slot in pool.slots().iter_mut() {
-                    slot.idle.retain(|i| {
-                        now.duration_since(i.since) < IDLE_TIMEOUT && !i.sender.is_closed()
-                    });
+                for shard in 0..pool.shards.len() {
+                    for slot in pool.lock(shard).iter_mut() {
+                        slot.idle.retain(|i| {
+                            now.duration_since(i.since) < IDLE_TIMEOUT && !i.sender.is_closed()
+                        });
+                    }
                 }
             }
         });
@@ -209,8 +262,19 @@ impl Recycler for Pool {
             sender,
             since: Instant::now(),
         };
-        if let Some(slot) = self.slots().get_mut(slot) {
+        if let Some(slot) = self.lock(self.own()).get_mut(slot) {
             slot.idle.push(idle);
         }
     }
+}
+
+/// The most recently used open connection of `idle`; closed ones on top of
+/// it are dropped.
+fn pop_open(idle: &mut Vec<Idle>) -> Option<SendRequest<Body>> {
+    while let Some(Idle { sender, .. }) = idle.pop() {
+        if !sender.is_closed() {
+            return Some(sender);
+        }
+    }
+    None
 }

@@ -20,8 +20,14 @@ fn every_request_line_is_written_before_a_graceful_exit() {
     // so lines pile up in its buffer between flushes.
     let mut requests = String::new();
     for i in 0..REQUESTS {
-        let close = if i + 1 == REQUESTS { "Connection: close\r\n" } else { "" };
-        requests.push_str(&format!("GET /page/{i}?q=secret HTTP/1.1\r\nHost: test\r\n{close}\r\n"));
+        let close = if i + 1 == REQUESTS {
+            "Connection: close\r\n"
+        } else {
+            ""
+        };
+        requests.push_str(&format!(
+            "GET /page/{i}?q=secret HTTP/1.1\r\nHost: test\r\n{close}\r\n"
+        ));
     }
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream.write_all(requests.as_bytes()).unwrap();
