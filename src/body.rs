@@ -52,7 +52,7 @@ pin_project! {
 /// Where an upstream connection goes back once the response body that came
 /// over it has ended: the upstream pool (`crate::upstream::pool`).
 pub trait Recycler: Send + Sync {
-    fn recycle(&self, slot: usize, sender: SendRequest<Body>);
+    fn recycle(self: Arc<Self>, slot: usize, sender: SendRequest<Body>);
 }
 
 /// An upstream connection to give back to `home` when its response body

@@ -15,7 +15,9 @@
 //!   out.
 //! - A connection goes back to its slot when the response body that came
 //!   over it has been read to its end ([`Recycle`], carried by
-//!   [`Body::Pooled`]); a body dropped before its end, an error or a `101`
+//!   [`Body::Pooled`]) and it is ready for the next request (if it is
+//!   still sending the request body of an early answer, a task waits for
+//!   that first); a body dropped before its end, an error or a `101`
 //!   never returns it, and hyper closes it.
 //! - Idle connections older than [`IDLE_TIMEOUT`] are closed by one reaper
 //!   task per pool.
@@ -166,12 +168,9 @@ impl Pool {
                 Some(sender) => sender,
                 None => self.connect(authority).await?,
             };
-            // Given back at the end of a body, a connection may not have
-            // asked for its next request yet: it does in a moment, or
-            // closes. (A new one takes its first request without asking.)
-            if reused && !sender.is_ready() && sender.ready().await.is_err() {
-                continue;
-            }
+            // Only a connection ready for its next request is pooled (see
+            // `recycle`); one that is not anymore has closed, and hands the
+            // request back below. A new one takes its first without asking.
             match sender.try_send_request(req).await {
                 Ok(resp) => {
                     let recycle = Recycle::new(self.clone() as Arc<dyn Recycler>, slot, sender);
@@ -254,10 +253,31 @@ impl Pool {
 }
 
 impl Recycler for Pool {
-    fn recycle(&self, slot: usize, sender: SendRequest<Body>) {
+    /// Pools a connection whose response body has ended. It is normally
+    /// ready for its next request by then (hyper's connection task asks
+    /// for one in the same poll that delivers the body's end). When it is
+    /// not, it is still busy, for instance still sending the request body
+    /// of an upstream that answered early: a task waits until it is ready
+    /// before pooling it, as hyper-util's client did for every request,
+    /// so no request ever queues behind another's upload.
+    fn recycle(self: Arc<Self>, slot: usize, mut sender: SendRequest<Body>) {
         if sender.is_closed() {
             return;
         }
+        if sender.is_ready() {
+            self.push(slot, sender);
+            return;
+        }
+        tokio::spawn(async move {
+            if sender.ready().await.is_ok() {
+                self.push(slot, sender);
+            }
+        });
+    }
+}
+
+impl Pool {
+    fn push(&self, slot: usize, sender: SendRequest<Body>) {
         let idle = Idle {
             sender,
             since: Instant::now(),
