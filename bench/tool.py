@@ -263,7 +263,7 @@ def report(runs_path, out_path, meta_path):
             table[scenario][t] = row
 
             def fmt(v, spec):
-                return format(v, spec) if v is not None else "-"
+                return format(v, spec) if v is not None else format("-", spec.split(".")[0])
             lines.append(
                 f"{t:<14}{row['rps_median']:>10}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}"
                 f"{row['p999_ms']:>10.3f}{errors:>8}{fmt(row['redis_commands_per_request'], '>10.2f')}"
