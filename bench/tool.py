@@ -144,6 +144,61 @@ def med(values):
     return statistics.median(values) if values else None
 
 
+def cpu_per_request(runs):
+    """Median over rounds of the proxy's CPU microseconds per request."""
+    per = [r["cpu_ticks"] / r["hz"] * 1e6 / r["wrk"]["requests"]
+           for r in runs if r.get("hz") and r["wrk"]["requests"]]
+    return round(med(per), 2) if per else None
+
+
+def fmt_v(v):
+    return "-" if v is None else format(v, ".3f") if isinstance(v, float) else str(v)
+
+
+def issue_targets(table, mem):
+    """Each row of issue 18's target table, from one run."""
+    out = []
+    valid, public = table.get("valid", {}), table.get("public", {})
+
+    def get(scen, target, key):
+        return (scen.get(target) or {}).get(key)
+
+    def row(name, value, target, met, nginx=None, haproxy=None):
+        out.append({"row": name, "value": value, "nginx": nginx, "haproxy": haproxy,
+                    "target": target, "met": None if value is None else met})
+
+    for name, t, bar in (("valid, Redis, touch 60s, log on: x nginx", "sg-redis-touch", 1.0),
+                         ("valid, Redis, touch 0s: x nginx", "sg-redis", 0.7),
+                         ("public route (sg-redis): x nginx", None, 1.0)):
+        scen = public if t is None else valid
+        t = t or "sg-redis"
+        v = get(scen, t, "ratio_to_nginx")
+        row(name, v, f">= {bar}", v is not None and v >= bar,
+            1.0 if "nginx" in scen else None, get(scen, "haproxy", "ratio_to_nginx"))
+    ng = get(valid, "nginx", "cpu_us_per_request")
+    for t in ("sg-redis", "sg-redis-touch"):
+        v = get(valid, t, "cpu_us_per_request")
+        ratio = round(v / ng, 3) if v and ng else None
+        row(f"CPU per valid request ({t}): x nginx", ratio, "<= 1.25",
+            ratio is not None and ratio <= 1.25, 1.0 if ng else None,
+            round(get(valid, "haproxy", "cpu_us_per_request") / ng, 3)
+            if ng and get(valid, "haproxy", "cpu_us_per_request") else None)
+    for t in ("sg-redis", "sg-redis-touch"):
+        v = get(valid, t, "p999_ms")
+        n = get(valid, "nginx", "p999_ms")
+        row(f"p99.9 ms, valid ({t})", v, "<= nginx's",
+            v is not None and n is not None and v <= n, n, get(valid, "haproxy", "p999_ms"))
+    idle = mem.get("idle")
+    v = idle["per_connection_bytes"] if idle else None
+    row("memory per idle keep-alive connection, bytes", v, "<= 12288", v is not None and v <= 12288,
+        (mem.get("idle_nginx") or {}).get("per_connection_bytes"),
+        (mem.get("idle_haproxy") or {}).get("per_connection_bytes"))
+    on, off = get(valid, "sg-redis-log", "cpu_us_per_request"), get(valid, "sg-redis", "cpu_us_per_request")
+    v = round(on / off - 1, 3) if on and off else None
+    row("access log on vs off: CPU/request (+fraction)", v, "<= 0.05", v is not None and v <= 0.05)
+    return out
+
+
 def report(runs_path, out_path, meta_path):
     runs = [json.loads(line) for line in open(runs_path) if line.strip()]
     meta = json.load(open(meta_path))
@@ -166,12 +221,12 @@ def report(runs_path, out_path, meta_path):
         lines.append(f"\n== {scenario} ==")
         lines.append(f"{'target':<14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}"
                      f"{'errors':>8}{'redis/req':>10}{'evalsha/req':>12}{'x direct':>10}{'x nginx':>9}"
-                     f"{'p99-direct':>11}")
+                     f"{'x haproxy':>10}{'cpu us/req':>11}{'p99-direct':>11}")
         table[scenario] = {}
         for t in targets:
             mine = [r for r in rows if r["target"] == t]
             rps = [r["rps"] for r in mine]
-            vs_direct, vs_nginx, p99_added = [], [], []
+            vs_direct, vs_nginx, vs_haproxy, p99_added = [], [], [], []
             for r in mine:
                 rnd = by_round[r["round"]]
                 if "direct" in rnd:
@@ -179,6 +234,8 @@ def report(runs_path, out_path, meta_path):
                     p99_added.append((r["wrk"]["p99_us"] - rnd["direct"]["wrk"]["p99_us"]) / 1000)
                 if "nginx" in rnd:
                     vs_nginx.append(r["rps"] / rnd["nginx"]["rps"])
+                if "haproxy" in rnd:
+                    vs_haproxy.append(r["rps"] / rnd["haproxy"]["rps"])
             reqs = sum(r["wrk"]["requests"] for r in mine)
             errors = sum(r["wrk"][k] for r in mine for k in
                          ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
@@ -197,17 +254,22 @@ def report(runs_path, out_path, meta_path):
                 "redis_evalsha_per_request": round(evals / reqs, 3) if reqs else None,
                 "ratio_to_direct": round(med(vs_direct), 3) if vs_direct else None,
                 "ratio_to_nginx": round(med(vs_nginx), 3) if vs_nginx else None,
+                "ratio_to_haproxy": round(med(vs_haproxy), 3) if vs_haproxy else None,
+                # The proxy process's CPU time (user + system, every thread)
+                # per completed request; for direct, the upstream's.
+                "cpu_us_per_request": cpu_per_request(mine),
                 "p99_added_over_direct_ms": round(med(p99_added), 3) if p99_added else None,
             }
             table[scenario][t] = row
 
             def fmt(v, spec):
-                return format(v, spec) if v is not None else "-"
+                return format(v, spec) if v is not None else format("-", spec.split(".")[0])
             lines.append(
                 f"{t:<14}{row['rps_median']:>10}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}"
                 f"{row['p999_ms']:>10.3f}{errors:>8}{fmt(row['redis_commands_per_request'], '>10.2f')}"
                 f"{fmt(row['redis_evalsha_per_request'], '>12.2f')}"
                 f"{fmt(row['ratio_to_direct'], '>10.3f')}{fmt(row['ratio_to_nginx'], '>9.3f')}"
+                f"{fmt(row['ratio_to_haproxy'], '>10.3f')}{fmt(row['cpu_us_per_request'], '>11.2f')}"
                 f"{fmt(row['p99_added_over_direct_ms'], '>11.3f')}")
     mem = {k: v for k, v in (meta.get("memory") or {}).items() if v}
     bars = {}
@@ -236,6 +298,17 @@ def report(runs_path, out_path, meta_path):
         bars["upload_500mb_growth_lt_8mb"] = mem["upload"]["hwm_growth_kb"] < 8 * 1024
         lines.append(f"500 MB upload: status {mem['upload']['status']} in {mem['upload']['seconds']} s, "
                      f"peak RSS growth {mem['upload']['hwm_growth_kb'] / 1024:.1f} MB")
+    if "idle_haproxy" in mem:
+        lines.append(f"haproxy (reference), same test: {mem['idle_haproxy']['rss_with_idle_kb'] / 1024:.1f} MB "
+                     f"({mem['idle_haproxy']['per_connection_bytes']} bytes/connection)")
+    targets = issue_targets(table, mem)
+    lines.append("\n== issue 18 targets ==")
+    lines.append(f"{'row':<46}{'sessiongate':>14}{'nginx':>10}{'haproxy':>10}{'target':>14}  verdict")
+    for t in targets:
+        lines.append(f"{t['row']:<46}{fmt_v(t['value']):>14}{fmt_v(t.get('nginx')):>10}"
+                     f"{fmt_v(t.get('haproxy')):>10}{t['target']:>14}  "
+                     f"{'-' if t['met'] is None else 'met' if t['met'] else 'NOT met'}")
+    meta["targets"] = targets
     lines.append("\n== bars ==")
     for k, v in bars.items():
         lines.append(f"{k:<32}{'inconclusive' if v is None else 'met' if v else 'NOT met'}")
@@ -260,14 +333,15 @@ def markdown(results_path):
     for scenario, rows in d["results"].items():
         out.append(f"\n**{scenario}**\n")
         out.append("| target | req/s | p50 ms | p99 ms | p99.9 ms | errors | Redis cmds/req "
-                   "| × direct | × nginx | p99 − direct ms |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                   "| × direct | × nginx | × haproxy | CPU µs/req | p99 − direct ms |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for t, r in rows.items():
             def f(v, spec=".3f"):
                 return "–" if v is None else format(v, spec)
             out.append(f"| {t} | {r['rps_median']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
                        f"{r['p999_ms']:.3f} | {r['errors']} | {f(r['redis_commands_per_request'], '.2f')} | "
                        f"{f(r['ratio_to_direct'])} | {f(r['ratio_to_nginx'])} | "
+                       f"{f(r.get('ratio_to_haproxy'))} | {f(r.get('cpu_us_per_request'), '.2f')} | "
                        f"{f(r['p99_added_over_direct_ms'])} |")
     mem = d.get("memory") or {}
     if mem.get("idle"):
@@ -283,6 +357,16 @@ def markdown(results_path):
         u = mem["upload"]
         out.append(f"500 MB upload through the gateway: {u['status']} in {u['seconds']} s, "
                    f"peak RSS (VmHWM) growth {u['hwm_growth_kb'] / 1024:.1f} MB.")
+    if mem.get("idle_haproxy"):
+        i = mem["idle_haproxy"]
+        out.append(f"haproxy, same test: {i['rss_with_idle_kb'] / 1024:.1f} MB "
+                   f"({i['per_connection_bytes']} bytes/connection).")
+    if d.get("targets"):
+        out.append("\n| issue 18 target | sessiongate | nginx | haproxy | target | |\n|---|---:|---:|---:|---:|---|")
+        for t in d["targets"]:
+            verdict = "–" if t["met"] is None else "met" if t["met"] else "**not met**"
+            out.append(f"| {t['row']} | {fmt_v(t['value'])} | {fmt_v(t.get('nginx'))} | "
+                       f"{fmt_v(t.get('haproxy'))} | {t['target']} | {verdict} |")
     if d.get("bars"):
         out.append("\n| bar | |\n|---|---|")
         for k, v in d["bars"].items():

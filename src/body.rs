@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use pin_project_lite::pin_project;
 
 pin_project! {
@@ -26,6 +27,10 @@ pin_project! {
     pub enum Body {
         /// Streamed from a peer, frame by frame.
         Incoming { #[pin] inner: Incoming },
+        /// An upstream's response body whose connection goes back to its
+        /// pool once the body has been read to its end (`recycle` is taken
+        /// then; dropped unused, it lets the connection close).
+        Pooled { #[pin] inner: Incoming, recycle: Option<Recycle> },
         /// Written by the gateway (error pages, JSON answers).
         Full { #[pin] inner: Full<Bytes> },
         /// A client's request body on its way upstream, which notes when
@@ -41,6 +46,37 @@ pin_project! {
         /// An upstream body rewritten while it streams (the expiry warning
         /// injector, SPEC §12): boxed, so this type knows no rewriter.
         Rewritten { inner: Pin<Box<dyn http_body::Body<Data = Bytes, Error = hyper::Error> + Send>> },
+    }
+}
+
+/// Where an upstream connection goes back once the response body that came
+/// over it has ended: the upstream pool (`crate::upstream::pool`).
+pub trait Recycler: Send + Sync {
+    fn recycle(self: Arc<Self>, slot: usize, sender: SendRequest<Body>);
+}
+
+/// An upstream connection to give back to `home` when its response body
+/// has ended.
+pub struct Recycle {
+    home: Arc<dyn Recycler>,
+    slot: usize,
+    sender: SendRequest<Body>,
+}
+
+impl Recycle {
+    pub fn new(home: Arc<dyn Recycler>, slot: usize, sender: SendRequest<Body>) -> Recycle {
+        Recycle { home, slot, sender }
+    }
+
+    /// The connection is free for the next request.
+    pub fn recycle(self) {
+        self.home.recycle(self.slot, self.sender);
+    }
+}
+
+impl std::fmt::Debug for Recycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recycle").field("slot", &self.slot).finish()
     }
 }
 
@@ -88,12 +124,26 @@ impl Body {
     /// gateway wrote itself is returned as it is).
     pub fn ending_on(self, end: tokio::sync::oneshot::Receiver<()>) -> Body {
         match self {
-            Body::Incoming { inner } => Body::Live {
+            // The connection of an event stream cut short is not reused.
+            Body::Incoming { inner } | Body::Pooled { inner, .. } => Body::Live {
                 inner,
                 end: Some(end),
                 ended: false,
             },
             other => other,
+        }
+    }
+
+    /// An upstream's response body that gives its connection back to the
+    /// pool at its end; one already at its end gives it back now.
+    pub fn pooled(inner: Incoming, recycle: Recycle) -> Self {
+        if http_body::Body::is_end_stream(&inner) {
+            recycle.recycle();
+            return Body::Incoming { inner };
+        }
+        Body::Pooled {
+            inner,
+            recycle: Some(recycle),
         }
     }
 
@@ -124,6 +174,20 @@ impl http_body::Body for Body {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.project() {
             BodyProj::Incoming { inner } => inner.poll_frame(cx),
+            BodyProj::Pooled { mut inner, recycle } => {
+                let frame = inner.as_mut().poll_frame(cx);
+                match &frame {
+                    Poll::Ready(Some(Ok(_))) if !inner.is_end_stream() => {}
+                    Poll::Ready(Some(Ok(_)) | None) => {
+                        if let Some(recycle) = recycle.take() {
+                            recycle.recycle();
+                        }
+                    }
+                    Poll::Ready(Some(Err(_))) => *recycle = None,
+                    Poll::Pending => {}
+                }
+                frame
+            }
             BodyProj::Upload { inner, failed } => {
                 let frame = inner.poll_frame(cx);
                 if let Poll::Ready(Some(Err(_))) = &frame {
@@ -157,7 +221,9 @@ impl http_body::Body for Body {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Body::Incoming { inner } | Body::Upload { inner, .. } => inner.is_end_stream(),
+            Body::Incoming { inner } | Body::Upload { inner, .. } | Body::Pooled { inner, .. } => {
+                inner.is_end_stream()
+            }
             Body::Live { inner, ended, .. } => *ended || inner.is_end_stream(),
             Body::Full { inner } => inner.is_end_stream(),
             Body::Rewritten { inner } => inner.is_end_stream(),
@@ -166,7 +232,9 @@ impl http_body::Body for Body {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Body::Incoming { inner } | Body::Upload { inner, .. } => inner.size_hint(),
+            Body::Incoming { inner } | Body::Upload { inner, .. } | Body::Pooled { inner, .. } => {
+                inner.size_hint()
+            }
             Body::Live { .. } => SizeHint::default(),
             Body::Full { inner } => inner.size_hint(),
             Body::Rewritten { inner } => inner.size_hint(),

@@ -21,7 +21,8 @@
 //!   [`peer`]: what the gateway knows of the connection.
 //! - [`gateway`]: the per-request service, the line above in one function;
 //!   `gateway/error.rs` turns every failure into its answer, in one place;
-//!   [`record`] counts it and writes the access log.
+//!   [`record`] counts it and writes the access log ([`access_log`]: the
+//!   request line formatted by hand into per-worker batches).
 //! - [`route`]: host canonicalisation, path normalisation, first-match routing.
 //! - [`control_headers`]: headers a client may never send, and the
 //!   upstream's `Sessiongate-*` control headers.
@@ -45,8 +46,9 @@
 //!   (`inject/scan.rs` finds its place, `inject/csp.rs` lets it run,
 //!   `inject/body.rs` streams), and `inject/warning.js` itself.
 //! - [`store`]: the `SessionStore` trait; memory, Redis, Sentinel, Cluster.
-//! - [`upstream`]: the pooled client, hop-by-hop and `X-Forwarded-*`
-//!   handling, framing checks, WebSocket handshakes.
+//! - [`upstream`]: the pooled clients (`upstream/pool.rs` for `http://`
+//!   upstreams, hyper-util's for `https://`), hop-by-hop and
+//!   `X-Forwarded-*` handling, framing checks, WebSocket handshakes.
 //! - [`respond`]: every answer the gateway makes itself; [`login`]: the
 //!   login URL with a safe `next`.
 //! - [`body`]: the one body type (streamed `Incoming`, or the gateway's own).
@@ -64,6 +66,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
+pub mod access_log;
 pub mod activation;
 pub mod admin;
 pub mod admin_client;

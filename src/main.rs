@@ -175,20 +175,30 @@ fn sessions(target: Target, command: SessionsCommand) -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter =
         EnvFilter::try_from_env("SESSIONGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours for a person at a terminal, plain text for files and journald.
+    let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        // Colours for a person at a terminal, plain text for files and journald.
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+    if format == LogFormat::Text && !ansi {
+        // Request lines formatted by hand, in the same text, in batches
+        // that each worker writes when it goes idle or stops (`runtime`).
+        sessiongate::access_log::enable_plain_text();
     }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // The access log's batched lines: written when a worker has
+        // nothing to do, and when it stops (so a graceful exit loses none).
+        .on_thread_park(sessiongate::access_log::flush)
+        .on_thread_stop(sessiongate::access_log::flush)
         .build()
         .context("cannot start the async runtime")
 }

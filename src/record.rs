@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use http::{Method, Request, StatusCode};
-use tracing::info;
+
+use crate::access_log;
 
 use crate::metrics::{Metrics, Outcome, Reason, RouteMetrics, UpstreamErrorKind};
 use crate::route::Router;
@@ -15,8 +16,16 @@ use crate::route::Router;
 /// whether to write the access log.
 pub struct Recorder {
     /// Indexed like [`Matched::index`](crate::route::Matched::index).
-    routes: Vec<(String, RouteMetrics)>,
+    routes: Vec<RouteRecord>,
     access_log: bool,
+}
+
+/// A route's name, as the access log shows it, and its metrics.
+struct RouteRecord {
+    name: String,
+    /// `name` as `{:?}` shows it: what the text log writes.
+    quoted: String,
+    metrics: RouteMetrics,
 }
 
 /// One request on its way through the gateway.
@@ -58,7 +67,11 @@ impl Recorder {
     pub fn new(router: &Router, metrics: &Metrics, access_log: bool) -> Recorder {
         let routes = router
             .routes()
-            .map(|r| (r.name.clone(), metrics.route(&r.name)))
+            .map(|r| RouteRecord {
+                name: r.name.clone(),
+                quoted: format!("{:?}", r.name),
+                metrics: metrics.route(&r.name),
+            })
             .collect();
         Recorder { routes, access_log }
     }
@@ -80,8 +93,8 @@ impl Recorder {
 
     /// Counts an upstream failure of a routed request.
     pub fn upstream_error(&self, record: &Record, kind: UpstreamErrorKind) {
-        if let Some((_, metrics)) = record.route.and_then(|i| self.routes.get(i)) {
-            metrics.upstream_error(kind);
+        if let Some(route) = record.route.and_then(|i| self.routes.get(i)) {
+            route.metrics.upstream_error(kind);
         }
     }
 
@@ -89,7 +102,7 @@ impl Recorder {
     pub fn finish(&self, record: Record, status: StatusCode) {
         let elapsed = record.started.elapsed();
         let route = record.route.and_then(|i| self.routes.get(i));
-        if let Some((_, metrics)) = route {
+        if let Some(RouteRecord { metrics, .. }) = route {
             metrics.duration(elapsed.as_secs_f64());
             if let Some(outcome) = record.outcome {
                 metrics.outcome(outcome);
@@ -99,19 +112,24 @@ impl Recorder {
             }
         }
         if let Some(path) = record.path {
-            info!(
-                target: "sessiongate::access",
-                method = %record.method,
-                path = %path,
-                status = status.as_u16(),
-                route = route.map_or("-", |(name, _)| name.as_str()),
-                outcome = record.outcome.map_or("-", Outcome::as_str),
-                reason = record.reason.map_or("-", Reason::as_str),
-                duration_ms = ms(elapsed),
-                store_ms = ms(record.store),
-                upstream_ms = ms(record.upstream),
-                client = %record.client,
-            );
+            let line = access_log::Line {
+                method: record.method.as_str(),
+                path: &path,
+                status: status.as_u16(),
+                route: route.map_or("-", |r| r.name.as_str()),
+                route_quoted: route.map_or("\"-\"", |r| r.quoted.as_str()),
+                outcome: record.outcome.map_or("-", Outcome::as_str),
+                reason: record.reason.map_or("-", Reason::as_str),
+                duration_ms: ms(elapsed),
+                store_ms: ms(record.store),
+                upstream_ms: ms(record.upstream),
+                client: record.client,
+            };
+            if access_log::plain_text() {
+                access_log::write(&line);
+            } else {
+                access_log::event(&line);
+            }
         }
     }
 }

@@ -6,6 +6,10 @@
 //! `response_timeout` bounds only the wait for response *headers*, so a
 //! long download is never cut off by it.
 //!
+//! Plain `http://` upstreams go through [`pool`] (hyper's HTTP/1 client
+//! connections, pooled here); `https://` ones through hyper-util's pooled
+//! client with rustls.
+//!
 //! A `101` becomes a tunnel only when it accepts the client's WebSocket
 //! handshake ([`websocket`]); any other is a `502`. The tunnel itself is
 //! relayed by [`crate::live`], watched by the session that opened it.
@@ -27,12 +31,16 @@ use crate::config::Config;
 
 pub mod framing;
 pub mod headers;
+pub mod pool;
 pub mod websocket;
 
 pub use headers::Peer;
 
 /// How long an idle pooled upstream connection is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+const POOL_IDLE_TIMEOUT: Duration = pool::IDLE_TIMEOUT;
+
+/// The underlying error of a failed upstream request.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a request could not be forwarded. Mapped to an answer in
 /// `gateway::GatewayError::into_response` only.
@@ -40,13 +48,13 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub enum UpstreamError {
     /// Refused, unreachable, or no connection within `connect_timeout`.
     #[error("could not connect to the upstream")]
-    Connect(#[source] hyper_util::client::legacy::Error),
+    Connect(#[source] Cause),
     /// No response headers within `response_timeout`.
     #[error("upstream sent no response headers within {0:?}")]
     Timeout(Duration),
     /// The connection broke (reset, closed early, malformed response).
     #[error("upstream connection failed")]
-    Broken(#[source] hyper_util::client::legacy::Error),
+    Broken(#[source] Cause),
     /// The upstream answered `101` without accepting the WebSocket
     /// handshake the request made (`Upgrade: websocket` and the matching
     /// `Sec-WebSocket-Accept`), or to a request that made none. Never
@@ -81,7 +89,7 @@ pub enum ForwardError {
     /// (malformed chunked framing, the connection ending mid-body): the
     /// client's fault, never counted against the upstream.
     #[error("the client's request body broke off")]
-    ClientBody(#[source] hyper_util::client::legacy::Error),
+    ClientBody(#[source] Cause),
 }
 
 /// The upstream client could not be built.
@@ -102,7 +110,10 @@ pub enum BuildError {
 /// The pooled upstream client and the forwarding policy.
 #[derive(Clone)]
 pub struct Upstream {
+    /// `https://` upstreams.
     client: Client<HttpsConnector<HttpConnector>, Body>,
+    /// `http://` upstreams.
+    pool: Arc<pool::Pool>,
     response_timeout: Duration,
     preserve_host: bool,
 }
@@ -128,6 +139,7 @@ impl Upstream {
             .build(https);
         Ok(Upstream {
             client,
+            pool: pool::Pool::new(config.upstream.connect_timeout),
             response_timeout: config.upstream.response_timeout,
             preserve_host: config.upstream.preserve_host,
         })
@@ -150,7 +162,14 @@ impl Upstream {
 
         let (mut parts, body) = req.into_parts();
         let client_host = headers::client_host(&parts.headers, &parts.uri);
-        parts.uri = target(upstream, parts.uri.path_and_query())?;
+        // Plain HTTP: the request line carries the path and query only
+        // (origin form), as hyper-util's client would have written it.
+        let plain =
+            upstream.scheme() == Some(&http::uri::Scheme::HTTP) && upstream.authority().is_some();
+        parts.uri = match plain {
+            true => origin_form(parts.uri.path_and_query()),
+            false => target(upstream, parts.uri.path_and_query())?,
+        };
         parts.version = Version::HTTP_11;
         headers::strip_hop_by_hop(&mut parts.headers, websocket);
         headers::set_forwarded(&mut parts.headers, peer, client_host.as_ref());
@@ -161,7 +180,7 @@ impl Upstream {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         };
-        match host {
+        match host.or_else(|| plain.then(|| host_of(upstream)).flatten()) {
             Some(host) => parts.headers.insert(HOST, host),
             // The client then sets Host from the target URI.
             None => parts.headers.remove(HOST),
@@ -170,16 +189,41 @@ impl Upstream {
         let (body, upload_failed) = Body::upload(body);
         announce_unknown_length(&mut parts.headers, &body);
         let request = Request::from_parts(parts, body);
-        let mut resp =
-            match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
-                Err(_elapsed) => return Err(UpstreamError::Timeout(self.response_timeout).into()),
-                Ok(Err(error)) => return Err(classify(error, &upload_failed)),
-                Ok(Ok(resp)) => resp,
-            };
+        let (mut resp, recycle) = match upstream.authority() {
+            Some(authority) if plain => {
+                let sent = self.pool.send(authority, request);
+                match tokio::time::timeout(self.response_timeout, sent).await {
+                    Err(_elapsed) => {
+                        return Err(UpstreamError::Timeout(self.response_timeout).into());
+                    }
+                    Ok(Err(pool::SendError::Connect(error))) => {
+                        return Err(UpstreamError::Connect(error).into());
+                    }
+                    Ok(Err(pool::SendError::Failed(error))) => {
+                        return Err(classify(error.into(), false, &upload_failed));
+                    }
+                    Ok(Ok((resp, recycle))) => (resp, Some(recycle)),
+                }
+            }
+            _ => {
+                let sent = self.client.request(request);
+                match tokio::time::timeout(self.response_timeout, sent).await {
+                    Err(_elapsed) => {
+                        return Err(UpstreamError::Timeout(self.response_timeout).into());
+                    }
+                    Ok(Err(error)) => {
+                        let connect = error.is_connect();
+                        return Err(classify(error.into(), connect, &upload_failed));
+                    }
+                    Ok(Ok(resp)) => (resp, None),
+                }
+            }
+        };
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             // Dropping `resp` here drops the upstream connection with it:
-            // hyper never pools a connection that answered `101`.
+            // a connection that answered `101` is never pooled (`recycle`
+            // is dropped unused).
             let accepted = websocket_key
                 .as_ref()
                 .is_some_and(|key| websocket::accepts(key, resp.headers()));
@@ -194,16 +238,19 @@ impl Upstream {
             headers::strip_hop_by_hop(resp.headers_mut(), true);
         } else {
             headers::strip_hop_by_hop(resp.headers_mut(), false);
+            if let Some(recycle) = recycle {
+                return Ok(resp.map(|body| Body::pooled(body, recycle)));
+            }
         }
         Ok(resp.map(Body::from))
     }
 }
 
 /// Whose fault a failed upstream request was.
-fn classify(error: hyper_util::client::legacy::Error, upload: &UploadFailed) -> ForwardError {
+fn classify(error: Cause, connect: bool, upload: &UploadFailed) -> ForwardError {
     if upload.get() {
         ForwardError::ClientBody(error)
-    } else if error.is_connect() {
+    } else if connect {
         UpstreamError::Connect(error).into()
     } else {
         UpstreamError::Broken(error).into()
@@ -251,6 +298,26 @@ fn private_ca_config(
         .map_err(BuildError::Tls)?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+/// The request's own path and query alone, the target of a request line to
+/// a plain-HTTP upstream.
+fn origin_form(path: Option<&PathAndQuery>) -> Uri {
+    match path {
+        Some(path) if path.as_str() != "/" => Uri::from(path.clone()),
+        _ => Uri::from_static("/"),
+    }
+}
+
+/// `Host` for `upstream`, when neither the client's nor the upstream's own
+/// authority could be used: its host, and its port unless it is 80 (what
+/// hyper-util's client would have set).
+fn host_of(upstream: &Uri) -> Option<HeaderValue> {
+    let host = upstream.host()?;
+    match upstream.port_u16() {
+        Some(port) if port != 80 => HeaderValue::from_str(&format!("{host}:{port}")).ok(),
+        _ => HeaderValue::from_str(host).ok(),
+    }
 }
 
 /// The upstream's scheme and authority with the request's own path and

@@ -36,7 +36,7 @@ pub enum GatewayError {
     /// framing while it was forwarded: the client's error, not the
     /// upstream's.
     #[error("the client's request body broke off")]
-    ClientBody(#[source] hyper_util::client::legacy::Error),
+    ClientBody(#[source] crate::upstream::Cause),
     #[error("the session step failed")]
     Session(#[from] SessionError),
 }

@@ -1,6 +1,7 @@
 //! The `sessiongate` binary as a user runs it: `check`, `run` and `demo`;
 //! `sessions` in [`sessions`].
 
+mod access_log;
 mod fd_limits;
 mod manual;
 mod sessions;

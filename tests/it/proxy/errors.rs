@@ -308,3 +308,39 @@ async fn an_upstream_signed_by_the_configured_ca_is_trusted() {
     );
     assert_eq!(upstream.requests.load(Ordering::SeqCst), 1);
 }
+
+/// An upstream that closes each kept-alive connection after one answer,
+/// without saying `Connection: close`: a pooled connection it closed is
+/// never used again, so every request gets its answer on a new one.
+#[tokio::test]
+async fn a_pooled_connection_the_upstream_closed_is_not_reused() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (mut head, mut buf) = (Vec::new(), [0u8; 4096]);
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                let _ = stream.write_all(answer).await;
+            });
+        }
+    });
+    let gw = TestGateway::start(config(&url)).await;
+    let http = Http::new();
+    for i in 0..3 {
+        let ans = http.get(gw.url(&format!("/n/{i}")), &[]).await;
+        assert_eq!(ans.status, StatusCode::OK, "request {i}");
+        // Time for the upstream's FIN to reach the idle pooled connection.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}

@@ -87,3 +87,55 @@ async fn h2c_get_with_a_body_is_forwarded_with_it() {
     assert_eq!(echo["method"], "GET");
     assert_eq!(echo["body"], "hello h2c");
 }
+
+/// An upstream that answers as soon as it has a request's head, then reads
+/// (and drops) whatever body follows, for as long as it comes.
+async fn early_answering_upstream() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut head, mut buf) = (Vec::new(), [0u8; 4096]);
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly";
+                if stream.write_all(answer).await.is_err() {
+                    return;
+                }
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// An upstream connection whose response has ended while its request body
+/// is still being sent (the upstream answered early) is not ready for
+/// another request: no other request may wait in line behind that upload.
+#[tokio::test]
+async fn an_upload_still_streaming_after_an_early_answer_holds_up_no_other_request() {
+    let gw = TestGateway::start(config(&early_answering_upstream().await)).await;
+    let (tx, req_body) = channel_body();
+    let req = Request::post(gw.url("/upload")).body(req_body).unwrap();
+    tx.send(Bytes::from_static(b"first chunk")).await.unwrap();
+    let early = timeout(PATIENCE, send(req))
+        .await
+        .expect("the early answer arrives while the upload goes on");
+    assert_eq!(early.status, StatusCode::OK);
+    // `tx` is held: the upload's upstream connection is still sending.
+    let other = timeout(PATIENCE, get(gw.url("/other")))
+        .await
+        .expect("another request waited behind the unfinished upload");
+    assert_eq!(other.status, StatusCode::OK);
+    assert_eq!(other.body, Bytes::from_static(b"early"));
+    drop(tx);
+}
