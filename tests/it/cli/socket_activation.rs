@@ -14,7 +14,9 @@ use super::BIN;
 
 /// The gateway started the way systemd starts it: the proxy socket as fd 3
 /// and the admin socket as fd 4, `LISTEN_PID` naming the gateway itself
-/// (`sh` sets it to its own pid, then `exec`s the gateway in its place).
+/// (`bash` sets it to its own pid, then `exec`s the gateway in its place;
+/// bash, not `sh`: dash takes only one-digit descriptors in redirections,
+/// and a test process with many threads has copies numbered far higher).
 fn activated(config: &std::path::Path, proxy: &TcpListener, admin: &TcpListener) -> Child {
     // dup() leaves close-on-exec off, so the copies reach the child.
     let proxy = nix::unistd::dup(proxy).expect("dup");
@@ -29,7 +31,7 @@ fn activated(config: &std::path::Path, proxy: &TcpListener, admin: &TcpListener)
         "exec {t}<&{p} {u}<&{a} {p}<&- {a}<&-; exec 3<&{t} 4<&{u} {t}<&- {u}<&-; \
          LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=proxy:admin exec \"$0\" run --config \"$1\""
     );
-    let child = Command::new("sh")
+    let child = Command::new("bash")
         .arg("-c")
         .arg(script)
         .arg(BIN)
@@ -40,7 +42,7 @@ fn activated(config: &std::path::Path, proxy: &TcpListener, admin: &TcpListener)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("run sh");
+        .expect("run bash");
     // The child has its copies; ours close here.
     drop((proxy, admin));
     child
