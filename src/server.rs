@@ -33,6 +33,8 @@ use crate::peer::ConnInfo;
 mod activity;
 pub(crate) mod conn;
 mod head_scan;
+#[cfg(feature = "fuzzing")]
+pub(crate) use head_scan::flagged_in;
 mod read_tap;
 
 use conn::{Stop, Timeouts};

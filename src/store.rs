@@ -23,7 +23,7 @@ mod forward;
 pub mod cluster;
 pub mod memory;
 pub mod redis;
-mod rules;
+pub(crate) mod rules;
 mod scripts;
 pub mod sentinel;
 
