@@ -33,9 +33,18 @@ fn path() -> impl Strategy<Value = String> {
 fn route_table() -> impl Strategy<Value = Vec<Route>> {
     prop::collection::vec(
         (
-            prop_oneof![Just("/"), Just("/a"), Just("/admin"), Just("/static/"), Just("/B/")],
+            prop_oneof![
+                Just("/"),
+                Just("/a"),
+                Just("/admin"),
+                Just("/static/"),
+                Just("/B/")
+            ],
             any::<bool>(),
-            prop::option::of(prop_oneof![Just("app.example.com"), Just("API.example.com")]),
+            prop::option::of(prop_oneof![
+                Just("app.example.com"),
+                Just("API.example.com")
+            ]),
         ),
         0..6,
     )
@@ -53,9 +62,10 @@ fn route_table() -> impl Strategy<Value = Vec<Route>> {
 }
 
 fn router(routes: Vec<Route>) -> Router {
-    let mut config = Config::default();
-    config.routes = routes;
-    Router::new(&config)
+    Router::new(&Config {
+        routes,
+        ..Config::default()
+    })
 }
 
 fn host() -> impl Strategy<Value = Option<String>> {

@@ -24,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
     assert!(safe_next(target).starts_with('/'));
     if let Some(host) = &original.host {
         assert!(!host.is_empty());
-        assert_eq!(host.to_ascii_lowercase(), *host, "canonical host is lowercase");
+        assert_eq!(
+            host.to_ascii_lowercase(),
+            *host,
+            "canonical host is lowercase"
+        );
         assert_eq!(bare_host(host).ok(), Some(host.as_str()), "host is bare");
     }
     // Read twice, the same headers describe the same request.

@@ -77,7 +77,8 @@ fn harness() -> &'static Harness {
                 let store = Store::Memory(MemoryStore::new());
                 let metrics = Metrics::register(&mut Default::default());
                 let router = Router::new(&config);
-                let live = sessiongate::live::Live::new(store.clone(), "sessiongate:", metrics.clone());
+                let live =
+                    sessiongate::live::Live::new(store.clone(), "sessiongate:", metrics.clone());
                 let sessions = Sessions::new(
                     config.clone(),
                     store.clone(),
@@ -165,9 +166,11 @@ fuzz_target!(|data: &[u8]| {
     let cookie = source::read(config, req.headers());
     let mut store_time = Duration::ZERO;
     let route = matched.route;
-    let verdict = harness
-        .runtime
-        .block_on(gate.sessions.check(route, &mut req, secure, &mut store_time));
+    let verdict =
+        harness.runtime.block_on(
+            gate.sessions
+                .check(route, &mut req, secure, &mut store_time),
+        );
 
     let id = match &cookie {
         Cookie::Present(id) => Some(id.expose()),
@@ -191,13 +194,19 @@ fuzz_target!(|data: &[u8]| {
     }
     // The identity header is the gateway's own: the live session's user.
     let forwarded_user = matches!(verdict, Verdict::Forward(_)) && !route.public;
-    let sent = req.headers().get(identity).map(|v| v.to_str().expect("user"));
+    let sent = req
+        .headers()
+        .get(identity)
+        .map(|v| v.to_str().expect("user"));
     assert_eq!(sent, user.filter(|_| forwarded_user), "identity header");
     let mut rest = req.headers().keys().filter(|n| *n != identity);
     assert_no_forged(&mut rest, identity);
     // What the application reads of the session cookie.
     match config.session.mode {
-        Mode::Managed => assert_eq!(find_cookie(req.headers(), &config.session.cookie_name), None),
+        Mode::Managed => assert_eq!(
+            find_cookie(req.headers(), &config.session.cookie_name),
+            None
+        ),
         Mode::External | Mode::Observe => {
             let name = source::cookie_name(config);
             let left = occurrences(req.headers(), name);
@@ -243,9 +252,13 @@ async fn seed(gate: &Gate) {
     let ten_ago = record("bob", now - 10 * minute);
     let key = format!("{prefix}{ENDED}");
     let seeded = async {
-        store.create(&format!("{prefix}{ALIVE}"), &alive, idle).await?;
+        store
+            .create(&format!("{prefix}{ALIVE}"), &alive, idle)
+            .await?;
         let left = idle - Duration::from_secs(600);
-        store.create(&format!("{prefix}{IDLE}"), &ten_ago, left).await?;
+        store
+            .create(&format!("{prefix}{IDLE}"), &ten_ago, left)
+            .await?;
         store.create(&key, &record("carol", now), idle).await?;
         store.delete(&key).await
     };

@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
         .ok()
         .and_then(|h| Origin::parse(flags & 1 == 1, h));
     let offset = host.len().min(rest.len().saturating_sub(0));
-    let policies = values_of(rest.get(offset + 1..).unwrap_or_default(), &CONTENT_SECURITY_POLICY);
+    let policies = values_of(
+        rest.get(offset + 1..).unwrap_or_default(),
+        &CONTENT_SECURITY_POLICY,
+    );
     let mut headers = policies.clone();
     let Ok(nonce) = allow_warning(&mut headers, origin.as_ref()) else {
         assert_eq!(headers, policies, "untouched on error");
@@ -38,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
     for (old, new) in before.iter().zip(&after) {
         let old: Vec<&str> = old.split(',').collect();
         let new: Vec<&str> = new.split(',').collect();
-        assert_eq!(old.len(), new.len(), "policies kept apart: {old:?} -> {new:?}");
+        assert_eq!(
+            old.len(),
+            new.len(),
+            "policies kept apart: {old:?} -> {new:?}"
+        );
         for (old, new) in old.iter().zip(&new) {
             if old == new {
                 continue;
@@ -60,7 +67,10 @@ fuzz_target!(|data: &[u8]| {
                     "added {added:?}"
                 ),
             }
-            let kept: Vec<&&str> = a.iter().filter(|t| !t.eq_ignore_ascii_case("'none'")).collect();
+            let kept: Vec<&&str> = a
+                .iter()
+                .filter(|t| !t.eq_ignore_ascii_case("'none'"))
+                .collect();
             assert_eq!(kept.len() + 1, b.len(), "{a:?} -> {b:?}");
         }
     }

@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
     }
     // The login URL carries exactly that `next`, encoded.
     let location = login_location("/login", Some("next"), target);
-    let value = location.strip_prefix("/login?next=").expect("one parameter");
+    let value = location
+        .strip_prefix("/login?next=")
+        .expect("one parameter");
     let decoded = percent_decode_str(value).decode_utf8().expect("UTF-8");
     assert_eq!(decoded, next);
 });

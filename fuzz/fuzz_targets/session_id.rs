@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use sessiongate::config::Config;
-use sessiongate::session::source::{Cookie, from_value};
 use sessiongate::session::SessionId;
+use sessiongate::session::source::{Cookie, from_value};
 
 fn configs() -> &'static [Config] {
     static CONFIGS: OnceLock<Vec<Config>> = OnceLock::new();

@@ -42,7 +42,13 @@ pub fn values_of(data: &[u8], name: &HeaderName) -> HeaderMap {
 /// Whether `name` starts with `prefix` when `_` is read as `-` (ASCII case
 /// ignored): how CGI, WSGI and friends read header names.
 pub fn has_prefix_loosely(name: &str, prefix: &str) -> bool {
-    let fold = |b: u8| if b == b'_' { b'-' } else { b.to_ascii_lowercase() };
+    let fold = |b: u8| {
+        if b == b'_' {
+            b'-'
+        } else {
+            b.to_ascii_lowercase()
+        }
+    };
     name.len() >= prefix.len()
         && name
             .bytes()

@@ -63,7 +63,12 @@ struct Settings {
 }
 
 fn settings() -> impl Strategy<Value = Settings> {
-    (1_000u64..60_000, any::<bool>(), any::<bool>(), any::<bool>())
+    (
+        1_000u64..60_000,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
         .prop_flat_map(|(idle_ms, sliding, browser, strict_extends)| {
             (
                 Just(idle_ms),

@@ -178,15 +178,18 @@ mod tests {
                 any::<bool>(),
                 prop_oneof![Just("strict"), Just("lax"), Just("none")],
             )
-                .prop_filter_map("refused by check", |(name, path, domain, secure, http_only, site)| {
-                    let domain = domain.unwrap_or_default();
-                    Config::from_toml_str(&format!(
-                        "[session]\ncookie_name = '{name}'\ncookie_path = '{path}'\n\
+                .prop_filter_map(
+                    "refused by check",
+                    |(name, path, domain, secure, http_only, site)| {
+                        let domain = domain.unwrap_or_default();
+                        Config::from_toml_str(&format!(
+                            "[session]\ncookie_name = '{name}'\ncookie_path = '{path}'\n\
                          cookie_domain = '{domain}'\ncookie_secure = {secure}\n\
                          cookie_http_only = {http_only}\ncookie_same_site = '{site}'\n"
-                    ))
-                    .ok()
-                })
+                        ))
+                        .ok()
+                    },
+                )
         }
 
         proptest! {
