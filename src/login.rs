@@ -34,32 +34,28 @@ pub fn safe_next(path_and_query: &str) -> Cow<'_, str> {
 }
 
 /// Checks `candidate` and what it becomes through several rounds of
-/// percent-decoding, each with its dot segments removed again
-/// (`/a/%2e%2e//evil` decodes to `/a/..//evil`, which is `//evil`).
+/// percent-decoding (`/a/%2e%2e//evil` decodes to `/a/..//evil`, which is
+/// `//evil`). A login page that decodes may redirect to what it decoded as
+/// it is (`//evil/../..` goes to evil), or resolve its dot segments first:
+/// after each round both forms are followed, so every mix of decoding and
+/// resolving is checked.
 fn is_safe_next(candidate: &str) -> bool {
-    let mut current: Cow<'_, str> = Cow::Borrowed(candidate);
-    for _ in 0..DECODE_ROUNDS {
-        if is_dangerous(&current) {
-            return false;
-        }
-        let decoded = match percent_decode_str(&current).decode_utf8() {
-            Ok(decoded) => decoded,
-            Err(_) => return false,
-        };
-        if decoded == *current {
-            return true;
-        }
-        // A login page that decodes may redirect to what it decoded as it
-        // is (`//evil/../..` goes to evil), or resolve it first (`/a/..//evil`
-        // is `//evil`): both must be safe.
-        if is_dangerous(&decoded) {
-            return false;
-        }
-        let next = without_dot_segments(&decoded).into_owned();
-        current = Cow::Owned(next);
-    }
+    safe_from(candidate, DECODE_ROUNDS)
+}
+
+fn safe_from(current: &str, rounds: usize) -> bool {
     // Still changing after several rounds: nested encodings are an attack.
-    false
+    if rounds == 0 || is_dangerous(current) {
+        return false;
+    }
+    let Ok(decoded) = percent_decode_str(current).decode_utf8() else {
+        return false;
+    };
+    if decoded == current {
+        return true;
+    }
+    let resolved = without_dot_segments(&decoded);
+    safe_from(&decoded, rounds - 1) && (resolved == decoded || safe_from(&resolved, rounds - 1))
 }
 
 /// Whether `next` could leave the site or smuggle a control character:
@@ -157,6 +153,9 @@ mod tests {
     /// twice and redirects without resolving sent the browser to host
     /// `..`, and `/%252Fevil.example%252F..%252F..` to `//evil.example/../..`,
     /// which is evil.example. Each decoded form is now checked as it is too.
+    /// A longer run then found `/%252F%2./.%2e/%5~e=?/`: resolved after one
+    /// decoding it was safe, but decoded twice as it is it began `//`; every
+    /// mix of decoding and resolving is now followed.
     #[test]
     fn regression_fuzz_decoded_next_is_checked_before_resolving_dots() {
         for hostile in [
@@ -164,6 +163,8 @@ mod tests {
             "/%252Fevil.example%252F..%252F..",
             "/%2F%2Fevil.example%2F..%2F..",
             "/%255Cevil.example%252F..",
+            // Resolved after one decoding, then decoded again as it is.
+            "/%252F%2./.%2e/%5~e=?/",
         ] {
             assert_eq!(safe_next(hostile), "/", "{hostile:?}");
         }
