@@ -77,6 +77,9 @@ pub mod config;
 pub mod control_headers;
 pub mod demo;
 pub mod endpoints;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod inject;
 pub mod live;

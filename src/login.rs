@@ -34,30 +34,38 @@ pub fn safe_next(path_and_query: &str) -> Cow<'_, str> {
 }
 
 /// Checks `candidate` and what it becomes through several rounds of
-/// percent-decoding, each with its dot segments removed again
-/// (`/a/%2e%2e//evil` decodes to `/a/..//evil`, which is `//evil`).
+/// percent-decoding (`/a/%2e%2e//evil` decodes to `/a/..//evil`, which is
+/// `//evil`). A login page that decodes may redirect to what it decoded as
+/// it is (`//evil/../..` goes to evil), or resolve its dot segments first:
+/// after each round both forms are followed, so every mix of decoding and
+/// resolving is checked.
 fn is_safe_next(candidate: &str) -> bool {
-    let mut current: Cow<'_, str> = Cow::Borrowed(candidate);
-    for _ in 0..DECODE_ROUNDS {
-        let bytes = current.as_bytes();
-        let dangerous = bytes.first() != Some(&b'/')
-            || matches!(bytes.get(1), Some(b'/' | b'\\'))
-            || bytes.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\');
-        if dangerous {
-            return false;
-        }
-        let decoded = match percent_decode_str(&current).decode_utf8() {
-            Ok(decoded) => decoded,
-            Err(_) => return false,
-        };
-        if decoded == *current {
-            return true;
-        }
-        let next = without_dot_segments(&decoded).into_owned();
-        current = Cow::Owned(next);
-    }
+    safe_from(candidate, DECODE_ROUNDS)
+}
+
+fn safe_from(current: &str, rounds: usize) -> bool {
     // Still changing after several rounds: nested encodings are an attack.
-    false
+    if rounds == 0 || is_dangerous(current) {
+        return false;
+    }
+    let Ok(decoded) = percent_decode_str(current).decode_utf8() else {
+        return false;
+    };
+    if decoded == current {
+        return true;
+    }
+    let resolved = without_dot_segments(&decoded);
+    safe_from(&decoded, rounds - 1) && (resolved == decoded || safe_from(&resolved, rounds - 1))
+}
+
+/// Whether `next` could leave the site or smuggle a control character:
+/// not starting with exactly one `/` (`//host` and `/\host` are
+/// protocol-relative), or holding a `\` or a control character.
+fn is_dangerous(next: &str) -> bool {
+    let bytes = next.as_bytes();
+    bytes.first() != Some(&b'/')
+        || matches!(bytes.get(1), Some(b'/' | b'\\'))
+        || bytes.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\')
 }
 
 /// `path_and_query` with the path's `.` and `..` segments removed (RFC
@@ -138,6 +146,30 @@ mod tests {
             let loc = login_location("/login", Some("next"), hostile);
             assert_eq!(loc, "/login?next=/", "{hostile:?}");
         }
+    }
+
+    /// Found by the `safe_next` fuzz target: `/%252F..%252F` passed, as its
+    /// decoded form `//../` resolves to `/`; but a login page that decodes
+    /// twice and redirects without resolving sent the browser to host
+    /// `..`, and `/%252Fevil.example%252F..%252F..` to `//evil.example/../..`,
+    /// which is evil.example. Each decoded form is now checked as it is too.
+    /// A longer run then found `/%252F%2./.%2e/%5~e=?/`: resolved after one
+    /// decoding it was safe, but decoded twice as it is it began `//`; every
+    /// mix of decoding and resolving is now followed.
+    #[test]
+    fn regression_fuzz_decoded_next_is_checked_before_resolving_dots() {
+        for hostile in [
+            "/%252F../",
+            "/%252Fevil.example%252F..%252F..",
+            "/%2F%2Fevil.example%2F..%2F..",
+            "/%255Cevil.example%252F..",
+            // Resolved after one decoding, then decoded again as it is.
+            "/%252F%2./.%2e/%5~e=?/",
+        ] {
+            assert_eq!(safe_next(hostile), "/", "{hostile:?}");
+        }
+        // A path with encoded slashes that stays on the site is kept.
+        assert_eq!(safe_next("/files/a%2Fb/..%2Fc"), "/files/a%2Fb/..%2Fc");
     }
 
     /// Regression: `/a/..//evil.example` went out as `next` unchanged, and

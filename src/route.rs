@@ -10,7 +10,6 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use http::Uri;
-use percent_encoding::percent_decode_str;
 
 use crate::config::{Config, Route};
 
@@ -158,12 +157,15 @@ pub fn bare_host(raw: &str) -> Result<&str, HostError> {
 
 /// Normalises a request path for matching: percent-decoded once, `\` read
 /// as `/`, repeated slashes collapsed, dot segments removed (RFC 3986
-/// §5.2.4). The result always starts with `/`.
+/// §5.2.4). The result always starts with `/`, and is its own normal form
+/// (normalising it again changes nothing): a literal `%` (sent as `%25`, or
+/// not starting an escape) stays written `%25`, so it is never decoded a
+/// second time.
 pub fn normalise_path(path: &str) -> Cow<'_, str> {
     if is_normal(path) {
         return Cow::Borrowed(path);
     }
-    let decoded: Cow<'_, str> = percent_decode_str(path).decode_utf8_lossy();
+    let decoded = decode_once(path);
     let slashed = decoded.replace('\\', "/");
     let mut out: Vec<&str> = Vec::new();
     // A segment's `;parameters` are dropped for matching: servlet containers
@@ -195,6 +197,29 @@ pub fn normalise_path(path: &str) -> Cow<'_, str> {
         normalised.push('/');
     }
     Cow::Owned(normalised)
+}
+
+/// `path` percent-decoded once (invalid UTF-8 read as U+FFFD), every
+/// literal `%` in the result written `%25`.
+fn decode_once(path: &str) -> String {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| (h * 16 + l) as u8),
+            _ => None,
+        };
+        let (byte, len) = escaped.map_or((bytes[i], 1), |b| (b, 3));
+        if byte == b'%' {
+            out.extend_from_slice(b"%25");
+        } else {
+            out.push(byte);
+        }
+        i += len;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether `path` is already what [`normalise_path`] would make of it (the
@@ -237,11 +262,33 @@ mod tests {
             ("/static/..", "/"),
             ("/static/.", "/static/"),
             ("/a%20b", "/a b"),
-            // Decoded once only: a double-encoded dot stays literal.
-            ("/static/%252e%252e/admin", "/static/%2e%2e/admin"),
+            // Decoded once only: a double-encoded dot stays literal (and
+            // its `%` stays written `%25`, see below).
+            ("/static/%252e%252e/admin", "/static/%252e%252e/admin"),
         ];
         for (input, want) in table {
             assert_eq!(normalise_path(input), want, "input {input:?}");
+        }
+    }
+
+    /// Found by the `route` fuzz target: `/%2525` normalised to `/%25`,
+    /// which normalised again to `/%`, so a normalised path was not its own
+    /// normal form; and `/%%34%31` decoded to `/%41`, an escape made by
+    /// decoding. A literal `%` now stays written `%25`.
+    #[test]
+    fn regression_fuzz_normalisation_is_idempotent_on_percent() {
+        let table = [
+            ("/%2525", "/%2525"),
+            ("/%25", "/%25"),
+            ("/%%34%31", "/%2541"),
+            ("/a%", "/a%25"),
+            ("/a%zz/%2e%2e/b", "/b"),
+            ("/%25/..", "/"),
+        ];
+        for (input, want) in table {
+            let once = normalise_path(input);
+            assert_eq!(once, want, "input {input:?}");
+            assert_eq!(normalise_path(&once), once, "again {input:?}");
         }
     }
 
@@ -418,3 +465,7 @@ mod tests {
         assert_eq!(r.route(None, "/STATIC/a.css").route.name, "public");
     }
 }
+
+#[cfg(test)]
+#[path = "route_props.rs"]
+mod props;

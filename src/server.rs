@@ -37,6 +37,8 @@ mod activity;
 pub(crate) mod conn;
 mod head_scan;
 pub(crate) mod limit;
+#[cfg(feature = "fuzzing")]
+pub(crate) use head_scan::flagged_in;
 mod read_tap;
 
 use conn::{Stop, Timeouts};

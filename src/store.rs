@@ -25,7 +25,7 @@ mod forward;
 pub mod cluster;
 pub mod memory;
 pub mod redis;
-mod rules;
+pub(crate) mod rules;
 mod scripts;
 pub mod sentinel;
 mod tracking;
@@ -150,7 +150,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// TTL is set to it, and `touched` to `now_ms`, only when the target
     /// exceeds the current TTL by more than 0 and by at least `min_step`
     /// capped at half of `record.idle` (so a session's short `max-age`
-    /// still slides under a long `touch_interval`).
+    /// still slides under a long `touch_interval`), or when the deadline
+    /// caps the target (it cannot grow) and `now_ms - touched_ms` is at
+    /// least that step: activity is recorded up to the deadline, for the
+    /// routes' stricter idle limits.
     /// A missing or expired key is `Ok(None)`: nothing is ever resurrected.
     fn touch(
         &self,

@@ -40,7 +40,11 @@ impl Origin {
             Some(i) if !host[i..].contains(']') => (&host[..i], host[i + 1..].parse().ok()?),
             _ => (host.as_str(), default),
         };
-        if name.is_empty() || name.contains(['/', ' ', '@']) {
+        // Only what a host name or an IP literal holds: the script's URL
+        // is written into the policy, where `,` would start another policy,
+        // `;` another directive, and a control character break the header.
+        let host_byte = |b: u8| b.is_ascii_alphanumeric() || b"-._~[]:%".contains(&b);
+        if name.is_empty() || !name.bytes().all(host_byte) {
             return None;
         }
         Some(Origin {
@@ -112,9 +116,14 @@ pub fn allow_warning(
         }
         rewritten.push(policies.join(","));
     }
+    // Every value is checked before any header goes: a failure leaves the
+    // page's policies as they were, never none.
+    let rewritten = rewritten
+        .iter()
+        .map(|value| HeaderValue::from_str(value).map_err(|_| CspError::NotText))
+        .collect::<Result<Vec<_>, _>>()?;
     headers.remove(CONTENT_SECURITY_POLICY);
     for value in rewritten {
-        let value = HeaderValue::from_str(&value).map_err(|_| CspError::NotText)?;
         headers.append(CONTENT_SECURITY_POLICY, value);
     }
     Ok(nonce)

@@ -148,3 +148,26 @@ fn fresh_nonces_differ() {
     let b = run(&["script-src 'none'"]).1;
     assert_ne!(a, b);
 }
+
+/// Found by the `inject_csp` fuzz target: an origin whose host held a
+/// control character made a rewritten policy an invalid header value, and
+/// `allow_warning` returned its error after removing every policy: the page
+/// went out with no Content-Security-Policy at all. Origins now hold only
+/// host characters (a `,` or `;` in one would also have split the policy),
+/// and a failure leaves the headers untouched.
+#[test]
+fn regression_fuzz_a_bad_origin_never_drops_the_policy() {
+    for bad in ["a\u{1}b", "a,b", "a;b", "a'b", "a b", "é.test", "a\tb"] {
+        assert_eq!(Origin::parse(false, bad), None, "{bad:?}");
+    }
+    let mut headers = HeaderMap::new();
+    let policy = HeaderValue::from_static("script-src 'unsafe-inline'");
+    headers.append(CONTENT_SECURITY_POLICY, policy.clone());
+    let control = Origin {
+        https: false,
+        host: "a\u{1}b".to_owned(),
+        port: 80,
+    };
+    assert!(allow_warning(&mut headers, Some(&control)).is_err());
+    assert_eq!(headers.get(CONTENT_SECURITY_POLICY), Some(&policy));
+}

@@ -311,8 +311,9 @@ fn partial_tag_suffix(work: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
-/// The rule on a whole body, for tests: the output, and what became of it.
-#[cfg(test)]
+/// The rule on a whole body, for tests (and the `inject_scan` fuzz target):
+/// the output, and what became of it.
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn reference(body: &[u8], tag: &[u8], window: usize, pad: bool) -> (Vec<u8>, Outcome) {
     let splice = |at: usize| {
         let mut out = body[..at].to_vec();

@@ -197,18 +197,25 @@ impl Head {
     }
 }
 
+/// Whether a connection that reads `pieces`, in this order, gets flagged
+/// (for the tests and the `head_scan` fuzz target).
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn flagged_in<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    let tainted = Tainted::default();
+    let mut scan = HeadScan::new(tainted.clone());
+    for piece in pieces {
+        scan.scan(piece);
+    }
+    tainted.get()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Feeds `input` in pieces of `step` bytes; returns whether it flagged.
     fn flagged(input: &[u8], step: usize) -> bool {
-        let tainted = Tainted::default();
-        let mut scan = HeadScan::new(tainted.clone());
-        for piece in input.chunks(step) {
-            scan.scan(piece);
-        }
-        tainted.get()
+        flagged_in(input.chunks(step))
     }
 
     #[test]

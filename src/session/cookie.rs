@@ -70,7 +70,7 @@ pub fn join_cookie_headers(headers: &mut HeaderMap) {
 /// and reads `.` and ` ` as `_`, ASP.NET ignores letter case. Every
 /// non-ASCII byte counts as space here. Names only shrink when decoded and
 /// trimmed, so a shorter one is rejected at once.
-fn reads_as(raw: &[u8], name: &str) -> bool {
+pub(crate) fn reads_as(raw: &[u8], name: &str) -> bool {
     if raw.len() < name.len() {
         return false;
     }

@@ -349,3 +349,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "decide_props.rs"]
+mod props;

@@ -161,4 +161,79 @@ mod tests {
             );
         }
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::config::Config;
+
+        /// A `[session]` the configuration accepts, from random attributes.
+        fn config() -> impl Strategy<Value = Config> {
+            (
+                "[!#$%&*+.^_`|~A-Za-z0-9-]{1,16}",
+                "/[A-Za-z0-9._~!$&()*+,=:@/-]{0,16}",
+                prop::option::of("\\.?[a-z0-9]{1,8}(\\.[a-z0-9]{1,8}){0,2}"),
+                prop_oneof![Just("true"), Just("false"), Just("\"auto\"")],
+                any::<bool>(),
+                prop_oneof![Just("strict"), Just("lax"), Just("none")],
+            )
+                .prop_filter_map(
+                    "refused by check",
+                    |(name, path, domain, secure, http_only, site)| {
+                        let domain = domain.unwrap_or_default();
+                        Config::from_toml_str(&format!(
+                            "[session]\ncookie_name = '{name}'\ncookie_path = '{path}'\n\
+                         cookie_domain = '{domain}'\ncookie_secure = {secure}\n\
+                         cookie_http_only = {http_only}\ncookie_same_site = '{site}'\n"
+                        ))
+                        .ok()
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// What the gateway writes reads back as the same cookie, with a
+            /// Max-Age of the lifetime rounded up to whole seconds.
+            #[test]
+            fn set_cookie_parses_back(
+                config in config(),
+                value in "[A-Za-z0-9._~+/=,-]{1,64}",
+                secure_request in any::<bool>(),
+                age_ms in prop::option::of(0u64..10_000_000_000),
+            ) {
+                let attrs = CookieAttrs::new(&config.session, secure_request);
+                let age = age_ms.map(Duration::from_millis);
+                let header = attrs.set(&value, age).expect("valid Set-Cookie");
+                let text = header.to_str().expect("visible ASCII").to_owned();
+                let parsed = cookie::Cookie::parse(text.clone()).expect("parses");
+                prop_assert_eq!(parsed.name(), attrs.name);
+                prop_assert_eq!(parsed.value(), value.as_str());
+                prop_assert_eq!(parsed.path(), Some(attrs.path));
+                let domain = attrs.domain.map(|d| d.trim_start_matches('.'));
+                prop_assert_eq!(parsed.domain(), domain);
+                prop_assert_eq!(parsed.secure(), Some(attrs.secure).filter(|s| *s));
+                prop_assert_eq!(parsed.http_only(), Some(attrs.http_only).filter(|h| *h));
+                let site = match attrs.same_site {
+                    SameSite::Strict => cookie::SameSite::Strict,
+                    SameSite::Lax => cookie::SameSite::Lax,
+                    SameSite::None => cookie::SameSite::None,
+                };
+                prop_assert_eq!(parsed.same_site(), Some(site));
+                let want = age_ms.map(|ms| i64::try_from(ms.div_ceil(1000)).expect("small"));
+                prop_assert_eq!(parsed.max_age().map(|a| a.whole_seconds()), want);
+
+                let cleared = attrs.clear().expect("valid Set-Cookie");
+                let cleared = cookie::Cookie::parse(cleared.to_str().expect("ASCII").to_owned())
+                    .expect("parses");
+                prop_assert_eq!(cleared.name(), attrs.name);
+                prop_assert_eq!(cleared.value(), "");
+                prop_assert_eq!(cleared.path(), Some(attrs.path));
+                prop_assert_eq!(cleared.domain(), domain);
+                prop_assert_eq!(cleared.max_age().map(|a| a.whole_seconds()), Some(0));
+            }
+        }
+    }
 }

@@ -26,7 +26,8 @@ pub(crate) fn session_target(record: &Record, touch: &Touch, ttl: Duration) -> O
         // refused, so it must not count as activity.
         return None;
     }
-    let mut target = millis(record.idle);
+    let idle = millis(record.idle);
+    let mut target = idle;
     if let Some(deadline) = record.deadline_ms {
         // Never extend past the absolute cap; at or past it, never extend.
         let left = deadline.saturating_sub(touch.now_ms);
@@ -34,8 +35,17 @@ pub(crate) fn session_target(record: &Record, touch: &Touch, ttl: Duration) -> O
     }
     // A session whose own idle timeout (`max-age`) is shorter than
     // `touch_interval` would otherwise never slide: skip at most half of it.
-    let min_step = millis(touch.min_step).min(millis(record.idle) / 2);
-    grows_enough(target, millis(ttl), min_step).then(|| Duration::from_millis(target))
+    let min_step = millis(touch.min_step).min(idle / 2);
+    // Within `idle` of the absolute cap the TTL cannot grow, but activity
+    // must still be recorded (at most `min_step` apart), or a route's
+    // stricter idle limit would refuse a user active elsewhere. The TTL is
+    // then set to what is left until the cap, which it already is but for
+    // the store's and the gateway's clocks differing by a few ms.
+    let capped = target < idle;
+    let unrecorded = touch.now_ms.saturating_sub(record.touched_ms) >= min_step;
+    let record_only = capped && target > 0 && unrecorded;
+    (grows_enough(target, millis(ttl), min_step) || record_only)
+        .then(|| Duration::from_millis(target))
 }
 
 /// Whether a session last active at `touched_ms` has been idle longer than
@@ -133,6 +143,34 @@ mod tests {
         );
         assert_eq!(session_target(&r, &touch(10_300, 0, None), MS(100)), None);
         assert_eq!(session_target(&r, &touch(20_000, 0, None), MS(100)), None);
+    }
+
+    /// Found by the `decide` property test: within `idle` of the absolute
+    /// cap the TTL could not grow, so `touched` was never written again and
+    /// a route's stricter idle limit refused a user active on other routes
+    /// (idle 35 s, cap 40.5 s, route limit 1.2 s: refused 1.16 s after a
+    /// forwarded request). Activity is now recorded there too, at most
+    /// `min_step` apart, without ever lengthening the TTL past the cap.
+    #[test]
+    fn regression_prop_activity_is_recorded_near_the_cap() {
+        let r = record(35_128, Some(40_494), 34_604);
+        // The TTL already reaches the cap: it stays, `touched` moves.
+        assert_eq!(
+            session_target(&r, &touch(39_337, 0, None), MS(1_157)),
+            Some(MS(1_157))
+        );
+        // ... but no more often than min_step.
+        let recent = record(35_128, Some(40_494), 39_000);
+        assert_eq!(
+            session_target(&recent, &touch(39_337, 500, None), MS(1_157)),
+            None
+        );
+        assert_eq!(
+            session_target(&recent, &touch(39_500, 500, None), MS(994)),
+            Some(MS(994))
+        );
+        // At the cap itself nothing is written.
+        assert_eq!(session_target(&r, &touch(40_494, 0, None), MS(0)), None);
     }
 
     #[test]

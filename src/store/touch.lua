@@ -36,7 +36,11 @@ if ttl >= 0 and ARGV[2] == '1' then
     -- min_step is at most half the session's own idle timeout, so a short
     -- max-age still slides under a long touch_interval.
     local step = math.min(tonumber(ARGV[3]), math.floor(idle / 2))
-    if target > ttl and target - ttl >= step then
+    -- Within idle of the cap the TTL cannot grow, but activity is still
+    -- recorded (at most step apart) for the routes' stricter idle limits,
+    -- the TTL set to what is left until the cap.
+    local record_only = target < idle and target > 0 and now - touched >= step
+    if (target > ttl and target - ttl >= step) or record_only then
       redis.call('PEXPIRE', KEYS[1], target)
       redis.call('HSET', KEYS[1], 'touched', ARGV[1])
       after = target

@@ -212,6 +212,25 @@ async fn session_ends_at_the_deadline_however_active<S: SessionStore>(store: &S)
     }
 }
 
+/// Within `idle` of the deadline the TTL cannot grow, yet activity is
+/// recorded: a route's stricter idle limit must not refuse a user active
+/// elsewhere (found by the decide property test, see `store/rules.rs`).
+async fn activity_is_recorded_near_the_deadline<S: SessionStore>(store: &S) {
+    let now = now_ms();
+    let rec = Record {
+        deadline_ms: Some(now + 20_000),
+        touched_ms: now - 5_000,
+        ..record(60_000)
+    };
+    let key = created(store, &rec, 20_000).await;
+    let touch = slide();
+    let first = found(store, &key, &touch).await;
+    assert!(first.extended, "activity recorded");
+    assert!(first.ttl <= MS(20_000), "never beyond the deadline");
+    let again = found(store, &key, &peek()).await;
+    assert_eq!(again.record.touched_ms, touch.now_ms);
+}
+
 async fn max_idle_exceeded_is_found_but_not_extended<S: SessionStore>(store: &S) {
     let rec = Record {
         touched_ms: now_ms() - 5_000,
@@ -397,6 +416,7 @@ conformance!(
     min_step_is_capped_by_half_the_sessions_idle,
     deadline_caps_the_extension,
     session_ends_at_the_deadline_however_active,
+    activity_is_recorded_near_the_deadline,
     max_idle_exceeded_is_found_but_not_extended,
     expired_sessions_are_never_resurrected,
     touched_moves_only_when_extended,
