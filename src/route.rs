@@ -467,5 +467,5 @@ mod tests {
 }
 
 #[cfg(test)]
-#[path = "route_props.rs"]
+#[path = "route_prop_tests.rs"]
 mod props;

@@ -351,5 +351,5 @@ mod tests {
 }
 
 #[cfg(test)]
-#[path = "decide_props.rs"]
+#[path = "decide_prop_tests.rs"]
 mod props;
