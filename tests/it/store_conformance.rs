@@ -352,6 +352,23 @@ async fn index_reads_all_or_a_sample_and_removes<S: SessionStore>(store: &S) {
     assert!(empty.is_empty(), "a missing index is empty");
 }
 
+/// A store on `server`, as the `redis` and `redis_cached` suites use it.
+fn redis_store(server: &crate::support::redis::RedisServer) -> sessiongate::store::RedisStore {
+    sessiongate::store::RedisStore::connect(&server.url(), Duration::from_secs(2)).expect("connect")
+}
+
+/// `store` with `store.client_cache` on, once tracking is set up (before
+/// that every touch would go to Redis and the cache would go untested).
+async fn cached(store: sessiongate::store::RedisStore) -> sessiongate::store::RedisStore {
+    let store = store.with_client_cache("sessiongate:test:", 1_000);
+    let start = std::time::Instant::now();
+    while !store.client_cache_live() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no tracking");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    store
+}
+
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod memory {
@@ -371,17 +388,7 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn $test() {
                     let server = crate::support::redis::RedisServer::start();
-                    let store = sessiongate::store::RedisStore::connect(
-                        &server.url(),
-                        std::time::Duration::from_secs(2),
-                    )
-                    .expect("connect")
-                    .with_client_cache("sessiongate:test:", 1_000);
-                    let start = std::time::Instant::now();
-                    while !store.client_cache_live() {
-                        assert!(start.elapsed() < std::time::Duration::from_secs(10), "no tracking");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    }
+                    let store = super::cached(super::redis_store(&server)).await;
                     super::$test(&store).await;
                 }
             )*
@@ -392,12 +399,7 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn $test() {
                     let server = crate::support::redis::RedisServer::start();
-                    let store = sessiongate::store::RedisStore::connect(
-                        &server.url(),
-                        std::time::Duration::from_secs(2),
-                    )
-                    .expect("connect");
-                    super::$test(&store).await;
+                    super::$test(&super::redis_store(&server)).await;
                 }
             )*
         }
