@@ -229,7 +229,11 @@ where
             .arg("browser")
             .arg(u8::from(record.browser))
             .arg("touched")
-            .arg(record.touched_ms);
+            .arg(record.touched_ms)
+            // When the TTL set below runs out, by the gateway's clock: lets
+            // `touch.lua` skip a PTTL call (see there).
+            .arg("expires")
+            .arg(record.touched_ms.saturating_add(millis(ttl)));
         if let Some(user) = &record.user {
             hset.arg("user").arg(user);
         }

@@ -17,7 +17,8 @@ static TOUCH_FOREIGN: LazyLock<Script> =
 
 /// What `touch.lua` returns: the six fields as stored (the user a string,
 /// the others integers, `-1` where missing or malformed), then
-/// `ttl_before`, `ttl_after` and `extended`.
+/// `ttl_before` (read from the record: `touched + idle`, capped by
+/// `deadline`), `ttl_after` and `extended`.
 pub(super) type TouchReply = (Option<String>, i64, i64, i64, i64, i64, i64, i64, i64);
 
 /// What `touch_foreign.lua` returns: `ttl_before`, `ttl_after` (`-1`: the
@@ -57,9 +58,6 @@ fn limits(invocation: &mut ScriptInvocation<'static>, touch: &Touch) {
 /// Turns `touch.lua`'s answer into a [`Found`].
 pub(super) fn decode_touch(reply: TouchReply) -> Result<Found, StoreError> {
     let (user, started, idle, deadline, browser, touched, before, after, extended) = reply;
-    let ttl_before =
-        u64::try_from(before).map_err(|_| StoreError::Corrupt("session key has no expiry"))?;
-    let ttl = u64::try_from(after).map_err(|_| StoreError::Corrupt("session key has no expiry"))?;
     let record = Record {
         user: user.filter(|u| !u.is_empty()),
         started_ms: number(started, "field `started` is missing or not a number")?,
@@ -76,6 +74,10 @@ pub(super) fn decode_touch(reply: TouchReply) -> Result<Found, StoreError> {
         },
         touched_ms: number(touched, "field `touched` is missing or not a number")?,
     };
+    // The script reads the TTL from `touched`, `idle` and `deadline`, all
+    // checked above: -1 here would be a script out of step with this code.
+    let ttl_before = number(before, "session has no expiry")?;
+    let ttl = number(after, "session has no expiry")?;
     Ok(Found {
         record,
         ttl_before: Duration::from_millis(ttl_before),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sessiongate::config::StoreConfig;
 use sessiongate::store::{ForeignFound, RedisStore, SessionStore, Store, StoreError, Touch};
 
-use super::{MS, created, found, key, peek, record, slide};
+use super::{MS, assert_within, created, found, key, peek, record, slide};
 use crate::support::records::until;
 use crate::support::redis::RedisServer;
 
@@ -180,6 +180,7 @@ async fn record_is_a_hash_an_operator_can_read() {
     let expected = [
         ("browser", "1".to_owned()),
         ("deadline", "1900000000000".to_owned()),
+        ("expires", (rec.touched_ms + 300_000).to_string()),
         ("idle", "300000".to_owned()),
         ("started", rec.started_ms.to_string()),
         ("touched", rec.touched_ms.to_string()),
@@ -241,6 +242,88 @@ async fn one_command_per_touch() {
         "one EVALSHA per foreign touch: {calls:?}"
     );
     assert_eq!(count("script|load"), 0, "{calls:?}");
+}
+
+/// The calls of `name` in `INFO commandstats` since the last reset.
+fn calls_of(server: &RedisServer, name: &str) -> u64 {
+    command_calls(server)
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(0, |(_, c)| *c)
+}
+
+/// A session as the gateway writes it (TTL = idle, the `expires` field
+/// matching) is read with one `HMGET` inside the script, no `PTTL`; so is
+/// one it has just slid.
+#[tokio::test]
+async fn a_touch_reads_the_ttl_from_the_record_without_pttl() {
+    let (server, store) = started();
+    let key = created(&store, &record(10_000), 10_000).await;
+    found(&store, &key, &peek()).await; // loads the script once
+    let _: () = server.query(&["CONFIG", "RESETSTAT"]);
+    tokio::time::sleep(MS(20)).await;
+    let got = found(&store, &key, &slide()).await;
+    assert!(got.extended, "{got:?}");
+    assert_within(got.ttl_before, 8_000, 9_990);
+    for _ in 0..4 {
+        let got = found(&store, &key, &peek()).await;
+        assert_within(got.ttl_before, 9_000, 10_000);
+    }
+    assert_eq!(calls_of(&server, "pttl"), 0, "{:?}", command_calls(&server));
+    assert_eq!(calls_of(&server, "hmget"), 5);
+    assert_eq!(
+        calls_of(&server, "hset"),
+        1,
+        "the slide writes touched + expires"
+    );
+    let pttl = pttl_of(&server, &key);
+    assert!((9_000..=10_000).contains(&pttl), "PTTL {pttl}");
+}
+
+/// A gateway older than the `expires` field slides a session without
+/// updating it: the record no longer says when it expires, and the script
+/// reads `PTTL` instead, so both versions can share a Redis.
+#[tokio::test]
+async fn a_record_an_older_gateway_slid_is_read_with_pttl() {
+    let (server, store) = started();
+    let key = created(&store, &record(10_000), 10_000).await;
+    tokio::time::sleep(MS(50)).await;
+    // What an older gateway's slide writes: touched and the TTL, no expires.
+    let now = crate::support::records::now_ms().to_string();
+    let _: i64 = server.query(&["HSET", &key, "touched", &now]);
+    let _: bool = server.query(&["PEXPIRE", &key, "3000"]);
+    let _: () = server.query(&["CONFIG", "RESETSTAT"]);
+    let got = found(&store, &key, &peek()).await;
+    assert_within(got.ttl_before, 2_000, 3_000);
+    assert_eq!(calls_of(&server, "pttl"), 1);
+    // The next slide writes a record that says it again.
+    let got = found(&store, &key, &slide()).await;
+    assert_eq!(got.ttl, MS(10_000));
+    let _: () = server.query(&["CONFIG", "RESETSTAT"]);
+    let got = found(&store, &key, &peek()).await;
+    assert_within(got.ttl_before, 9_000, 10_000);
+    assert_eq!(calls_of(&server, "pttl"), 0);
+    // A record without the field at all (written before it existed) too.
+    let _: i64 = server.query(&["HDEL", &key, "expires"]);
+    let _: bool = server.query(&["PEXPIRE", &key, "4000"]);
+    let got = found(&store, &key, &peek()).await;
+    assert_within(got.ttl_before, 3_000, 4_000);
+}
+
+/// Past `expires` by the gateway's clock the session is over, even in the
+/// few ms before Redis (whose TTL started a little later) removes the key;
+/// and it is not slid back to life.
+#[tokio::test]
+async fn a_session_past_its_expires_is_refused_before_redis_drops_it() {
+    let (server, store) = started();
+    let key = created(&store, &record(2_000), 2_000).await;
+    let later = Touch {
+        now_ms: crate::support::records::now_ms() + 2_000,
+        ..slide()
+    };
+    assert_eq!(store.touch(&key, &later).await.expect("touch"), None);
+    let pttl = pttl_of(&server, &key);
+    assert!((0..=2_000).contains(&pttl), "not extended: PTTL {pttl}");
 }
 
 #[tokio::test]
