@@ -184,6 +184,10 @@ pub fn status_json(found: &Found, now_ms: u64) -> serde_json::Value {
     let mut body = serde_json::json!({
         "authenticated": true,
         "expires_in": found.ttl.as_secs(),
+        // The same to the millisecond (an addition to SPEC §6's keys):
+        // `expires_in` is truncated, so a countdown built on it runs up to
+        // a second early; the warning script (SPEC §12) uses this one.
+        "expires_in_ms": u64::try_from(found.ttl.as_millis()).unwrap_or(u64::MAX),
         "idle_timeout": record.idle.as_secs(),
         "absolute_expires_in": record.deadline_ms.map(|d| d.saturating_sub(now_ms) / 1000),
         "browser_session": record.browser,

@@ -26,7 +26,9 @@
 
   function take(s) {
     seen = true;
-    deadline = Date.now() + s.expires_in * 1000;
+    // expires_in_ms when the gateway sends it: expires_in is whole seconds,
+    // truncated, which would warn (and count down) up to a second early.
+    deadline = Date.now() + (s.expires_in_ms != null ? s.expires_in_ms : s.expires_in * 1000);
     if (s.warning_before > 0) warnMs = s.warning_before * 1000;
     plan();
   }

@@ -34,6 +34,11 @@ async fn session_status_does_not_slide() {
     assert_eq!(json["browser_session"], false);
     let expires_in = json["expires_in"].as_u64().expect("expires_in");
     assert!((28..=30).contains(&expires_in), "{json}");
+    // The same to the millisecond, which the warning script counts down
+    // from: expires_in is it truncated to whole seconds.
+    let expires_in_ms = json["expires_in_ms"].as_u64().expect("expires_in_ms");
+    assert!((28_000..=30_000).contains(&expires_in_ms), "{json}");
+    assert_eq!(expires_in_ms / 1000, expires_in, "{json}");
     status.assert_no_session_cookie();
 
     let first = pttl(&redis, &login.id);
