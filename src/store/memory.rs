@@ -1,81 +1,56 @@
 //! The embedded store (`memory://`, the default): sessions live in this
 //! process and die with it.
 //!
-//! A moka cache keyed by the full store key. Each entry carries its own
-//! expiry instant and moka's per-entry [`Expiry`] policy removes it then.
-//! Reads also check the instant themselves, so an entry moka has not swept
-//! yet is never returned.
+//! The sessions are in [`shards::Shards`]: 64 mutex-guarded linked hash
+//! maps kept in order of activity, so a request's touch is one shard lock,
+//! a hash lookup and a move to the back of that shard's list (it was a moka
+//! cache, whose `and_compute_with` cost about 12k instructions per request,
+//! a quarter of a forward-auth check: bench/README.md, round two). Each
+//! entry carries its own expiry instant; reads check it, so an expired
+//! entry is never returned, and it is removed then or by a later sweep.
 //!
 //! The map is bounded (`store.max_sessions`, issue 19): a login beyond the
-//! bound evicts the least recently active session (moka's LRU policy; every
-//! request's `touch` is an access), counts it in
+//! bound evicts the least recently active session (the front of every
+//! shard compared; every request's `touch` is an activity), counts it in
 //! `sessiongate_store_evictions_total` and says so in the log, without ids.
 //! An evicted session is gone as an expired one is; its entry in its user's
 //! index (SPEC §9) goes with it (as an expired or deleted one's does), so
 //! the index is bounded too.
 //!
-//! `touch` runs inside `and_compute_with`, which serialises calls on the same
-//! key only (a key-level lock, never held across an `.await`): the read and
-//! the conditional write are atomic per session, with no global lock.
+//! `touch` reads and conditionally writes under the shard's lock, never
+//! held across an `.await`: atomic per session, with no global lock.
+
+mod shards;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use moka::Expiry;
-use moka::notification::RemovalCause;
-use moka::ops::compute::Op;
-use moka::policy::EvictionPolicy;
-use moka::sync::Cache;
 use prometheus_client::metrics::counter::Counter;
 use tracing::warn;
 
 use super::rules;
 use super::{ForeignFound, Found, IndexEntry, Record, SessionStore, StoreError, Touch};
 use crate::throttle::Throttle;
-
-/// One stored session and the monotonic instant it expires at.
-#[derive(Clone)]
-struct Entry {
-    record: Record,
-    expires_at: Instant,
-}
-
-impl Entry {
-    /// The remaining TTL, or `None` when it has run out.
-    fn ttl(&self, now: Instant) -> Option<Duration> {
-        let left = self.expires_at.saturating_duration_since(now);
-        (!left.is_zero()).then_some(left)
-    }
-}
-
-/// Tells moka that each entry expires at its own `expires_at`.
-struct AtExpiresAt;
-
-impl Expiry<String, Entry> for AtExpiresAt {
-    fn expire_after_create(&self, _key: &String, value: &Entry, at: Instant) -> Option<Duration> {
-        Some(value.expires_at.saturating_duration_since(at))
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &String,
-        value: &Entry,
-        at: Instant,
-        _left: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.expires_at.saturating_duration_since(at))
-    }
-}
+use shards::{Access, Entry, Made, Shards};
 
 /// The embedded session store. Cloning shares the same sessions.
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<String, Entry>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sessions: Shards,
+    max_sessions: u64,
+    evictions: Counter,
+    /// One eviction line per interval in a login flood.
+    throttle: Mutex<Throttle>,
     /// Session control's index hashes and handle keys (SPEC §9): written
-    /// on login, revocation and eviction only, never on the request path,
-    /// so one lock (never held across an `.await`) is enough.
-    index: Arc<Mutex<Index>>,
+    /// on login, revocation, expiry and eviction only, never on a
+    /// request's touch, so one lock (never held across an `.await`, nor
+    /// with a shard's) is enough.
+    index: Mutex<Index>,
 }
 
 /// The memory store's index keys: hashes of handle → id, and strings.
@@ -84,7 +59,7 @@ struct Index {
     hashes: HashMap<String, HashMap<String, String>>,
     strings: HashMap<String, String>,
     /// Session key → where the session stands in the index, so a session
-    /// moka drops (evicted or expired) leaves the index with it.
+    /// that goes (evicted, expired or deleted) leaves the index with it.
     placed: HashMap<String, Placed>,
     /// The prefix of session keys: session key = prefix + id.
     key_prefix: String,
@@ -98,7 +73,7 @@ struct Placed {
 }
 
 impl Index {
-    /// A session moka dropped (evicted, expired or deleted): its index
+    /// A session that went (evicted, expired or deleted): its index
     /// entries go too, when they still name it.
     fn dropped(&mut self, key: &str) {
         let Some(placed) = self.placed.remove(key) else {
@@ -136,58 +111,84 @@ impl MemoryStore {
     /// An empty store of at most `max_sessions` sessions whose keys start
     /// with `key_prefix`, counting the sessions it evicts in `evictions`.
     pub fn bounded(max_sessions: u64, key_prefix: &str, evictions: Counter) -> Self {
-        let index = Arc::new(Mutex::new(Index {
+        let index = Index {
             key_prefix: key_prefix.to_owned(),
             ..Index::default()
-        }));
-        let dropped = Arc::downgrade(&index);
-        let throttle = Mutex::new(Throttle::default());
-        // Runs inside moka's housekeeping, never while the index lock is held.
-        let listener = move |key: Arc<String>, _entry: Entry, cause: RemovalCause| {
-            if cause == RemovalCause::Replaced {
-                return;
-            }
-            if cause == RemovalCause::Size {
-                evictions.inc();
-                let due = throttle
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .note();
-                if let Some(evicted) = due {
-                    warn!(
-                        max_sessions,
-                        evicted,
-                        "memory store full (store.max_sessions): evicted the least recently \
-                         active sessions to make room for new logins"
-                    );
-                }
-            }
-            if let Some(index) = dropped.upgrade() {
-                let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
-                index.dropped(&key);
-            }
         };
         Self {
-            cache: Cache::builder()
-                .max_capacity(max_sessions)
-                .eviction_policy(EvictionPolicy::lru())
-                .expire_after(AtExpiresAt)
-                .eviction_listener(listener)
-                .build(),
-            index,
+            inner: Arc::new(Inner {
+                sessions: Shards::new(),
+                max_sessions,
+                evictions,
+                throttle: Mutex::new(Throttle::default()),
+                index: Mutex::new(index),
+            }),
         }
     }
 
-    /// How many sessions the store holds (after pending evictions and
-    /// expiries are applied).
+    /// How many sessions the store holds (expired ones removed first).
     pub fn len(&self) -> u64 {
-        self.cache.run_pending_tasks();
-        self.cache.entry_count()
+        let mut expired = Vec::new();
+        self.inner.sessions.sweep_all(Instant::now(), &mut expired);
+        self.inner.dropped(&expired);
+        self.inner.sessions.len()
     }
 
     /// Whether the store holds no session.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Inner {
+    fn index(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sessions that are gone (expired, evicted or deleted) leave the index.
+    fn dropped(&self, keys: &[Box<str>]) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut index = self.index();
+        for key in keys {
+            index.dropped(key);
+        }
+    }
+
+    /// Evicts the least recently active sessions while the store holds
+    /// more than `max_sessions`; says so in the log, once per interval.
+    fn keep_bound(&self) {
+        let mut evicted = 0;
+        let mut gone = Vec::new();
+        while self.sessions.len() > self.max_sessions {
+            match self.sessions.make_room(Instant::now()) {
+                Some(Made::Expired(key)) => gone.push(key),
+                Some(Made::Evicted(key)) => {
+                    evicted += 1;
+                    gone.push(key);
+                }
+                None => break,
+            }
+        }
+        self.dropped(&gone);
+        if evicted == 0 {
+            return;
+        }
+        self.evictions.inc_by(evicted);
+        let due = self
+            .throttle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .note();
+        if let Some(evicted) = due {
+            warn!(
+                max_sessions = self.max_sessions,
+                evicted,
+                "memory store full (store.max_sessions): evicted the least recently \
+                 active sessions to make room for new logins"
+            );
+        }
     }
 }
 
@@ -201,56 +202,48 @@ impl std::fmt::Debug for MemoryStore {
     // Keys hold session ids: show only how many there are.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("entries", &self.cache.entry_count())
+            .field("entries", &self.inner.sessions.len())
             .finish()
     }
 }
 
 impl SessionStore for MemoryStore {
     async fn create(&self, key: &str, record: &Record, ttl: Duration) -> Result<(), StoreError> {
-        let entry = Entry {
-            record: record.clone(),
-            expires_at: Instant::now() + ttl,
-        };
-        self.cache.insert(key.to_owned(), entry);
-        // Applies the bound now: moka otherwise evicts in batches later,
-        // and a login flood would overshoot `max_sessions` meanwhile.
-        self.cache.run_pending_tasks();
+        let now = Instant::now();
+        let entry = Entry::new(record.clone(), now + ttl, now);
+        let mut expired = Vec::new();
+        self.inner.sessions.insert(key, entry, &mut expired);
+        self.inner.dropped(&expired);
+        // The bound holds after every login, never overshot in a flood.
+        self.inner.keep_bound();
         Ok(())
     }
 
     async fn touch(&self, key: &str, touch: &Touch) -> Result<Option<Found>, StoreError> {
-        let mut found = None;
-        self.cache
-            .entry(key.to_owned())
-            .and_compute_with(|current| {
-                let Some(current) = current else {
-                    return Op::Nop;
-                };
-                let mut entry = current.into_value();
-                let now = Instant::now();
-                let Some(ttl_before) = entry.ttl(now) else {
-                    // Expired but not yet swept: it is gone, never revived.
-                    return Op::Remove;
-                };
-                let record = entry.record.clone();
-                let target = rules::session_target(&record, touch, ttl_before);
-                found = Some(Found {
-                    record,
-                    ttl_before,
-                    ttl: target.unwrap_or(ttl_before),
-                    extended: target.is_some(),
-                });
-                match target {
-                    Some(target) => {
-                        entry.expires_at = now + target;
-                        entry.record.touched_ms = touch.now_ms;
-                        Op::Put(entry)
-                    }
-                    None => Op::Nop,
-                }
-            });
-        Ok(found)
+        let now = Instant::now();
+        let access = self.inner.sessions.access(key, now, |entry, ttl_before| {
+            let record = entry.record.clone();
+            let target = rules::session_target(&record, touch, ttl_before);
+            if let Some(target) = target {
+                entry.expires_at = now + target;
+                entry.record.touched_ms = touch.now_ms;
+            }
+            Found {
+                record,
+                ttl_before,
+                ttl: target.unwrap_or(ttl_before),
+                extended: target.is_some(),
+            }
+        });
+        match access {
+            Access::Live(found) => Ok(Some(found)),
+            // Expired but not yet swept: it is gone, never revived.
+            Access::Expired => {
+                self.inner.dropped(&[key.into()]);
+                Ok(None)
+            }
+            Access::Missing => Ok(None),
+        }
     }
 
     /// External mode keeps its sessions in the application's Redis; the
@@ -265,12 +258,15 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        let removed = self.cache.remove(key);
-        Ok(removed.is_some_and(|entry| entry.ttl(Instant::now()).is_some()))
+        let Some(removed) = self.inner.sessions.remove(key) else {
+            return Ok(false);
+        };
+        self.inner.dropped(&[key.into()]);
+        Ok(removed.ttl(Instant::now()).is_some())
     }
 
     async fn index_add(&self, entry: &IndexEntry<'_>, id: &str) -> Result<(), StoreError> {
-        let mut all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all = self.inner.index();
         all.hashes
             .entry(entry.index.to_owned())
             .or_default()
@@ -292,7 +288,7 @@ impl SessionStore for MemoryStore {
         index: &str,
         sample: Option<usize>,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        let all = self.inner.index();
         let Some(hash) = all.hashes.get(index) else {
             return Ok(Vec::new());
         };
@@ -310,7 +306,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn index_remove(&self, entry: &IndexEntry<'_>) -> Result<(), StoreError> {
-        let mut all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut all = self.inner.index();
         if let Some(id) = all.strings.get(entry.handle_key) {
             let key = format!("{}{id}", all.key_prefix);
             all.placed.remove(&key);
@@ -326,7 +322,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn handle_target(&self, handle_key: &str) -> Result<Option<String>, StoreError> {
-        let all = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        let all = self.inner.index();
         Ok(all.strings.get(handle_key).cloned())
     }
 
