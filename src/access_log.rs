@@ -332,19 +332,8 @@ mod tests {
     #[test]
     fn the_line_is_tracing_subscribers_text_format() {
         let mut out = Vec::new();
-        let line = Line {
-            method: "GET",
-            path: "/a%20b\"c",
-            status: 401,
-            route: "default",
-            route_quoted: &format!("{:?}", "default"),
-            outcome: "unauthorized",
-            reason: "missing",
-            duration_ms: 1.080222,
-            store_ms: 0.0,
-            upstream_ms: 0.000012,
-            client: "127.0.0.1".parse().unwrap(),
-        };
+        // The first of `lines()`: GET /a%20b"c, 401 on route "default".
+        let line = lines().swap_remove(0);
         format_line(&mut out, b"2026-12-03T09:28:02.", 4_542, &line);
         assert_eq!(
             String::from_utf8(out).unwrap(),

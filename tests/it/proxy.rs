@@ -21,7 +21,9 @@ use crate::support::http::{
     Answer, ClientBody, Http, PATIENCE, Proto, body, http1_over, http2_over, respond_h1,
     respond_h2, tcp,
 };
-use crate::support::upstream::{DOWNLOAD_HEAD, TestUpstream, resetting_upstream};
+use crate::support::upstream::{
+    DOWNLOAD_HEAD, TestUpstream, read_request_head, resetting_upstream,
+};
 
 mod connections;
 mod errors;

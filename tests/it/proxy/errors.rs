@@ -322,12 +322,8 @@ async fn a_pooled_connection_the_upstream_closed_is_not_reused() {
         while let Ok((mut stream, _)) = listener.accept().await {
             counted.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                let (mut head, mut buf) = (Vec::new(), [0u8; 4096]);
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if !read_request_head(&mut stream).await {
+                    return;
                 }
                 let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
                 let _ = stream.write_all(answer).await;

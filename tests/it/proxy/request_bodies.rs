@@ -96,17 +96,14 @@ async fn early_answering_upstream() -> String {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let (mut head, mut buf) = (Vec::new(), [0u8; 4096]);
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if !read_request_head(&mut stream).await {
+                    return;
                 }
                 let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly";
                 if stream.write_all(answer).await.is_err() {
                     return;
                 }
+                let mut buf = [0u8; 4096];
                 while let Ok(n) = stream.read(&mut buf).await {
                     if n == 0 {
                         return;

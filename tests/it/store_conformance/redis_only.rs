@@ -58,6 +58,11 @@ fn command_calls(server: &RedisServer) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// The calls of `name` among `calls` (from [`command_calls`]).
+fn calls_of(calls: &[(String, u64)], name: &str) -> u64 {
+    calls.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c)
+}
+
 #[tokio::test]
 async fn foreign_extends_a_string_key_without_touching_its_value() {
     let (server, store) = started();
@@ -206,7 +211,7 @@ async fn one_command_per_touch() {
     }
     let calls = command_calls(&server);
     eprintln!("commands after 10 touches: {calls:?}");
-    let count = |name: &str| calls.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
+    let count = |name: &str| calls_of(&calls, name);
     assert_eq!(count("evalsha"), 10, "one EVALSHA per touch: {calls:?}");
     assert_eq!(count("eval"), 0, "{calls:?}");
     assert_eq!(count("script|load"), 0, "{calls:?}");
@@ -235,21 +240,13 @@ async fn one_command_per_touch() {
     }
     let calls = command_calls(&server);
     eprintln!("commands after 5 foreign touches: {calls:?}");
-    let count = |name: &str| calls.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
+    let count = |name: &str| calls_of(&calls, name);
     assert_eq!(
         count("evalsha"),
         5,
         "one EVALSHA per foreign touch: {calls:?}"
     );
     assert_eq!(count("script|load"), 0, "{calls:?}");
-}
-
-/// The calls of `name` in `INFO commandstats` since the last reset.
-fn calls_of(server: &RedisServer, name: &str) -> u64 {
-    command_calls(server)
-        .iter()
-        .find(|(n, _)| n == name)
-        .map_or(0, |(_, c)| *c)
 }
 
 /// A session as the gateway writes it (TTL = idle, the `expires` field
@@ -269,10 +266,15 @@ async fn a_touch_reads_the_ttl_from_the_record_without_pttl() {
         let got = found(&store, &key, &peek()).await;
         assert_within(got.ttl_before, 9_000, 10_000);
     }
-    assert_eq!(calls_of(&server, "pttl"), 0, "{:?}", command_calls(&server));
-    assert_eq!(calls_of(&server, "hmget"), 5);
     assert_eq!(
-        calls_of(&server, "hset"),
+        calls_of(&command_calls(&server), "pttl"),
+        0,
+        "{:?}",
+        command_calls(&server)
+    );
+    assert_eq!(calls_of(&command_calls(&server), "hmget"), 5);
+    assert_eq!(
+        calls_of(&command_calls(&server), "hset"),
         1,
         "the slide writes touched + expires"
     );
@@ -295,14 +297,14 @@ async fn a_record_an_older_gateway_slid_is_read_with_pttl() {
     let _: () = server.query(&["CONFIG", "RESETSTAT"]);
     let got = found(&store, &key, &peek()).await;
     assert_within(got.ttl_before, 2_000, 3_000);
-    assert_eq!(calls_of(&server, "pttl"), 1);
+    assert_eq!(calls_of(&command_calls(&server), "pttl"), 1);
     // The next slide writes a record that says it again.
     let got = found(&store, &key, &slide()).await;
     assert_eq!(got.ttl, MS(10_000));
     let _: () = server.query(&["CONFIG", "RESETSTAT"]);
     let got = found(&store, &key, &peek()).await;
     assert_within(got.ttl_before, 9_000, 10_000);
-    assert_eq!(calls_of(&server, "pttl"), 0);
+    assert_eq!(calls_of(&command_calls(&server), "pttl"), 0);
     // A record without the field at all (written before it existed) too.
     let _: i64 = server.query(&["HDEL", &key, "expires"]);
     let _: bool = server.query(&["PEXPIRE", &key, "4000"]);

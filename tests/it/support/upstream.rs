@@ -358,6 +358,20 @@ fn full(bytes: Bytes) -> FixtureBody {
     BodyExt::boxed(Full::new(bytes))
 }
 
+/// Reads from a raw upstream connection until a whole request head (up to
+/// its blank line) has arrived; `false` when the peer closed or failed
+/// first. What follows the head may be read too and is dropped.
+pub async fn read_request_head(stream: &mut tokio::net::TcpStream) -> bool {
+    let (mut head, mut buf) = (Vec::new(), [0u8; 4096]);
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
 /// An upstream that accepts, reads the whole request head and then resets
 /// the connection (SO_LINGER 0: the close sends RST, not FIN). Returns its
 /// URL and how many complete request heads it read.
@@ -371,15 +385,7 @@ pub async fn resetting_upstream() -> (String, Arc<std::sync::atomic::AtomicUsize
             let Ok((mut stream, _)) = listener.accept().await else {
                 continue;
             };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            if head.windows(4).any(|w| w == b"\r\n\r\n") {
+            if read_request_head(&mut stream).await {
                 seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             // Tokio's non-deprecated spelling of set_linger(Some(ZERO)).
