@@ -1,4 +1,4 @@
-// What both browser tests launch: Debian's chromium (or CHROMIUM_BIN),
+// What both browser tests launch: CHROMIUM_BIN (scripts/browser-test sets it),
 // headless, with nothing running in the background to disturb a test.
 
 /** The chromium binary. */

@@ -7,7 +7,8 @@
 // signs one out from the other on "Your sessions", and watches the
 // operator page list and revoke sessions and chart the redirects to login.
 //
-// Drives Debian's chromium through playwright-core (no browser download).
+// Drives Chromium (Debian's, or on Ubuntu the npm build scripts/browser-test
+// installs) through playwright-core (playwright's browser download unused).
 // Starts `sessiongate demo --port 0 --idle-timeout 6s` itself and ends it by
 // PID, also when a step fails. A missing binary or browser fails the test.
 //
