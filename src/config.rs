@@ -20,6 +20,7 @@ mod limit_rules;
 mod raw;
 mod routing_rules;
 mod session_rules;
+mod store_rules;
 pub(crate) mod store_url;
 #[cfg(test)]
 mod tests;
@@ -32,7 +33,7 @@ mod tests_session;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
-pub use validate::{STORE_URL_ENV, redact_url};
+pub use store_rules::{STORE_URL_ENV, redact_url};
 
 impl Config {
     /// Parses and validates a config file's text. On failure, every problem

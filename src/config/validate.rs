@@ -6,7 +6,8 @@
 //! Rules that tie sections together (modes, stores, route limits) run only
 //! when the values they compare were read, so one mistake is not reported
 //! twice under two names. The `[session]` rules live in `session_rules.rs`,
-//! login, upstream and route rules in `routing_rules.rs`.
+//! login, upstream and route rules in `routing_rules.rs`, `[store]` in
+//! `store_rules.rs`, the hard limits in `limit_rules.rs`.
 
 use std::collections::BTreeSet;
 use std::fmt::Display;
@@ -18,48 +19,13 @@ use ipnet::IpNet;
 
 use super::document::Document;
 use super::error::ConfigError;
-use super::raw::{RawAdmin, RawConfig, RawDuration, RawLog, RawServer, RawStore};
-use super::{AdminConfig, Config, LogConfig, LogFormat, Mode, ServerConfig, StoreConfig, TlsFiles};
+use super::raw::{RawAdmin, RawConfig, RawDuration, RawLog, RawServer};
+use super::{AdminConfig, Config, LogConfig, LogFormat, Mode, ServerConfig, TlsFiles};
 
 /// hyper refuses a read buffer smaller than this.
 const MIN_HEADER_BYTES: i64 = 8192;
 /// Beyond this a request head is an attack, not a browser.
 const MAX_HEADER_BYTES: i64 = 1024 * 1024;
-
-/// The environment variable that replaces `store.url` (a Kubernetes Secret
-/// or systemd credential carries the password; the TOML stays shareable).
-pub const STORE_URL_ENV: &str = "SESSIONGATE_STORE_URL";
-
-/// `url` with any password replaced by `***`, for messages and logs.
-pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return match url.rfind('@') {
-            Some(at) => format!("***{}", &url[at..]).into(),
-            None => url.into(),
-        };
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.into();
-    };
-    let user = match rest[..at].split_once(':') {
-        Some((user, _password)) => user,
-        // `redis://secret@host`: a lone userinfo may be the password.
-        None => "",
-    };
-    format!("{scheme}://{user}:***{}", &rest[at..]).into()
-}
-
-const STORE_SCHEMES: &[&str] = &[
-    "memory",
-    "redis",
-    "rediss",
-    "redis+unix",
-    "redis+sentinel",
-    "rediss+sentinel",
-    "redis+cluster",
-    "rediss+cluster",
-];
 
 pub(crate) struct Validator<'d, 'i> {
     pub(super) doc: &'d Document<'i>,
@@ -378,140 +344,5 @@ impl<'d, 'i> Validator<'d, 'i> {
             format,
             access_log: raw.access_log,
         })
-    }
-
-    fn store(&mut self, raw: &RawStore) -> Option<StoreConfig> {
-        let url = match self.store_url_env {
-            Some(url) => self.store_url(url, STORE_URL_ENV),
-            None => self.store_url(&raw.url, "store.url"),
-        };
-        let op_timeout = self.positive("store.op_timeout", &raw.op_timeout, "100ms");
-        let ca_file = self.store_ca_file(raw, url.as_deref());
-        let client_cache = self.client_cache(raw, url.as_deref());
-        let max_sessions = self.max_sessions(raw.max_sessions, url.as_deref());
-        Some(StoreConfig {
-            url: url?,
-            key_prefix: raw.key_prefix.clone(),
-            op_timeout: op_timeout?,
-            ca_file: ca_file?,
-            client_cache: client_cache?,
-            max_sessions: max_sessions?,
-        })
-    }
-
-    fn client_cache(&mut self, raw: &RawStore, url: Option<&str>) -> Option<Option<usize>> {
-        if !raw.client_cache {
-            return Some(None);
-        }
-        if let Some(Err(why)) = url.map(super::store_url::client_cache_support) {
-            self.error("store.client_cache", why);
-            return None;
-        }
-        match usize::try_from(raw.client_cache_entries) {
-            Ok(entries) if entries > 0 => Some(Some(entries)),
-            _ => {
-                let got = raw.client_cache_entries;
-                self.error(
-                    "store.client_cache_entries",
-                    format!("must be at least 1, got {got}"),
-                );
-                None
-            }
-        }
-    }
-
-    /// `store.ca_file` only means something for TLS to a single server or a
-    /// Cluster (the sentinel client cannot take it for the sentinels).
-    fn store_ca_file(&mut self, raw: &RawStore, url: Option<&str>) -> Option<Option<PathBuf>> {
-        if raw.ca_file.trim().is_empty() {
-            return Some(None);
-        }
-        let scheme = url.and_then(|u| u.split_once("://")).map(|(s, _)| s);
-        match scheme {
-            Some("rediss" | "rediss+cluster") => Some(Some(PathBuf::from(&raw.ca_file))),
-            Some("rediss+sentinel") => {
-                self.error(
-                    "store.ca_file",
-                    "not supported with rediss+sentinel:// yet (the sentinel client verifies \
-                     against the public roots only); use certificates from a public CA, or a \
-                     single rediss:// server or rediss+cluster://",
-                );
-                None
-            }
-            Some(other) => {
-                self.error(
-                    "store.ca_file",
-                    format!(
-                        "only used with rediss:// and rediss+cluster:// (TLS), but store.url is \
-                         {other}://; remove it or use TLS"
-                    ),
-                );
-                None
-            }
-            // The URL itself is invalid and already reported.
-            None => None,
-        }
-    }
-
-    /// `key` names where the URL came from: `store.url` or the environment
-    /// variable that overrides it (an error then has no file position).
-    fn store_url(&mut self, url: &str, key: &str) -> Option<String> {
-        let shown = redact_url(url);
-        let choices = "memory://, redis://, rediss://, redis+unix://, redis+sentinel://, \
-                       rediss+sentinel://, redis+cluster:// or rediss+cluster://";
-        let Some((scheme, rest)) = url.split_once("://") else {
-            self.error(
-                key,
-                format!("expected a URL starting with {choices}, got \"{shown}\""),
-            );
-            return None;
-        };
-        if !STORE_SCHEMES.contains(&scheme) {
-            self.error(
-                key,
-                format!("unsupported scheme \"{scheme}://\"; expected one of {choices}"),
-            );
-            return None;
-        }
-        if scheme == "memory" && !rest.is_empty() {
-            self.error(
-                key,
-                format!(
-                    "the embedded store takes no address: write \"memory://\", got \"{shown}\""
-                ),
-            );
-            return None;
-        }
-        if scheme != "memory" && rest.is_empty() {
-            self.error(
-                key,
-                format!("\"{shown}\" names no server, e.g. \"redis://127.0.0.1:6379/0\""),
-            );
-            return None;
-        }
-        if scheme.starts_with("rediss") && url.contains("#insecure") {
-            // redis-rs reads the fragment, then refuses every connection: the
-            // gateway is built without unverified TLS, on purpose.
-            self.error(
-                key,
-                "\"#insecure\" is not supported: TLS to Redis always verifies the server's \
-                 certificate against the public (webpki) roots; remove the fragment and give \
-                 Redis a certificate from a public CA, or use redis:// on a private network",
-            );
-            return None;
-        }
-        if super::store_url::topology(url).is_some()
-            && let Err(e) = super::store_url::parse(url)
-        {
-            self.error(
-                key,
-                format!(
-                    "{e}: \"{shown}\"; expected e.g. \"redis+sentinel://H1:26379,H2:26379/MASTER/0\" \
-                     or \"redis+cluster://H1:6379,H2:6379\""
-                ),
-            );
-            return None;
-        }
-        Some(url.to_owned())
     }
 }
