@@ -163,7 +163,7 @@ impl Inner {
         let mut gone = Vec::new();
         while self.sessions.len() > self.max_sessions {
             match self.sessions.make_room(Instant::now()) {
-                Some(Made::Expired(key)) => gone.push(key),
+                Some(Made::Expired(keys)) => gone.extend(keys),
                 Some(Made::Evicted(key)) => {
                     evicted += 1;
                     gone.push(key);

@@ -5,7 +5,8 @@
 //!
 //! Expired entries go when they are next looked at, when a login lands on
 //! their shard (at most one sweep of a shard per [`SWEEP_INTERVAL`]), or
-//! when they are the least recently active at eviction time.
+//! at eviction time, before any live entry is evicted (see
+//! [`Shards::make_room`]).
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,8 +59,8 @@ pub(super) enum Access<R> {
 
 /// What made room for a new session.
 pub(super) enum Made {
-    /// The least recently active session had expired anyway.
-    Expired(Box<str>),
+    /// Expired sessions went (none live was evicted).
+    Expired(Vec<Box<str>>),
     /// The least recently active live session was evicted.
     Evicted(Box<str>),
 }
@@ -173,22 +174,39 @@ impl Shards {
         self.len.fetch_sub(removed, Ordering::Relaxed);
     }
 
-    /// Removes the least recently active entry of all shards: one lock at
-    /// a time, never two. `None` when the map is empty.
+    /// Makes room for one more entry, one shard lock at a time, never two:
+    /// removes expired entries when it finds some (a shard's least recently
+    /// active one, or any in a shard whose sweep is due), else the least
+    /// recently active entry of all shards. `None` when the map is empty.
+    ///
+    /// So an entry that expired before its shard's last sweep never costs a
+    /// live session its place; one that expired since (less than
+    /// [`SWEEP_INTERVAL`] ago, behind a live entry of its shard) can, which
+    /// bounds a full store's sweeping to one pass over the map a second.
     pub(super) fn make_room(&self, now: Instant) -> Option<Made> {
         let mut oldest: Option<(usize, Instant)> = None;
+        let mut expired = Vec::new();
         for (at, shard) in self.shards.iter().enumerate() {
             let mut shard = lock(shard);
-            let Some((_, entry)) = shard.map.front() else {
-                continue;
-            };
-            if entry.ttl(now).is_none() {
-                let (key, _) = shard.map.pop_front()?;
-                self.len.fetch_sub(1, Ordering::Relaxed);
-                return Some(Made::Expired(key));
+            if now.saturating_duration_since(shard.swept_at) >= SWEEP_INTERVAL {
+                self.sweep(&mut shard, now, &mut expired);
             }
-            if oldest.is_none_or(|(_, active_at)| entry.active_at < active_at) {
-                oldest = Some((at, entry.active_at));
+            let front = shard.map.front().map(|(_, e)| (e.active_at, e.ttl(now)));
+            match front {
+                Some((_, None)) => {
+                    let (key, _) = shard.map.pop_front()?;
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                    expired.push(key);
+                }
+                Some((active_at, Some(_)))
+                    if oldest.is_none_or(|(_, oldest_at)| active_at < oldest_at) =>
+                {
+                    oldest = Some((at, active_at));
+                }
+                _ => {}
+            }
+            if !expired.is_empty() {
+                return Some(Made::Expired(expired));
             }
         }
         let (at, _) = oldest?;
@@ -265,17 +283,60 @@ mod tests {
         ));
     }
 
+    /// A key whose shard is (or is not) `key`'s: the hash is keyed per
+    /// map, so the tests pick their keys rather than hope.
+    fn key_in_shard(map: &Shards, key: &str, same: bool) -> String {
+        let shard = |k: &str| map.hasher.hash_one(k) % SHARDS as u64;
+        (0..)
+            .map(|n| format!("short{n}"))
+            .find(|k| (shard(k) == shard(key)) == same)
+            .expect("some key hashes there")
+    }
+
     #[test]
     fn an_expired_entry_makes_room_before_any_live_one() {
+        // Behind a live entry of its own shard (not at the front), and
+        // alone in another shard.
+        for same in [true, false] {
+            let map = Shards::new();
+            let t0 = Instant::now();
+            insert(&map, "old-but-live", t0, 60 * SEC);
+            let short = key_in_shard(&map, "old-but-live", same);
+            insert(&map, &short, t0 + SEC, SEC);
+            match map.make_room(t0 + 3 * SEC) {
+                Some(Made::Expired(keys)) => assert_eq!(
+                    keys,
+                    [Box::<str>::from(short.as_str())],
+                    "same shard: {same}"
+                ),
+                _ => panic!("the expired entry was not taken first (same shard: {same})"),
+            }
+            assert_eq!(map.len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_recently_swept_shard_is_not_swept_again_to_make_room() {
         let map = Shards::new();
         let t0 = Instant::now();
         insert(&map, "old-but-live", t0, 60 * SEC);
-        insert(&map, "short", t0 + SEC, SEC);
-        match map.make_room(t0 + 3 * SEC) {
-            Some(Made::Expired(key)) => assert_eq!(&*key, "short"),
-            _ => panic!("the expired entry was not taken first"),
+        let short = key_in_shard(&map, "old-but-live", true);
+        insert(&map, &short, t0, 2 * SEC);
+        // Every shard swept at t0 + 1.5 s, when `short` was still alive;
+        // at t0 + 2 s it has expired behind a live front.
+        let mut expired = Vec::new();
+        map.sweep_all(t0 + 3 * SEC / 2, &mut expired);
+        assert!(expired.is_empty());
+        match map.make_room(t0 + 2 * SEC) {
+            Some(Made::Evicted(key)) => assert_eq!(&*key, "old-but-live"),
+            _ => panic!("the documented bound changed: update make_room's comment"),
         }
-        assert_eq!(map.len(), 1);
+        // A second later the sweep is due and finds it.
+        insert(&map, "next", t0 + 2 * SEC, 60 * SEC);
+        match map.make_room(t0 + 3 * SEC) {
+            Some(Made::Expired(keys)) => assert_eq!(keys, [Box::<str>::from(short.as_str())]),
+            _ => panic!("the due sweep did not find the expired entry"),
+        }
     }
 
     #[test]
