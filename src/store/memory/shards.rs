@@ -139,9 +139,7 @@ impl Shards {
         if shard.map.insert(key.into(), entry).is_none() {
             self.len.fetch_add(1, Ordering::Relaxed);
         }
-        if now.saturating_duration_since(shard.swept_at) >= SWEEP_INTERVAL {
-            self.sweep(&mut shard, now, expired);
-        }
+        self.sweep_if_due(&mut shard, now, expired);
     }
 
     /// Removes `key`'s entry.
@@ -157,6 +155,13 @@ impl Shards {
     pub(super) fn sweep_all(&self, now: Instant, expired: &mut Vec<Box<str>>) {
         for shard in &self.shards {
             self.sweep(&mut lock(shard), now, expired);
+        }
+    }
+
+    /// Sweeps `shard` when its last sweep is [`SWEEP_INTERVAL`] old.
+    fn sweep_if_due(&self, shard: &mut Shard, now: Instant, expired: &mut Vec<Box<str>>) {
+        if now.saturating_duration_since(shard.swept_at) >= SWEEP_INTERVAL {
+            self.sweep(shard, now, expired);
         }
     }
 
@@ -188,9 +193,7 @@ impl Shards {
         let mut expired = Vec::new();
         for (at, shard) in self.shards.iter().enumerate() {
             let mut shard = lock(shard);
-            if now.saturating_duration_since(shard.swept_at) >= SWEEP_INTERVAL {
-                self.sweep(&mut shard, now, &mut expired);
-            }
+            self.sweep_if_due(&mut shard, now, &mut expired);
             let front = shard.map.front().map(|(_, e)| (e.active_at, e.ttl(now)));
             match front {
                 Some((_, None)) => {
